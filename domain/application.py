@@ -1,0 +1,262 @@
+"""The Wardship Application: stores cases and child files, and is the only way to change them."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoding
+from eventsourcing.utils import get_topic
+
+from domain.actors import SYSTEM, Actor, Context
+from domain.case import ProtectionCase
+from domain.child import ChildFile, child_file_id, child_identity
+from domain.codes import ChildCategory
+from domain.deadlines import Deadline
+from domain.errors import CaseNotFound, InvalidCommand, PolicyError, VersionConflict
+from domain.hashchain import GENESIS, event_hash
+from domain.policy import load_policy, shipped_policies
+from domain.stages import ALL_ACTIONS
+from domain.views import case_view
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eventsourcing.persistence import JSONTranscoder
+
+    from domain.events import CaseEvent
+    from domain.policy import Policy
+
+# Long cases are loaded from a snapshot plus the few events after it.
+SNAPSHOT_INTERVAL = 100
+
+
+class DeadlineAsDict(Transcoding):
+    """Lets snapshots carry the case's deadline table."""
+
+    type = Deadline
+    name = "deadline"
+
+    def encode(self, obj: Deadline) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Deadline:
+        return Deadline.from_dict(data)
+
+
+class Wardship(Application[UUID]):
+    """Cases and child files in one event store, personal data encrypted by the cipher."""
+
+    name = "wardship"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        ProtectionCase: SNAPSHOT_INTERVAL,
+    }
+
+    def __init__(
+        self, env: dict[str, str] | None = None, policy: Policy | None = None
+    ) -> None:
+        super().__init__(env)
+        self.policy = policy or load_policy()
+        self.policies = {p.version: p for p in shipped_policies()}
+        self.policies[self.policy.version] = self.policy
+        key = self.env.get("CIPHER_KEY") or ""
+        self._identity_key = hashlib.sha256(b"wardship-child-identity:" + key.encode()).digest()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DeadlineAsDict())
+
+    # --- commands ------------------------------------------------------------------------
+
+    def open_case(
+        self, actor: Actor, *, entry: str, jurisdiction: str, child: dict[str, Any],
+        concern: dict[str, Any], source: dict[str, Any], occurred_at: datetime | None = None,
+        now: datetime | None = None, case_id: UUID | None = None,
+    ) -> dict[str, Any]:
+        """Open a case and create or link the child's file, in one transaction."""
+        category = str(child.get("category") or ChildCategory.OTHER)
+        if category not in set(ChildCategory):
+            raise InvalidCommand(f"unknown child category {category!r}")
+        ctx = Context(actor=actor, policy=self.policy, now=now or datetime.now(UTC),
+                      occurred_at=occurred_at)
+        file_id = child_file_id(child_identity(child, jurisdiction), self._identity_key)
+        case = ProtectionCase.open(
+            ctx, case_id=case_id or uuid4(), child_id=str(file_id), entry=entry,
+            jurisdiction=jurisdiction, child=child, concern=concern, source=source,
+        )
+        child_file = self._child_file_for(file_id, case, category)
+        try:
+            self.save(case, child_file)
+        except IntegrityError:
+            # Another report about the same new child won the race: link to its file.
+            self.save(case, self._child_file_for(file_id, case, category))
+        return case_view(case, actor)
+
+    def perform(
+        self, case_id: UUID, actor: Actor, action: str, params: dict[str, Any], *,
+        occurred_at: datetime | None = None, expected_version: int | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Run one action on a case; refuses stale versions and records nothing on refusal."""
+        if action not in ALL_ACTIONS:
+            raise InvalidCommand(f"unknown action {action!r}")
+        case = self._case(case_id)
+        if expected_version is not None and expected_version != case.version:
+            raise VersionConflict(
+                f"the case is at version {case.version}, not {expected_version}; reload it"
+            )
+        ctx = Context(actor=actor, policy=self._policy_of(case),
+                      now=now or datetime.now(UTC), occurred_at=occurred_at)
+        command: Callable[..., None] = getattr(case, action)
+        try:
+            command(ctx, **params)
+        except TypeError as error:
+            raise InvalidCommand(f"bad fields for '{action}': {error}") from None
+        self._save_case(case)
+        return case_view(case, actor)
+
+    def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
+        case = self._case(case_id)
+        recorded = case.record_deadline_missed(deadline_id, now)
+        self._save_case(case)
+        return recorded
+
+    def record_escalation(
+        self, case_id: UUID, deadline_id: str, level: int, now: datetime
+    ) -> str | None:
+        case = self._case(case_id)
+        notification_id = case.record_escalation(deadline_id, level, now)
+        self._save_case(case)
+        return notification_id
+
+    def record_delivery(
+        self, case_id: UUID, notification_id: str, channel: str, delivered: bool, detail: str,
+        now: datetime,
+    ) -> bool:
+        case = self._case(case_id)
+        recorded = case.record_delivery(notification_id, channel, delivered, detail, now)
+        self._save_case(case)
+        return recorded
+
+    def acknowledge_notification(
+        self, case_id: UUID, notification_id: str, actor: Actor, now: datetime | None = None
+    ) -> bool:
+        case = self._case(case_id)
+        ctx = Context(actor=actor, now=now or datetime.now(UTC))
+        recorded = case.acknowledge_notification(ctx, notification_id)
+        self._save_case(case)
+        return recorded
+
+    # --- queries -------------------------------------------------------------------------
+
+    def get_case(self, case_id: UUID, actor: Actor | None = None) -> dict[str, Any]:
+        return case_view(self._case(case_id), actor)
+
+    def get_case_aggregate(self, case_id: UUID, version: int | None = None) -> ProtectionCase:
+        """The aggregate itself, for the service's own layers (workflows, inspection)."""
+        return self._case(case_id, version)
+
+    def case_as_of(
+        self, case_id: UUID, *, version: int | None = None, as_of: datetime | None = None,
+        actor: Actor | None = None,
+    ) -> dict[str, Any]:
+        """The case as it was at a version, or as recorded at a moment, from events alone."""
+        if as_of is not None:
+            version = self._version_at(case_id, as_of)
+        return case_view(self._case(case_id, version), actor)
+
+    def child_file(self, file_id: UUID) -> dict[str, Any]:
+        try:
+            file: ChildFile = self.repository.get(file_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no child file {file_id}") from None
+        return {"id": str(file.id), "category": file.category, "jurisdiction": file.jurisdiction,
+                "personal": dict(file.personal), "case_ids": list(file.case_ids)}
+
+    def case_events(self, case_id: UUID, gt: int | None = None, lte: int | None = None,
+                    limit: int | None = None) -> list[CaseEvent]:
+        events = list(self.events.get(case_id, gt=gt, lte=lte, limit=limit))
+        if not events and gt is None:
+            raise CaseNotFound(f"no case {case_id}")
+        return events  # type: ignore[return-value]
+
+    def verify_chain(self, case_id: UUID) -> dict[str, Any]:
+        """Recompute the case's hash chain from stored records; name the first bad event."""
+        records = self.recorder.select_events(case_id)
+        if not records:
+            raise CaseNotFound(f"no case {case_id}")
+        prev = GENESIS
+        for expected_version, record in enumerate(records, start=1):
+            problem = None
+            if record.originator_version != expected_version:
+                problem = f"event {expected_version} is missing"
+            else:
+                try:
+                    event = self.mapper.to_domain_event(record)
+                except Exception:
+                    problem = "stored event cannot be decoded (changed bytes)"
+                else:
+                    fields = dict(vars(event))
+                    if fields.get("prev_hash") != prev:
+                        problem = "previous-hash link broken (event removed or reordered)"
+                    elif event_hash(get_topic(type(event)), fields) != fields.get("hash"):
+                        problem = "content does not match its hash (event changed)"
+                    prev = str(fields.get("hash"))
+            if problem:
+                return {"valid": False, "events": len(records),
+                        "first_bad_version": expected_version, "problem": problem}
+        return {"valid": True, "events": len(records), "first_bad_version": None,
+                "problem": None, "head_hash": prev}
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _case(self, case_id: UUID, version: int | None = None) -> ProtectionCase:
+        try:
+            case: ProtectionCase = self.repository.get(case_id, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no case {case_id}") from None
+        if not isinstance(case, ProtectionCase):
+            raise CaseNotFound(f"no case {case_id}")
+        return case
+
+    def _save_case(self, case: ProtectionCase) -> None:
+        try:
+            self.save(case)
+        except IntegrityError:
+            raise VersionConflict(
+                "someone else changed the case at the same moment; reload it and retry"
+            ) from None
+
+    def _policy_of(self, case: ProtectionCase) -> Policy:
+        try:
+            return self.policies[case.policy_version]
+        except KeyError:
+            raise PolicyError(
+                f"the case runs under policy {case.policy_version!r}, which is not installed"
+            ) from None
+
+    def _child_file_for(self, file_id: UUID, case: ProtectionCase, category: str) -> ChildFile:
+        personal = {k: v for k, v in case.child.items() if k != "category"}
+        try:
+            file: ChildFile = self.repository.get(file_id)
+        except AggregateNotFoundError:
+            return ChildFile.register(file_id, jurisdiction=case.jurisdiction, category=category,
+                                      personal=personal, case_id=str(case.id))
+        file.link_case(str(case.id), category, personal)
+        return file
+
+    def _version_at(self, case_id: UUID, as_of: datetime) -> int:
+        version = None
+        for event in self.events.get(case_id):
+            if cast("CaseEvent", event).timestamp > as_of:
+                break
+            version = event.originator_version
+        if version is None:
+            raise CaseNotFound(f"case {case_id} did not exist at {as_of.isoformat()}")
+        return version
+
+
+__all__ = ["SYSTEM", "Wardship"]

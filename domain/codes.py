@@ -1,0 +1,199 @@
+"""Code lists of SPEC.md: stages, grades, roles, categories, channels and legal grounds."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where a case stands in the linked response (发现、报告、应急处置、评估、帮扶、监护干预)."""
+
+    DISCOVERY = "discovery"
+    REPORT = "report"
+    EMERGENCY_RESPONSE = "emergency_response"
+    ASSESSMENT = "assessment"
+    ASSISTANCE = "assistance"
+    GUARDIANSHIP_INTERVENTION = "guardianship_intervention"
+    CLOSED = "closed"
+
+
+class Grade(StrEnum):
+    """Graded intervention (分级介入): red is immediate danger, blue is monitoring."""
+
+    RED = "red"
+    ORANGE = "orange"
+    YELLOW = "yellow"
+    BLUE = "blue"
+
+    @property
+    def is_urgent(self) -> bool:
+        return self in (Grade.RED, Grade.ORANGE)
+
+
+class Role(StrEnum):
+    """Who a user is to the service."""
+
+    REPORTER = "reporter"
+    CASEWORKER = "caseworker"
+    SUPERVISOR = "supervisor"
+    INSPECTOR = "inspector"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+class Entry(StrEnum):
+    """The stage a new case enters at."""
+
+    DISCOVERY = "discovery"
+    REPORT = "report"
+
+
+class ChildCategory(StrEnum):
+    """The child's welfare category in the child file."""
+
+    ORPHAN = "orphan"
+    DE_FACTO_UNSUPPORTED = "de_facto_unsupported"
+    LEFT_BEHIND = "left_behind"
+    IN_DIFFICULTY = "in_difficulty"
+    STREET_CHILD = "street_child"
+    OTHER = "other"
+
+
+class Sex(StrEnum):
+    """The child's sex as recorded in the file."""
+
+    FEMALE = "female"
+    MALE = "male"
+    UNKNOWN = "unknown"
+
+
+class ConcernCategory(StrEnum):
+    """What the concern is about."""
+
+    PHYSICAL_ABUSE = "physical_abuse"
+    SEXUAL_ABUSE = "sexual_abuse"
+    EMOTIONAL_ABUSE = "emotional_abuse"
+    NEGLECT = "neglect"
+    ABANDONMENT = "abandonment"
+    UNATTENDED = "unattended"
+    BEGGING_OR_UNIDENTIFIED = "begging_or_unidentified"
+    GUARDIAN_MISSING = "guardian_missing"
+    GUARDIAN_INCAPABLE = "guardian_incapable"
+    EXPLOITATION = "exploitation"
+    BULLYING = "bullying"
+    SELF_HARM = "self_harm"
+    OTHER = "other"
+
+
+class SourceChannel(StrEnum):
+    """How the concern reached the service."""
+
+    HOME_VISIT = "home_visit"
+    DATA_MATCH = "data_match"
+    SCHOOL = "school"
+    HOSPITAL = "hospital"
+    POLICE = "police"
+    VILLAGE_COMMITTEE = "village_committee"
+    HOTLINE_12345 = "hotline_12345"
+    PUBLIC = "public"
+    SELF = "self"
+    OTHER = "other"
+
+
+class Placement(StrEnum):
+    """Where a child was placed in an emergency."""
+
+    RELATIVES = "relatives"
+    FOSTER_FAMILY = "foster_family"
+    INSTITUTION = "institution"
+    HOSPITAL = "hospital"
+
+
+class GuardianshipCapacity(StrEnum):
+    """The guardianship-capacity finding of an assessment (监护能力评估)."""
+
+    ADEQUATE = "adequate"
+    IMPAIRED = "impaired"
+    ABSENT = "absent"
+    HARMFUL = "harmful"
+
+
+class AssessmentOutcome(StrEnum):
+    """Where a completed assessment sends the case."""
+
+    ASSISTANCE = "assistance"
+    INTERVENTION = "intervention"
+    CLOSE = "close"
+
+
+class AssistanceOutcome(StrEnum):
+    """Where completed assistance sends the case."""
+
+    CLOSE = "close"
+    INTERVENTION = "intervention"
+    REASSESS = "reassess"
+
+
+class InterventionOutcome(StrEnum):
+    """Where an ended guardianship intervention sends the case."""
+
+    ASSISTANCE = "assistance"
+    CLOSE = "close"
+
+
+class Partner(StrEnum):
+    """Departments a case is referred to (部门联动)."""
+
+    POLICE = "police"
+    EDUCATION = "education"
+    HEALTH = "health"
+    COURT = "court"
+    PROCURATORATE = "procuratorate"
+    WOMENS_FEDERATION = "womens_federation"
+    DISABLED_PERSONS_FEDERATION = "disabled_persons_federation"
+    HUMAN_RESOURCES = "human_resources"
+
+
+class ApprovalSubject(StrEnum):
+    """Decisions that need a second person's approval."""
+
+    CLOSURE = "closure"
+    LONG_TERM_GUARDIANSHIP = "long_term_guardianship"
+    COURT_PETITION = "court_petition"
+
+
+class LegalGround(StrEnum):
+    """Minor Protection Law (2020) grounds for state guardianship and court petitions."""
+
+    ART92_UNIDENTIFIED = "art92_unidentified"
+    ART92_GUARDIAN_MISSING = "art92_guardian_missing"
+    ART92_GUARDIAN_UNABLE = "art92_guardian_unable"
+    ART92_UNATTENDED = "art92_unattended"
+    ART92_USED_FOR_CRIME = "art92_used_for_crime"
+    ART92_SERIOUS_HARM = "art92_serious_harm"
+    ART92_OTHER = "art92_other"
+    ART94_PARENTS_NOT_FOUND = "art94_parents_not_found"
+    ART94_GUARDIAN_DEAD = "art94_guardian_dead"
+    ART94_GUARDIAN_INCAPACITATED = "art94_guardian_incapacitated"
+    ART94_REVOKED_BY_COURT = "art94_revoked_by_court"
+    ART94_OTHER = "art94_other"
+    ART108_REVOKE_GUARDIANSHIP = "art108_revoke_guardianship"
+    ART108_PROTECTION_ORDER = "art108_protection_order"
+
+    @property
+    def article(self) -> int:
+        return int(self.value[3:6])
+
+
+class DeadlineStatus(StrEnum):
+    """Where a deadline stands: open until met, missed or cancelled."""
+
+    OPEN = "open"
+    MET = "met"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+def jurisdiction_is_valid(code: str) -> bool:
+    """A statutory division code: 2, 4, 6, 9 or 12 digits."""
+    return code.isascii() and code.isdigit() and len(code) in (2, 4, 6, 9, 12)

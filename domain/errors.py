@@ -1,0 +1,68 @@
+"""Domain errors: each names what was wrong and what the caller can do instead."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every refusal by the domain; `code` is stable for API clients."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ActionNotAllowed(DomainError):
+    """The action is not allowed in the case's current stage (or for this role)."""
+
+    code = "action_not_allowed"
+
+    def __init__(self, action: str, stage: str, allowed: list[str], reason: str = "") -> None:
+        why = reason or f"'{action}' is not allowed in stage '{stage}'"
+        super().__init__(f"{why}; allowed now: {', '.join(allowed) or 'none'}")
+        self.action = action
+        self.stage = stage
+        self.allowed = allowed
+
+
+class LegalGroundRequired(DomainError):
+    """Guardianship and court petitions need a ground of the right article."""
+
+    code = "legal_ground_required"
+
+
+class ApprovalRequired(DomainError):
+    """A gated decision was attempted before a supervisor approved it."""
+
+    code = "approval_required"
+
+
+class ApprovalRefused(DomainError):
+    """Approving or rejecting was refused (self-approval, wrong role, nothing pending)."""
+
+    code = "approval_refused"
+
+
+class InvalidCommand(DomainError):
+    """A command's values are wrong (unknown code, future time, missing field)."""
+
+    code = "invalid_command"
+
+
+class CaseNotFound(DomainError):
+    """No case with that id exists."""
+
+    code = "case_not_found"
+
+
+class VersionConflict(DomainError):
+    """The case changed since the caller read it."""
+
+    code = "version_conflict"
+
+
+class PolicyError(DomainError):
+    """The deadline policy file is invalid; the message says where and why."""
+
+    code = "policy_invalid"

@@ -1,0 +1,450 @@
+"""The protection case's events: explicitly named, past tense, immutable once stored.
+
+Every event records who acted (actor_id, actor_role), when it happened (occurred_at), the
+policy version, the stage it left the case in, the deadline changes it caused, and its place
+in the case's hash chain (prev_hash, hash). `apply` only changes state; the command method
+that triggered it decided everything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.domain import Aggregate
+
+from domain.deadlines import apply_changes
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from domain.case import ProtectionCase
+
+
+class CaseEvent(Aggregate.Event):
+    """Fields every case event carries."""
+
+    actor_id: str
+    actor_role: str
+    occurred_at: datetime
+    policy_version: str
+    stage: str
+    deadline_changes: list[dict[str, Any]]
+    prev_hash: str
+    hash: str
+
+    def apply(self, aggregate: Any) -> None:
+        case: ProtectionCase = aggregate
+        self.change(case)
+        case.stage = self.stage
+        apply_changes(case.deadlines, self.deadline_changes, self.occurred_at)
+        case.last_hash = self.hash
+        case.last_occurred_at = self.occurred_at
+
+    def change(self, case: ProtectionCase) -> None:
+        """What this kind of event changes beyond stage, deadlines and chain."""
+
+
+class CaseOpened(Aggregate.Created, CaseEvent):
+    """A concern was recorded, entering at discovery or report (发现 / 报告)."""
+
+    jurisdiction: str
+    child_id: str
+    entry: str
+    child: dict[str, Any]
+    concern: dict[str, Any]
+    source: dict[str, Any]
+
+    def change(self, case: ProtectionCase) -> None:
+        case.jurisdiction = self.jurisdiction
+        case.child_id = self.child_id
+        case.entry = self.entry
+        case.child = self.child
+        case.concern = self.concern
+        case.source = self.source
+        case.policy_version = self.policy_version
+        case.opened_at = self.occurred_at
+
+
+class ReportFiled(CaseEvent):
+    """A discovered concern was reported for unified intake."""
+
+    danger_now: bool
+    summary: str
+
+
+class CaseDismissed(CaseEvent):
+    """A discovered concern was dismissed with a reason."""
+
+    reason: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.closed_reason = self.reason
+
+
+class ReportAccepted(CaseEvent):
+    """Intake accepted and graded the report and named the case lead."""
+
+    grade: str
+    assignee: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.grade = self.grade
+        case.assignee = self.assignee
+
+
+class ReportScreenedOut(CaseEvent):
+    """Intake screened the report out, optionally referring it elsewhere."""
+
+    reason: str
+    referral: str | None
+
+    def change(self, case: ProtectionCase) -> None:
+        case.closed_reason = self.reason
+
+
+class ResponseDispatched(CaseEvent):
+    """Responders were sent to the child."""
+
+    responders: list[str]
+
+
+class ChildPlaced(CaseEvent):
+    """The child was placed in safety; with a ground, civil affairs took temporary guardianship."""
+
+    placement: str
+    ground: str | None
+
+    def change(self, case: ProtectionCase) -> None:
+        case.placement = self.placement
+        if self.ground:
+            case.temporary_guardianship = self.ground
+
+
+class EmergencyCompleted(CaseEvent):
+    """The emergency response ended with the child safe."""
+
+    summary: str
+
+
+class AssessmentRecorded(CaseEvent):
+    """Risk, needs and guardianship capacity were assessed (and the grade possibly changed)."""
+
+    guardianship_capacity: str
+    grade: str | None
+    needs: list[str]
+    summary: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.guardianship_capacity = self.guardianship_capacity
+        case.assessments += 1
+        if self.grade:
+            case.grade = self.grade
+
+
+class AssessmentCompleted(CaseEvent):
+    """The assessment concluded: assistance, intervention or close."""
+
+    outcome: str
+
+    def change(self, case: ProtectionCase) -> None:
+        if self.outcome == "close":
+            case.closed_reason = "assessment completed: no further action"
+
+
+class PlanCreated(CaseEvent):
+    """A support plan was made, each service with a provider and a due date."""
+
+    services: list[dict[str, Any]]
+
+    def change(self, case: ProtectionCase) -> None:
+        for service in self.services:
+            case.services[service["id"]] = {**service, "delivered": False}
+
+
+class ServiceDelivered(CaseEvent):
+    """A planned service was delivered."""
+
+    service_id: str
+    note: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.services[self.service_id] = {**case.services[self.service_id], "delivered": True}
+
+
+class VisitRecorded(CaseEvent):
+    """A home visit happened (走访), with whether the child was seen."""
+
+    child_seen: bool
+    findings: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.last_contact_at = self.occurred_at
+
+
+class CareAgreementSigned(CaseEvent):
+    """A written care agreement entrusted the child to a caregiver for a period."""
+
+    caregiver: str
+    period_start: str
+    period_end: str
+
+
+class GuardianContactRecorded(CaseEvent):
+    """The guardian (often a migrant parent) was in contact with or about the child."""
+
+    channel: str
+    note: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.last_contact_at = self.occurred_at
+
+
+class AssistanceCompleted(CaseEvent):
+    """Assistance ended: close, intervention or reassessment."""
+
+    outcome: str
+
+    def change(self, case: ProtectionCase) -> None:
+        if self.outcome == "close":
+            case.closed_reason = "assistance completed"
+
+
+class GuardianAdmonished(CaseEvent):
+    """The guardian was formally admonished (训诫)."""
+
+    note: str
+
+
+class FamilyEducationOrdered(CaseEvent):
+    """The guardian was ordered to receive family-education guidance."""
+
+    note: str
+
+
+class TemporaryGuardianshipStarted(CaseEvent):
+    """Civil affairs took temporary guardianship on an Art. 92 ground."""
+
+    ground: str
+    placement: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.temporary_guardianship = self.ground
+        case.placement = self.placement
+
+
+class CourtPetitioned(CaseEvent):
+    """A court was petitioned on an Art. 108 ground (revocation or protection order)."""
+
+    ground: str
+    summary: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.approvals.pop("court_petition", None)
+
+
+class CourtDecisionRecorded(CaseEvent):
+    """The court's decision on a petition was recorded."""
+
+    decision: str
+    summary: str
+
+
+class LongTermGuardianshipStarted(CaseEvent):
+    """Civil affairs took long-term guardianship on an Art. 94 ground."""
+
+    ground: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.long_term_guardianship = self.ground
+        case.approvals.pop("long_term_guardianship", None)
+
+
+class GuardianshipReviewed(CaseEvent):
+    """The periodic review of a temporary guardianship took place."""
+
+    findings: str
+
+
+class InterventionEnded(CaseEvent):
+    """Guardianship intervention ended: back to assistance, or close."""
+
+    outcome: str
+
+    def change(self, case: ProtectionCase) -> None:
+        if self.outcome == "close":
+            case.closed_reason = "intervention ended"
+
+
+class CaseAssigned(CaseEvent):
+    """A caseworker became the case lead."""
+
+    assignee: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.assignee = self.assignee
+
+
+class NoteAdded(CaseEvent):
+    """A caseworker added a note."""
+
+    text: str
+
+
+class CaseReferred(CaseEvent):
+    """The case was referred to a partner department, which must respond."""
+
+    referral_id: str
+    partner: str
+    reason: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.referrals[self.referral_id] = {"partner": self.partner, "responded": False}
+
+
+class ReferralResponseRecorded(CaseEvent):
+    """A partner department responded to a referral."""
+
+    referral_id: str
+    response: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.referrals[self.referral_id] = {
+            **case.referrals[self.referral_id], "responded": True,
+        }
+
+
+class CaseEscalated(CaseEvent):
+    """New danger: the case went (back) to emergency response at the given grade."""
+
+    grade: str
+    reason: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.grade = self.grade
+
+
+class JurisdictionTransferred(CaseEvent):
+    """Responsibility for the case moved to another division."""
+
+    from_jurisdiction: str
+    to_jurisdiction: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.jurisdiction = self.to_jurisdiction
+
+
+class CaseClosed(CaseEvent):
+    """The case was closed with a reason and outcome; monitoring continues."""
+
+    reason: str
+    outcome: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.closed_reason = self.reason
+        case.approvals.pop("closure", None)
+
+
+class CaseReviewed(CaseEvent):
+    """A supervisor reviewed the case (periodic case review)."""
+
+    findings: str
+
+
+class CaseReopened(CaseEvent):
+    """A new report reopened a closed case."""
+
+    reason: str
+    danger_now: bool
+
+    def change(self, case: ProtectionCase) -> None:
+        case.closed_reason = None
+
+
+class ApprovalRequested(CaseEvent):
+    """Someone asked a supervisor to approve closure, long-term guardianship or a petition."""
+
+    subject: str
+    reason: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.approvals[self.subject] = {"status": "requested", "requested_by": self.actor_id}
+
+
+class ApprovalGranted(CaseEvent):
+    """A supervisor (not the requester) approved the request."""
+
+    subject: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.approvals[self.subject] = {
+            **case.approvals[self.subject], "status": "approved", "approved_by": self.actor_id,
+        }
+
+
+class ApprovalRejected(CaseEvent):
+    """A supervisor rejected the request, with a reason."""
+
+    subject: str
+    reason: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.approvals.pop(self.subject, None)
+
+
+class DeadlineMissed(CaseEvent):
+    """A deadline's due time passed before its step was recorded."""
+
+    deadline_id: str
+    kind: str
+    due_at: datetime
+
+
+class EscalationRecorded(CaseEvent):
+    """A missed deadline was escalated: one notification to one jurisdiction at one level."""
+
+    notification_id: str
+    deadline_id: str
+    kind: str
+    due_at: datetime
+    level: int
+    recipient_jurisdiction: str
+    assignee: str | None
+    case_jurisdiction: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.notifications[self.notification_id] = {
+            "deadline_id": self.deadline_id, "level": self.level,
+            "recipient_jurisdiction": self.recipient_jurisdiction,
+            "deliveries": {}, "acknowledged_by": None,
+        }
+
+
+class NotificationDelivered(CaseEvent):
+    """A notification reached one channel (webhook, e-mail)."""
+
+    notification_id: str
+    channel: str
+    detail: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.notifications[self.notification_id]["deliveries"][self.channel] = "delivered"
+
+
+class NotificationDeliveryFailed(CaseEvent):
+    """A channel could not deliver a notification after its retries."""
+
+    notification_id: str
+    channel: str
+    detail: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.notifications[self.notification_id]["deliveries"][self.channel] = "failed"
+
+
+class NotificationAcknowledged(CaseEvent):
+    """A supervisor acknowledged a notification in the inbox."""
+
+    notification_id: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.notifications[self.notification_id]["acknowledged_by"] = self.actor_id

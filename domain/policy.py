@@ -1,0 +1,143 @@
+"""The versioned deadline policy: which step is due how long after its clock starts."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from domain.calendar import WorkingCalendar, calendar_for
+from domain.codes import Grade
+from domain.durations import Duration
+from domain.errors import PolicyError
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+    from pathlib import Path
+
+# Kinds whose figure may differ by grade, and the grades each must then cover.
+GRADED_KINDS: dict[str, tuple[Grade, ...]] = {
+    "response_dispatch": (Grade.RED, Grade.ORANGE),
+    "emergency_completion": (Grade.RED, Grade.ORANGE),
+    "assessment": tuple(Grade),
+    "home_visit": tuple(Grade),
+}
+KINDS = (
+    "report_filing", "intake", "intake_danger", "response_dispatch", "emergency_completion",
+    "assessment", "plan_creation", "home_visit", "referral_response", "guardianship_review",
+    "case_review", "approval",
+)
+# Service deadlines take their due date from the plan, not from the policy.
+SERVICE_DELIVERY = "service_delivery"
+DEFAULT_POLICY = "cn-default-1.toml"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated policy file: deadline durations by kind and grade, and the escalation ladder."""
+
+    version: str
+    calendar_country: str
+    durations: dict[str, dict[Grade | None, Duration]]
+    escalation_levels: tuple[timedelta, ...]
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return calendar_for(self.calendar_country)
+
+    def duration(self, kind: str, grade: Grade | None) -> Duration | None:
+        """The duration for kind at grade; None where none is set (yellow dispatch)."""
+        table = self.durations[kind]
+        return table.get(None) or (table.get(grade) if grade else None)
+
+    def due_at(self, kind: str, grade: Grade | None, start: datetime) -> datetime | None:
+        duration = self.duration(kind, grade)
+        return duration.after(start, self.calendar) if duration else None
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    """Validate TOML text into a Policy; every error names the key at fault."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"{source}: not valid TOML: {error}") from None
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise PolicyError(f"{source}: 'version' must be a non-empty string")
+    country = data.get("calendar", "CN")
+    if not isinstance(country, str):
+        raise PolicyError(f"{source}: 'calendar' must be a country code such as \"CN\"")
+    return Policy(
+        version=version,
+        calendar_country=country,
+        durations=_parse_deadlines(data.get("deadlines"), source),
+        escalation_levels=_parse_levels(data.get("escalation"), source),
+    )
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Load the policy at path, or the shipped national default."""
+    if path is None:
+        text = resources.files("domain.policies").joinpath(DEFAULT_POLICY).read_text("utf-8")
+        return parse_policy(text, DEFAULT_POLICY)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as error:
+        raise PolicyError(f"{path.name}: cannot read policy file: {error.strerror}") from None
+    return parse_policy(text, path.name)
+
+
+def shipped_policies() -> list[Policy]:
+    """Every policy version shipped with Wardship, so old cases keep their rules."""
+    folder = resources.files("domain.policies")
+    return [
+        parse_policy(entry.read_text("utf-8"), entry.name)
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    ]
+
+
+def _parse_deadlines(table: Any, source: str) -> dict[str, dict[Grade | None, Duration]]:
+    if not isinstance(table, dict):
+        raise PolicyError(f"{source}: missing [deadlines] table")
+    unknown = sorted(set(table) - set(KINDS))
+    if unknown:
+        raise PolicyError(
+            f"{source}: unknown deadline kind {unknown[0]!r}; known kinds: {', '.join(KINDS)}"
+        )
+    missing = [kind for kind in KINDS if kind not in table]
+    if missing:
+        raise PolicyError(f"{source}: deadline kind {missing[0]!r} is missing")
+    return {kind: _parse_kind(kind, table[kind], source) for kind in KINDS}
+
+
+def _parse_kind(kind: str, value: Any, source: str) -> dict[Grade | None, Duration]:
+    where = f"{source}: deadlines.{kind}"
+    if isinstance(value, str):
+        return {None: Duration.parse(value, where)}
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where}: expected a duration or a table of grades")
+    if kind not in GRADED_KINDS:
+        raise PolicyError(f"{where}: this kind takes one duration, not one per grade")
+    grades = {grade.value: grade for grade in Grade}
+    for key in value:
+        if key not in grades:
+            raise PolicyError(f"{where}: unknown grade {key!r}; use red, orange, yellow, blue")
+    for grade in GRADED_KINDS[kind]:
+        if grade.value not in value:
+            raise PolicyError(f"{where}: missing grade {grade.value!r}")
+    return {grades[key]: Duration.parse(text, f"{where}.{key}") for key, text in value.items()}
+
+
+def _parse_levels(table: Any, source: str) -> tuple[timedelta, ...]:
+    levels = table.get("levels") if isinstance(table, dict) else None
+    if not isinstance(levels, list) or not levels:
+        raise PolicyError(f"{source}: [escalation] needs levels = [\"0s\", ...], one per level")
+    delays = tuple(
+        Duration.parse(text, f"{source}: escalation.levels[{i}]").as_timedelta()
+        for i, text in enumerate(levels)
+    )
+    if list(delays) != sorted(delays):
+        raise PolicyError(f"{source}: escalation.levels must not decrease")
+    return delays
