@@ -1,0 +1,161 @@
+"""`wardship dev`: the whole service on one machine, as `./run` starts it.
+
+Starts embedded PostgreSQL (unless DATABASE_URL is set) and the Temporal dev server (unless
+TEMPORAL_ADDRESS is set), then every child in `CHILDREN` whose code exists.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from api.commands import Command
+
+if TYPE_CHECKING:
+    import argparse
+
+    from api.settings import Settings
+    from deploy.postgres import EmbeddedPostgres
+    from deploy.supervisor import Supervisor
+    from deploy.temporal import TemporalDevServer
+
+
+@dataclass(frozen=True)
+class DevChild:
+    """A long-running `wardship <args>` process; skipped while module `requires` is missing."""
+
+    name: str
+    args: tuple[str, ...]
+    requires: str | None = None
+
+    def available(self) -> bool:
+        """True when the code this child runs exists in this checkout."""
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+
+
+# Later issues add their processes here (and their subcommand to api/cli.py).
+CHILDREN: tuple[DevChild, ...] = (
+    DevChild("api", ("api",)),
+    DevChild("worker", ("worker",), requires="workflows.worker"),
+    DevChild("projections", ("projections", "run"), requires="projections.runner"),
+)
+MARKER = "api.cli"  # in every child's command line; tells our leftovers from other programs
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the stack, serve until a signal or a child's exit, then stop everything."""
+    del args
+    from api.logs import configure_logging
+    from api.settings import get_settings
+    from deploy import ports, processes
+    from deploy.postgres import EmbeddedPostgres
+    from deploy.supervisor import (
+        Child,
+        Shutdown,
+        Supervisor,
+        ignore_signals,
+        raise_shutdown_on_signals,
+    )
+    from deploy.temporal import TemporalDevServer
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    run_dir = settings.state_dir / "run"
+    lock = run_dir / "supervisor.pid"
+    other = processes.read_pid_file(lock)
+    if other and processes.is_alive(int(other[0])) and MARKER in processes.command_line(
+        int(other[0])
+    ):
+        print(f"wardship dev is already running (pid {other[0]})", file=sys.stderr)
+        return 1
+    processes.write_pid_file(lock, os.getpid())
+
+    children = [child for child in CHILDREN if child.available()]
+    supervisor = Supervisor(run_dir, MARKER)
+    postgres: EmbeddedPostgres | None = None
+    temporal: TemporalDevServer | None = None
+    raise_shutdown_on_signals()
+    status = 0
+    try:
+        supervisor.stop_leftovers([child.name for child in CHILDREN])
+        if not ports.is_free(settings.port, settings.host):
+            print(f"port {settings.port} is in use: set WARDSHIP_PORT", file=sys.stderr)
+            return 1
+        env = dict(os.environ)
+        if settings.database_url is None:
+            postgres = EmbeddedPostgres(settings.state_dir / "pg")
+            env["DATABASE_URL"] = postgres.start()
+        if settings.temporal_address is None:
+            temporal = TemporalDevServer(settings.state_dir)
+            env["TEMPORAL_ADDRESS"] = temporal.start()
+        # Create development keys once, before several children race to create them.
+        settings.effective_cipher_key()
+        settings.effective_jwt_secret()
+        for child in children:
+            supervisor.start(Child(child.name, (sys.executable, "-m", MARKER, *child.args)), env)
+        _wait_ready(settings, supervisor)
+        _print_banner(settings, postgres, temporal, children)
+        for name, code in supervisor.watch():
+            print(f"{name} exited with status {code}; stopping", file=sys.stderr)
+            status = 1
+            break
+    except Shutdown:
+        pass
+    finally:
+        ignore_signals()
+        supervisor.stop_all()
+        if temporal is not None:
+            temporal.stop()
+        if postgres is not None:
+            postgres.stop()
+        lock.unlink(missing_ok=True)
+    return status
+
+
+def _wait_ready(settings: Settings, supervisor: Supervisor, timeout: float = 60.0) -> None:
+    import httpx
+
+    url = f"http://{settings.host}:{settings.port}/readyz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in supervisor.running.values()):
+            return  # the watch loop reports which child died
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    print(f"not ready after {timeout:.0f}s: see {url}", file=sys.stderr)
+
+
+def _print_banner(
+    settings: Settings,
+    postgres: EmbeddedPostgres | None,
+    temporal: TemporalDevServer | None,
+    children: list[DevChild],
+) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        "Wardship is running (Ctrl-C stops everything)",
+        f"  API          {base}   docs {base}/docs   readiness {base}/readyz",
+        f"  processes    {', '.join(child.name for child in children)} (logs in this terminal)",
+    ]
+    if postgres is not None:
+        lines.append(f"  PostgreSQL   {postgres.url}   log {postgres.log_file}")
+    else:
+        lines.append("  PostgreSQL   DATABASE_URL")
+    if temporal is not None:
+        ui = f"http://{settings.host}:{temporal.ui_port}" if temporal.ui_port else "headless"
+        lines.append(f"  Temporal     {temporal.address}   UI {ui}   log {temporal.log_file}")
+    else:
+        lines.append(f"  Temporal     {settings.temporal_address}")
+    print("\n".join(lines) + "\n", flush=True)
+
+
+COMMAND = Command("dev", "run the whole service locally (what ./run starts)", run)

@@ -1,0 +1,40 @@
+"""`wardship api`: serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from api.commands import Command
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reload", action="store_true", help="restart on code changes")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve `api.main:create_app` on the configured host and port."""
+    import uvicorn
+
+    from api.logs import configure_logging
+    from api.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=args.reload,
+        # Our middleware logs one access line per request, with the request id.
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+COMMAND = Command("api", "serve the HTTP API", run, _add_arguments)

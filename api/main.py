@@ -1,0 +1,49 @@
+"""The FastAPI application factory; all resources are opened in `lifespan`, none at import."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from api.middleware import RequestIdMiddleware
+from api.problems import install_problem_handlers
+from api.routes import health
+from api.settings import Settings, get_settings
+from api.temporal import TemporalConnector
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Wardship API for `settings` (default: read from the environment)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.temporal = TemporalConnector(
+            settings.temporal_address, settings.temporal_namespace
+        )
+        pool: AsyncConnectionPool | None = None
+        if settings.database_url is not None:
+            # open(wait=False): start even while the database is down; /readyz reports it.
+            pool = AsyncConnectionPool(
+                settings.database_url, min_size=1, max_size=10, open=False
+            )
+            await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            if pool is not None:
+                await pool.close()
+
+    app = FastAPI(title="Wardship", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app

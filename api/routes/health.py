@@ -1,0 +1,65 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from fastapi import APIRouter, Request
+
+from api.problems import Problem
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.temporal import TemporalConnector
+
+router = APIRouter(tags=["health"])
+log = structlog.get_logger("wardship.health")
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Alive: answers 200 for as long as the process serves requests."""
+    return {"status": "alive"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+async def readyz(request: Request) -> dict[str, Any]:
+    """Ready: the database answers `select 1` and the Temporal server answers."""
+    timeout = request.app.state.settings.readiness_timeout
+    database, temporal = await asyncio.gather(
+        _check_database(request.app.state.pool, timeout),
+        _check_temporal(request.app.state.temporal, timeout),
+    )
+    checks = {"database": database, "temporal": temporal}
+    down = [name for name, state in checks.items() if state != "up"]
+    if down:
+        raise Problem(
+            503, "not_ready", "Service not ready", f"down: {', '.join(down)}", checks=checks
+        )
+    return {"status": "ready", "checks": checks}
+
+
+async def _check_database(pool: AsyncConnectionPool | None, seconds: float) -> str:
+    if pool is None:
+        return "not configured"
+    try:
+        async with pool.connection(timeout=seconds) as connection:
+            await connection.execute("select 1")
+    except Exception as error:
+        log.warning("database_not_ready", error_type=type(error).__name__)
+        return "down"
+    return "up"
+
+
+async def _check_temporal(temporal: TemporalConnector, seconds: float) -> str:
+    if temporal.address is None:
+        return "not configured"
+    try:
+        await asyncio.wait_for(temporal.check(), seconds)
+    except Exception as error:
+        log.warning("temporal_not_ready", error_type=type(error).__name__)
+        return "down"
+    return "up"

@@ -1,0 +1,132 @@
+"""Wardship configuration: one settings class read from the environment.
+
+Own settings use the `WARDSHIP_` prefix; `DATABASE_URL` and `TEMPORAL_ADDRESS` are also read
+plainly because that is what hosting platforms and `.ci/run` export.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def default_state_dir() -> Path:
+    """Git-ignored local state: `<repo>/.wardship` in a checkout, else `./.wardship`."""
+    root = _REPO if (_REPO / "pyproject.toml").exists() else Path.cwd()
+    return root / ".wardship"
+
+
+class Settings(BaseSettings):
+    """Everything a Wardship process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WARDSHIP_", populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "production"] = "development"
+    state_dir: Path = Field(default_factory=default_state_dir)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("WARDSHIP_DATABASE_URL", "DATABASE_URL")
+    )
+    temporal_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WARDSHIP_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "wardship-cases"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # None means the national default policy shipped with the domain package.
+    policy: Path | None = None
+
+    # Base64 of a 16/24/32-byte AES key (eventsourcing's CIPHER_KEY format).
+    cipher_key: SecretStr | None = None
+
+    # Tokens: a shared HS256 secret in development; a public key or JWKS in production.
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None
+    smtp_to: str | None = None
+
+    # How long /readyz waits for each dependency before calling it down.
+    readiness_timeout: float = 3.0
+
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        # Generated development keys live on one disk; production must be given its keys.
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("WARDSHIP_CIPHER_KEY", self.cipher_key),
+                    ("WARDSHIP_DATABASE_URL or DATABASE_URL", self.database_url),
+                    ("TEMPORAL_ADDRESS", self.temporal_address),
+                )
+                if value is None
+            ]
+            if self.jwt_public_key is None and self.jwt_jwks_url is None:
+                missing.append("WARDSHIP_JWT_PUBLIC_KEY or WARDSHIP_JWT_JWKS_URL")
+            if missing:
+                raise ValueError("production requires " + ", ".join(missing))
+        return self
+
+    def effective_cipher_key(self) -> str:
+        """The configured cipher key, else a development key kept in the state dir."""
+        if self.cipher_key is not None:
+            return self.cipher_key.get_secret_value()
+        return self._dev_secret("cipher.key", lambda: base64.b64encode(os.urandom(32)).decode())
+
+    def effective_jwt_secret(self) -> str:
+        """The configured HS256 secret, else a development secret kept in the state dir."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return self._dev_secret("jwt.key", lambda: secrets.token_urlsafe(48))
+
+    def _dev_secret(self, filename: str, generate: Callable[[], str]) -> str:
+        if self.environment == "production":
+            raise RuntimeError(f"no {filename} configured in production")
+        path = self.state_dir / "secrets" / filename
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # O_EXCL: two processes starting together must not end up with different keys.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as file:
+                    file.write(generate())
+        return path.read_text().strip()
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read on first call (never at import)."""
+    return Settings()

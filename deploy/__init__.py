@@ -1,0 +1,1 @@
+"""The embedded development stack: PostgreSQL and the Temporal dev server from wheels."""

@@ -1,0 +1,96 @@
+"""Liveness and readiness as an orchestrator or `./run` sees them."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import pytest
+from fastapi.testclient import TestClient
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from api.settings import Settings
+from deploy.binaries import temporal_test_server
+from deploy.ports import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+
+@pytest.fixture(scope="module")
+async def temporal_address() -> AsyncIterator[str]:
+    """A real (time-skipping) Temporal server for this module."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server())
+    )
+    try:
+        yield env.client.service_client.config.target_host
+    finally:
+        await env.shutdown()
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, **values: object) -> Iterator[TestClient]:
+    """The API with `values` as settings, lifespan included."""
+    # A short readiness timeout keeps the "down" cases fast.
+    settings = Settings.model_validate(
+        {"state_dir": tmp_path, "readiness_timeout": 0.5, **values}
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def closed_port() -> int:
+    return free_port()
+
+
+class TestLiveness:
+    def test_answers_200_even_when_nothing_is_configured(self, tmp_path: Path) -> None:
+        with serve(tmp_path) as client:
+            response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "alive"}
+
+    def test_echoes_the_callers_request_id(self, tmp_path: Path) -> None:
+        with serve(tmp_path) as client:
+            response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        assert response.headers["X-Request-ID"] == "abc-123"
+
+    def test_mints_a_request_id_when_the_caller_sends_none(self, tmp_path: Path) -> None:
+        with serve(tmp_path) as client:
+            response = client.get("/healthz")
+        assert len(response.headers["X-Request-ID"]) == 32
+
+
+class TestReadiness:
+    def test_ready_when_database_and_temporal_answer(
+        self, tmp_path: Path, db_url: str, temporal_address: str
+    ) -> None:
+        with serve(tmp_path, database_url=db_url, temporal_address=temporal_address) as client:
+            response = client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json()["checks"] == {"database": "up", "temporal": "up"}
+
+    def test_not_ready_names_temporal_when_its_port_is_closed(
+        self, tmp_path: Path, db_url: str
+    ) -> None:
+        temporal = f"127.0.0.1:{closed_port()}"
+        with serve(tmp_path, database_url=db_url, temporal_address=temporal) as client:
+            response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["code"] == "not_ready"
+        assert problem["checks"] == {"database": "up", "temporal": "down"}
+        assert "temporal" in problem["detail"]
+
+    def test_not_ready_names_the_database_when_it_does_not_answer(
+        self, tmp_path: Path, temporal_address: str
+    ) -> None:
+        database = f"postgresql://postgres@127.0.0.1:{closed_port()}/postgres"
+        with serve(tmp_path, database_url=database, temporal_address=temporal_address) as client:
+            response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["checks"] == {"database": "down", "temporal": "up"}

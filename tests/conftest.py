@@ -1,0 +1,44 @@
+"""Shared fixtures: a real PostgreSQL server for the session and a fresh database per test."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from deploy.testing import test_database_url
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """Superuser URL of the session's server: DATABASE_URL, else an embedded PostgreSQL."""
+    with test_database_url() as url:
+        yield url
+
+
+@pytest.fixture
+def db_url(database_url: str) -> Iterator[str]:
+    """URL of a new, empty database for this test only; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(database_url, dbname=name)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def clean_database(db_url: str) -> str:
+    """Alias of `db_url` for tests that read better with this name."""
+    return db_url
