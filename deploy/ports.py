@@ -19,6 +19,8 @@ def is_listening(port: int, host: str = HOST, timeout: float = 0.2) -> bool:
 def is_free(port: int, host: str = HOST) -> bool:
     """True when we could bind host:port now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Servers set SO_REUSEADDR, so a port in TIME_WAIT after a crash is free to them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
