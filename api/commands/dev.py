@@ -34,7 +34,12 @@ class DevChild:
 
     def available(self) -> bool:
         """True when the code this child runs exists in this checkout."""
-        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+        if self.requires is None:
+            return True
+        try:
+            return importlib.util.find_spec(self.requires) is not None
+        except ModuleNotFoundError:  # its parent package is missing too
+            return False
 
 
 # Later issues add their processes here (and their subcommand to api/cli.py).
