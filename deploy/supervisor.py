@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("wardship.supervisor")
 
 
-class Shutdown(Exception):
-    """Raised in the supervisor when SIGINT, SIGTERM or SIGHUP arrives."""
+class Shutdown(BaseException):
+    """Raised in the supervisor when SIGINT, SIGTERM or SIGHUP arrives.
+
+    A BaseException, like KeyboardInterrupt, so retry loops that catch Exception let it pass.
+    """
 
 
 @dataclass(frozen=True)

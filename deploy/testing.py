@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def test_database_url() -> Iterator[str]:
+def session_database_url() -> Iterator[str]:
     """Yield a superuser URL: `DATABASE_URL` if set, else a fresh embedded cluster for the session.
 
     The embedded cluster runs without fsync under a temporary directory and is deleted after.

@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from deploy.testing import test_database_url
+from deploy.testing import session_database_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """Superuser URL of the session's server: DATABASE_URL, else an embedded PostgreSQL."""
-    with test_database_url() as url:
+    with session_database_url() as url:
         yield url
 
 
