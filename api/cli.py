@@ -26,6 +26,11 @@ def _commands() -> list[Command]:
     return [importlib.import_module(path).COMMAND for path in COMMAND_MODULES]
 
 
+def command_names() -> set[str]:
+    """Names of the registered subcommands."""
+    return {command.name for command in _commands()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog="wardship", description="Wardship case service")

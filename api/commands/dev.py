@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DevChild:
-    """A long-running `wardship <args>` process; skipped while module `requires` is missing."""
+    """A long-running `wardship <args>` process.
+
+    Skipped until both its subcommand is registered and module `requires` exists.
+    """
 
     name: str
     args: tuple[str, ...]
@@ -34,6 +37,10 @@ class DevChild:
 
     def available(self) -> bool:
         """True when the code this child runs exists in this checkout."""
+        from api.cli import command_names
+
+        if self.args[0] not in command_names():
+            return False
         if self.requires is None:
             return True
         try:
