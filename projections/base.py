@@ -1,0 +1,45 @@
+"""What every read model provides to the runner: its tables, the topics it reads, `apply`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from domain import events as ev
+
+if TYPE_CHECKING:
+    from projections.store import Batch, Table
+
+# One decoded event with its position in the application's notification log.
+Positioned = tuple[int, Any]
+
+
+def topic_of(cls: type[Any]) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+CASE_EVENT_TOPICS = frozenset(
+    topic_of(cls) for cls in vars(ev).values()
+    if isinstance(cls, type) and issubclass(cls, ev.CaseEvent) and cls is not ev.CaseEvent
+)
+
+
+def new_grade(event: Any) -> str | None:
+    """The grade an event gives the case, if it (re)grades it."""
+    if isinstance(event, ev.ReportAccepted | ev.CaseEscalated | ev.AssessmentRecorded):
+        return event.grade or None
+    return None
+
+
+class ReadModel:
+    """A read model: tables plus `apply`, which changes rows for a batch of events.
+
+    Events whose topic is not in `topics` are not even decoded; the runner still records
+    their position, so the model never sees them twice nor waits on them.
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+    topics: ClassVar[frozenset[str]] = CASE_EVENT_TOPICS
+
+    def apply(self, batch: Batch, events: list[Positioned]) -> None:
+        raise NotImplementedError

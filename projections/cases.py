@@ -1,0 +1,105 @@
+"""Case list and search: one row per case with stage, grade, assignee, category, overdue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from domain import events as ev
+from projections.base import Positioned, ReadModel, new_grade
+from projections.store import Batch, Table
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+CASES = Table(
+    "rm_cases",
+    (
+        ("case_id", "uuid"), ("child_id", "text"), ("jurisdiction", "text"),
+        ("stage", "text"), ("grade", "text"), ("assignee", "text"),
+        ("child_category", "text"), ("entry", "text"), ("source_channel", "text"),
+        ("reporter_mandatory", "boolean"), ("opened_at", "timestamptz"),
+        ("updated_at", "timestamptz"), ("version", "int"), ("opened_position", "bigint"),
+        ("position", "bigint"), ("next_due_at", "timestamptz"), ("escalating", "int"),
+        # Open deadlines and missed ones still escalating: {id: {"due_at", "missed"}}.
+        ("pending", "jsonb"),
+    ),
+    ("case_id",),
+    (
+        "jurisdiction text_pattern_ops, opened_position",
+        "opened_position",
+        "assignee",
+        "next_due_at",
+    ),
+)
+
+
+def pending_after(pending: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The deadlines still needing action after an event's deadline changes."""
+    pending = dict(pending)
+    for change in changes:
+        op, deadline_id = change["op"], change["id"]
+        if op == "open":
+            pending[deadline_id] = {"due_at": change["due_at"].isoformat(), "missed": False}
+        elif op == "missed" and deadline_id in pending:
+            pending[deadline_id] = {**pending[deadline_id], "missed": True}
+        else:  # met, cancelled, or a missed step resolved
+            pending.pop(deadline_id, None)
+    return pending
+
+
+class CasesModel(ReadModel):
+    """Rows of `rm_cases`, kept current with each case event."""
+
+    name = "cases"
+    tables: ClassVar[tuple[Table, ...]] = (CASES,)
+
+    def apply(self, batch: Batch, events: list[Positioned]) -> None:
+        rows = batch.rows(CASES.name)
+        rows.prefetch(batch.cur, "case_id", {e.originator_id for _, e in events})
+        for position, event in events:
+            if isinstance(event, ev.CaseOpened):
+                row = rows.put(opened_row(event, position))
+            else:
+                found = rows.get(batch.cur, event.originator_id)
+                if found is None:
+                    continue  # an event of a case opened before this model existed: impossible
+                row = found
+                _change(row, event)
+            row["stage"] = event.stage
+            row["version"] = event.originator_version
+            row["updated_at"] = event.occurred_at
+            row["position"] = position
+            row["pending"] = pending_after(row["pending"] or {}, event.deadline_changes)
+            row["next_due_at"] = _next_due(row["pending"])
+            row["escalating"] = sum(1 for d in row["pending"].values() if d["missed"])
+            rows.touch(row)
+
+
+def opened_row(event: ev.CaseOpened, position: int) -> dict[str, Any]:
+    reporter = (event.source or {}).get("reporter") or {}
+    return {
+        "case_id": event.originator_id, "child_id": event.child_id,
+        "jurisdiction": event.jurisdiction, "stage": event.stage, "grade": None,
+        "assignee": None, "child_category": (event.child or {}).get("category") or "other",
+        "entry": event.entry, "source_channel": (event.source or {}).get("channel") or "other",
+        "reporter_mandatory": bool(reporter.get("mandatory")),
+        "opened_at": event.occurred_at, "opened_position": position, "pending": {},
+    }
+
+
+def _change(row: dict[str, Any], event: Any) -> None:
+    if isinstance(event, ev.ReportAccepted):
+        row["grade"], row["assignee"] = event.grade, event.assignee
+    elif new_grade(event):
+        row["grade"] = new_grade(event)
+    elif isinstance(event, ev.CaseAssigned):
+        row["assignee"] = event.assignee
+    elif isinstance(event, ev.JurisdictionTransferred):
+        row["jurisdiction"] = event.to_jurisdiction
+
+
+def _next_due(pending: dict[str, Any]) -> datetime | None:
+    from datetime import datetime
+
+    dues = [datetime.fromisoformat(d["due_at"]) for d in pending.values() if not d["missed"]]
+    return min(dues) if dues else None

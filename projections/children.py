@@ -1,0 +1,100 @@
+"""The child file (一人一档): each child's category and cases, last contact, next visit due.
+
+No personal data here: names, ID numbers and addresses stay encrypted in the event store, and
+the API reads them from the domain's ChildFile (`app.child_file`) when a permitted user asks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from domain import events as ev
+from domain.child import ChildFile
+from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, new_grade, topic_of
+from projections.store import Batch, Table
+
+CHILDREN = Table(
+    "rm_children",
+    (
+        ("child_id", "text"), ("jurisdiction", "text"), ("category", "text"),
+        ("registered_at", "timestamptz"), ("case_count", "int"), ("position", "bigint"),
+    ),
+    ("child_id",),
+    ("jurisdiction text_pattern_ops",),
+)
+CHILD_CASES = Table(
+    "rm_child_cases",
+    (
+        ("case_id", "uuid"), ("child_id", "text"), ("jurisdiction", "text"), ("stage", "text"),
+        ("grade", "text"), ("opened_at", "timestamptz"), ("updated_at", "timestamptz"),
+        ("last_contact_at", "timestamptz"), ("next_visit_due", "timestamptz"),
+        ("visit_deadline_id", "text"), ("position", "bigint"),
+    ),
+    ("case_id",),
+    ("child_id",),
+)
+_CONTACT = (ev.VisitRecorded, ev.GuardianContactRecorded)
+
+
+class ChildrenModel(ReadModel):
+    """Rows of `rm_children` (from ChildFile events) and `rm_child_cases` (from case events)."""
+
+    name = "children"
+    tables: ClassVar[tuple[Table, ...]] = (CHILDREN, CHILD_CASES)
+    topics = CASE_EVENT_TOPICS | {topic_of(ChildFile.Registered), topic_of(ChildFile.CaseLinked)}
+
+    def apply(self, batch: Batch, events: list[Positioned]) -> None:
+        children, cases = batch.rows(CHILDREN.name), batch.rows(CHILD_CASES.name)
+        children.prefetch(batch.cur, "child_id", {
+            str(e.originator_id) for _, e in events if isinstance(e, ChildFile.Event)
+        })
+        cases.prefetch(batch.cur, "case_id", {
+            e.originator_id for _, e in events if isinstance(e, ev.CaseEvent)
+        })
+        for position, event in events:
+            if isinstance(event, ChildFile.Event):
+                _child_event(children, batch, event, position)
+                continue
+            if isinstance(event, ev.CaseOpened):
+                row: dict[str, Any] | None = cases.put({
+                    "case_id": event.originator_id, "child_id": event.child_id,
+                    "jurisdiction": event.jurisdiction, "grade": None,
+                    "opened_at": event.occurred_at, "last_contact_at": None,
+                    "next_visit_due": None, "visit_deadline_id": None,
+                })
+            else:
+                row = cases.get(batch.cur, event.originator_id)
+            if row is None:
+                continue
+            _case_event(row, event)
+            row.update(stage=event.stage, updated_at=event.occurred_at, position=position)
+            cases.touch(row)
+
+
+def _child_event(children: Any, batch: Batch, event: Any, position: int) -> None:
+    if isinstance(event, ChildFile.Registered):
+        children.put({
+            "child_id": str(event.originator_id), "jurisdiction": event.jurisdiction,
+            "category": event.category, "registered_at": event.timestamp, "case_count": 1,
+            "position": position,
+        })
+        return
+    row = children.get(batch.cur, str(event.originator_id))
+    if row is None:
+        return
+    row.update(category=event.category or row["category"], case_count=row["case_count"] + 1,
+               position=position)
+    children.touch(row)
+
+
+def _case_event(row: dict[str, Any], event: Any) -> None:
+    if isinstance(event, _CONTACT):
+        row["last_contact_at"] = event.occurred_at  # as the case itself counts contact
+    elif isinstance(event, ev.JurisdictionTransferred):
+        row["jurisdiction"] = event.to_jurisdiction
+    row["grade"] = new_grade(event) or row["grade"]
+    for change in event.deadline_changes:
+        if change["op"] == "open" and change.get("kind") == "home_visit":
+            row.update(next_visit_due=change["due_at"], visit_deadline_id=change["id"])
+        elif change["id"] == row["visit_deadline_id"] and change["op"] in ("met", "cancelled"):
+            row.update(next_visit_due=None, visit_deadline_id=None)

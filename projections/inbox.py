@@ -1,0 +1,61 @@
+"""The supervisor inbox: escalation notifications per recipient jurisdiction, deliveries, acks."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from domain import events as ev
+from projections.base import Positioned, ReadModel, topic_of
+from projections.store import Batch, Table
+
+NOTIFICATIONS = Table(
+    "rm_notifications",
+    (
+        ("notification_id", "text"), ("position", "bigint"), ("case_id", "uuid"),
+        ("deadline_id", "text"), ("kind", "text"), ("due_at", "timestamptz"), ("level", "int"),
+        ("recipient_jurisdiction", "text"), ("assignee", "text"),
+        ("case_jurisdiction", "text"), ("recorded_at", "timestamptz"),
+        # {channel: "delivered" | "failed"}
+        ("deliveries", "jsonb"), ("acknowledged_by", "text"),
+        ("acknowledged_at", "timestamptz"), ("updated_position", "bigint"),
+    ),
+    ("notification_id",),
+    ("recipient_jurisdiction, position", "case_id"),
+)
+
+
+class InboxModel(ReadModel):
+    """Rows of `rm_notifications`; `position` (log order) is the SSE event id."""
+
+    name = "inbox"
+    tables: ClassVar[tuple[Table, ...]] = (NOTIFICATIONS,)
+    topics = frozenset(topic_of(cls) for cls in (
+        ev.EscalationRecorded, ev.NotificationDelivered, ev.NotificationDeliveryFailed,
+        ev.NotificationAcknowledged,
+    ))
+
+    def apply(self, batch: Batch, events: list[Positioned]) -> None:
+        rows = batch.rows(NOTIFICATIONS.name)
+        rows.prefetch(batch.cur, "notification_id", {e.notification_id for _, e in events})
+        for position, event in events:
+            if isinstance(event, ev.EscalationRecorded):
+                rows.put({
+                    "notification_id": event.notification_id, "position": position,
+                    "case_id": event.originator_id, "deadline_id": event.deadline_id,
+                    "kind": event.kind, "due_at": event.due_at, "level": event.level,
+                    "recipient_jurisdiction": event.recipient_jurisdiction,
+                    "assignee": event.assignee, "case_jurisdiction": event.case_jurisdiction,
+                    "recorded_at": event.timestamp, "deliveries": {}, "acknowledged_by": None,
+                    "acknowledged_at": None, "updated_position": position,
+                })
+                continue
+            row = rows.get(batch.cur, event.notification_id)
+            if row is None:
+                continue
+            if isinstance(event, ev.NotificationAcknowledged):
+                row.update(acknowledged_by=event.actor_id, acknowledged_at=event.occurred_at)
+            else:
+                outcome = "delivered" if isinstance(event, ev.NotificationDelivered) else "failed"
+                row["deliveries"] = {**(row["deliveries"] or {}), event.channel: outcome}
+            row["updated_position"] = position
+            rows.touch(row)

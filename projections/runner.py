@@ -1,0 +1,246 @@
+"""Run read models: each applies batches of the log with rows and position in one transaction.
+
+The state row of a projection is locked (`FOR UPDATE`) for the whole batch, so two runners of
+the same projection never apply an event twice; a crash mid-batch rolls the batch back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from projections.registry import MODELS
+from projections.store import (
+    CHANNEL,
+    STATE_TABLE,
+    Batch,
+    create_state_table,
+    create_tables,
+    drop_tables,
+    point_views,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from domain.application import Wardship
+    from projections.base import Positioned, ReadModel
+
+log = structlog.get_logger("wardship.projections")
+
+BATCH_SIZE = 2000
+# The setup of tables and views is serialised across runner processes and threads.
+_SETUP_LOCK = 7_311_151
+
+
+def open_app(database_url: str, cipher_key: str | None) -> Wardship:
+    """The Wardship application whose log the projections read (decodes with its cipher)."""
+    from domain.application import Wardship
+    from domain.storage import event_store_env
+
+    return Wardship(env=event_store_env(database_url, cipher_key, pool_size=2))
+
+
+def ensure(conn: psycopg.Connection[Any], model: ReadModel) -> None:
+    """Create the state table, the model's first generation and its views, if missing."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+        create_state_table(conn)
+        found = conn.execute(
+            f"SELECT generation FROM {STATE_TABLE} WHERE name = %s", (model.name,)  # noqa: S608
+        ).fetchone()
+        if found is None:
+            create_tables(conn, model.tables, 1)
+            point_views(conn, model.tables, 1)
+            conn.execute(
+                f"INSERT INTO {STATE_TABLE} (name, generation, position) VALUES (%s, 1, 0)",  # noqa: S608
+                (model.name,),
+            )
+
+
+def position_of(conn: psycopg.Connection[Any], name: str) -> int:
+    found = conn.execute(
+        f"SELECT position FROM {STATE_TABLE} WHERE name = %s", (name,)  # noqa: S608
+    ).fetchone()
+    return int(found[0]) if found else 0
+
+
+class Worker:
+    """Applies the log to one read model in batches; `step` is one transaction."""
+
+    def __init__(
+        self, model: ReadModel, app: Wardship, conn: psycopg.Connection[Any],
+        state: str | None = None,
+    ) -> None:
+        self.model = model
+        self.app = app
+        self.conn = conn
+        self.state = state or model.name  # the state row: a rebuild keeps its own
+
+    def read(self, after: int, limit: int) -> tuple[int, list[Positioned]]:
+        """The next notifications after `after`: the last position and the decoded events."""
+        notifications = self.app.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        if not notifications:
+            return after, []
+        topics, mapper = self.model.topics, self.app.mapper
+        events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic in topics]
+        return notifications[-1].id, events
+
+    def step(self, limit: int = BATCH_SIZE) -> int:
+        """Apply the next batch; returns how many log positions it advanced (0: caught up)."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            generation, before = self._lock(cur, self.state)
+            last, events = self.read(before, limit)
+            if last == before:
+                return 0
+            self._apply(cur, generation, events)
+            self._advance(cur, self.state, before, last)
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.state}:{last}"))
+            return last - before
+
+    def catch_up_in(self, cur: psycopg.Cursor[Any], generation: int) -> int:
+        """Apply the rest of the log inside the caller's transaction (used for the swap)."""
+        while True:
+            _, before = self._lock(cur, self.state)
+            last, events = self.read(before, BATCH_SIZE)
+            if last == before:
+                return before
+            self._apply(cur, generation, events)
+            self._advance(cur, self.state, before, last)
+
+    def _apply(self, cur: psycopg.Cursor[Any], generation: int, events: list[Positioned]) -> None:
+        if events:
+            batch = Batch.start(cur, self.model.tables, generation)
+            self.model.apply(batch, events)
+            batch.flush()
+
+    @staticmethod
+    def _lock(cur: psycopg.Cursor[Any], name: str) -> tuple[int, int]:
+        cur.execute(
+            f"SELECT generation, position FROM {STATE_TABLE} WHERE name = %s FOR UPDATE",  # noqa: S608
+            (name,),
+        )
+        found = cur.fetchone()
+        if found is None:
+            raise LookupError(f"projection {name!r} is not set up")
+        return int(found[0]), int(found[1])
+
+    @staticmethod
+    def _advance(cur: psycopg.Cursor[Any], name: str, before: int, last: int) -> None:
+        cur.execute(
+            f"UPDATE {STATE_TABLE} SET position = %s, updated_at = now()"  # noqa: S608
+            " WHERE name = %s AND position = %s",
+            (last, name, before),
+        )
+        if cur.rowcount != 1:
+            raise RuntimeError(f"projection {name!r} moved under us; batch rolled back")
+
+    def catch_up(self, limit: int = BATCH_SIZE) -> int:
+        """Apply batches until the log is exhausted; returns positions advanced."""
+        total = 0
+        while advanced := self.step(limit):
+            total += advanced
+        return total
+
+    def run(self, stop: threading.Event, idle: float = 1.0) -> None:
+        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle."""
+        channel = getattr(self.app.recorder, "channel_name", "")
+        with psycopg.connect(self.conn.info.dsn, autocommit=True,
+                             password=self.conn.info.password) as listener:
+            if channel:
+                listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            while not stop.is_set():
+                if self.step():
+                    continue
+                for _ in listener.notifies(timeout=idle, stop_after=1):
+                    pass
+
+
+def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> int:
+    """Rebuild `model` from the whole log into new tables, then switch the views over.
+
+    The live runner keeps serving the old tables meanwhile; the final catch-up and the switch
+    happen with the state row locked, so no event is lost or applied twice across the swap.
+    """
+    ensure(conn, model)
+    shadow = f"{model.name}~rebuild"
+    with conn.transaction():
+        current = conn.execute(
+            f"SELECT generation FROM {STATE_TABLE} WHERE name = %s", (model.name,)  # noqa: S608
+        ).fetchone()
+        assert current is not None
+        generation = int(current[0]) + 1
+        create_tables(conn, model.tables, generation)
+        conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (shadow,))  # noqa: S608
+        conn.execute(
+            f"INSERT INTO {STATE_TABLE} (name, generation, position) VALUES (%s, %s, 0)",  # noqa: S608
+            (shadow, generation),
+        )
+    worker = Worker(model, app, conn, state=shadow)
+    worker.catch_up()
+    with conn.transaction(), conn.cursor() as cur:
+        old, _ = Worker._lock(cur, model.name)
+        position = worker.catch_up_in(cur, generation)
+        point_views(conn, model.tables, generation)
+        cur.execute(
+            f"UPDATE {STATE_TABLE} SET generation = %s, position = %s, updated_at = now()"  # noqa: S608
+            " WHERE name = %s",
+            (generation, position, model.name),
+        )
+        cur.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (shadow,))  # noqa: S608
+    with conn.transaction():
+        drop_tables(conn, model.tables, old)
+    return position
+
+
+def run_models(
+    names: Sequence[str], database_url: str, cipher_key: str | None, stop: threading.Event
+) -> None:
+    """Run the named read models, one thread each, until `stop` is set or one fails."""
+    failed: list[BaseException] = []
+
+    def work(model: ReadModel) -> None:
+        app = open_app(database_url, cipher_key)
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                ensure(conn, model)
+                log.info("projection_started", projection=model.name,
+                         position=position_of(conn, model.name))
+                Worker(model, app, conn).run(stop)
+        except BaseException as error:
+            failed.append(error)
+            log.exception("projection_failed", projection=model.name)
+            stop.set()
+        finally:
+            app.close()
+
+    threads = [threading.Thread(target=work, args=(MODELS[name](),), name=f"projection-{name}")
+               for name in names]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(KeyboardInterrupt):
+        while any(t.is_alive() for t in threads) and not stop.wait(0.5):
+            pass
+    stop.set()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def wait_until(conn: psycopg.Connection[Any], name: str, position: int, timeout: float) -> bool:
+    """Block until projection `name` has applied `position` (or `timeout` passes)."""
+    deadline = time.monotonic() + timeout
+    while position_of(conn, name) < position:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -1,0 +1,218 @@
+"""Read-model tables: versioned physical tables behind stable views, and batched row writes.
+
+Each read-model table `rm_x` is a view over `rm_x__g<N>`; a rebuild fills generation N+1 and
+swaps the views in one transaction. Rows touched by a batch are loaded once, changed in memory
+and written back with one pipelined upsert per table, which is what makes rebuilds fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import psycopg
+
+STATE_TABLE = "wardship_projections"
+CHANNEL = "wardship_projections"
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One read-model table: columns with SQL types, its key, and extra index expressions."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def physical(self, generation: int) -> str:
+        return f"{self.name}__g{generation}"
+
+
+def create_state_table(conn: psycopg.Connection[Any]) -> None:
+    """The tracking table: each projection's generation and last applied log position."""
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
+        " name text PRIMARY KEY, generation int NOT NULL, position bigint NOT NULL,"
+        " updated_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def create_tables(conn: psycopg.Connection[Any], tables: Iterable[Table], generation: int) -> None:
+    """Create (afresh) the physical tables of one generation."""
+    for table in tables:
+        name = sql.Identifier(table.physical(generation))
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(col), sql.SQL(kind))
+            for col, kind in table.columns
+        )
+        key = sql.SQL(", ").join(map(sql.Identifier, table.key))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(name))
+        conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(name, columns, key))
+        for number, expression in enumerate(table.indexes):
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(f"{table.physical(generation)}_i{number}"),
+                    name,
+                    sql.SQL(expression),
+                )
+            )
+
+
+def point_views(conn: psycopg.Connection[Any], tables: Iterable[Table], generation: int) -> None:
+    """Point each stable view at the given generation (in the caller's transaction)."""
+    for table in tables:
+        view = sql.Identifier(table.name)
+        conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
+        conn.execute(
+            sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
+                view, sql.Identifier(table.physical(generation))
+            )
+        )
+
+
+def drop_tables(conn: psycopg.Connection[Any], tables: Iterable[Table], generation: int) -> None:
+    for table in tables:
+        conn.execute(
+            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table.physical(generation)))
+        )
+
+
+@dataclass
+class Rows:
+    """The rows of one table that a batch reads and changes, written back on `flush`."""
+
+    table: Table
+    physical: str
+    cached: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    dirty: set[Key] = field(default_factory=set)
+    deleted: set[Key] = field(default_factory=set)
+    covered: dict[str, set[Any]] = field(default_factory=dict)
+
+    def key_of(self, row: dict[str, Any]) -> Key:
+        return tuple(row[col] for col in self.table.key)
+
+    def prefetch(self, cur: psycopg.Cursor[Any], column: str, values: Iterable[Any]) -> None:
+        """Load every row whose `column` is one of `values`; rows not found do not exist."""
+        wanted = set(values) - self.covered.setdefault(column, set())
+        if not wanted:
+            return
+        query = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s)").format(
+            sql.Identifier(self.physical), sql.Identifier(column)
+        )
+        cur.execute(query, (list(wanted),))
+        names = [d.name for d in cur.description or ()]
+        for values_row in cur.fetchall():
+            row = dict(zip(names, values_row, strict=True))
+            self.cached.setdefault(self.key_of(row), row)
+        self.covered[column] |= wanted
+
+    def get(self, cur: psycopg.Cursor[Any], *key: Any) -> dict[str, Any] | None:
+        """The row with this key as the batch sees it, or None."""
+        if key in self.cached:
+            return self.cached[key]
+        if key in self.deleted:
+            return None
+        for column, values in self.covered.items():
+            if key[self.table.key.index(column)] in values:
+                return None
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(col)) for col in self.table.key
+        )
+        cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE {}").format(sql.Identifier(self.physical), where), key
+        )
+        found = cur.fetchone()
+        if found is None:
+            return None
+        names = [d.name for d in cur.description or ()]
+        row = dict(zip(names, found, strict=True))
+        self.cached[key] = row
+        return row
+
+    def put(self, row: dict[str, Any]) -> dict[str, Any]:
+        key = self.key_of(row)
+        self.cached[key] = row
+        self.dirty.add(key)
+        self.deleted.discard(key)
+        return row
+
+    def touch(self, row: dict[str, Any]) -> None:
+        self.dirty.add(self.key_of(row))
+
+    def delete(self, *key: Any) -> None:
+        self.cached.pop(key, None)
+        self.dirty.discard(key)
+        self.deleted.add(key)
+
+    def matching(self, column: str, value: Any) -> list[dict[str, Any]]:
+        """Cached rows whose `column` equals `value` (prefetch by that column first)."""
+        return [row for row in self.cached.values() if row[column] == value]
+
+    def flush(self, cur: psycopg.Cursor[Any]) -> None:
+        name = sql.Identifier(self.physical)
+        if self.deleted:
+            where = sql.SQL(" AND ").join(
+                sql.SQL("{} = %s").format(sql.Identifier(col)) for col in self.table.key
+            )
+            cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(name, where),
+                            list(self.deleted))
+        if not self.dirty:
+            return
+        columns = self.table.column_names
+        updates = [c for c in columns if c not in self.table.key]
+        statement = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}"
+        ).format(
+            name,
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.SQL(", ").join(map(sql.Identifier, self.table.key)),
+            sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in updates
+            ),
+        )
+        params = [
+            tuple(_adapt(self.cached[key].get(col)) for col in columns) for key in self.dirty
+        ]
+        cur.executemany(statement, params)
+
+
+def _adapt(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    if isinstance(value, dict | list):
+        return Jsonb(value)
+    return value
+
+
+@dataclass
+class Batch:
+    """What one projection changes in one transaction: rows per table, on one cursor."""
+
+    cur: psycopg.Cursor[Any]
+    generation: int
+    tables: dict[str, Rows]
+
+    @classmethod
+    def start(cls, cur: psycopg.Cursor[Any], tables: Iterable[Table], generation: int) -> Batch:
+        rows = {t.name: Rows(t, t.physical(generation)) for t in tables}
+        return cls(cur, generation, rows)
+
+    def rows(self, name: str) -> Rows:
+        return self.tables[name]
+
+    def flush(self) -> None:
+        for rows in self.tables.values():
+            rows.flush(self.cur)
