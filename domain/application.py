@@ -16,7 +16,13 @@ from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.codes import ChildCategory
 from domain.deadlines import Deadline
-from domain.errors import CaseNotFound, InvalidCommand, PolicyError, VersionConflict
+from domain.errors import (
+    CaseNotFound,
+    InvalidCommand,
+    PolicyError,
+    StaleVersion,
+    VersionConflict,
+)
 from domain.hashchain import GENESIS, event_hash
 from domain.policy import load_policy, shipped_policies
 from domain.stages import ALL_ACTIONS
@@ -105,7 +111,7 @@ class Wardship(Application[UUID]):
             raise InvalidCommand(f"unknown action {action!r}")
         case = self._case(case_id)
         if expected_version is not None and expected_version != case.version:
-            raise VersionConflict(
+            raise StaleVersion(
                 f"the case is at version {case.version}, not {expected_version}; reload it"
             )
         ctx = Context(actor=actor, policy=self._policy_of(case),

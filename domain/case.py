@@ -121,6 +121,7 @@ class ProtectionCase(Aggregate):
         self.concern: dict[str, Any] = {}
         self.source: dict[str, Any] = {}
         self.opened_at: datetime | None = None
+        self.opened_by = ""
         self.last_occurred_at: datetime | None = None
 
     # --- opening -------------------------------------------------------------------------

@@ -62,6 +62,10 @@ class VersionConflict(DomainError):
     code = "version_conflict"
 
 
+class StaleVersion(VersionConflict):
+    """The caller expected another version than the case's (an HTTP If-Match that failed)."""
+
+
 class PolicyError(DomainError):
     """The deadline policy file is invalid; the message says where and why."""
 

@@ -63,6 +63,7 @@ class CaseOpened(Aggregate.Created, CaseEvent):
         case.source = self.source
         case.policy_version = self.policy_version
         case.opened_at = self.occurred_at
+        case.opened_by = self.actor_id
 
 
 class ReportFiled(CaseEvent):

@@ -30,6 +30,7 @@ def case_view(case: ProtectionCase, actor: Actor | None = None) -> dict[str, Any
         "version": case.version,
         "policy_version": case.policy_version,
         "opened_at": case.opened_at,
+        "opened_by": case.opened_by,
         "deadlines": [
             deadline_view(d) for d in sorted(case.deadlines.values(), key=lambda d: d.due_at)
         ],
