@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.dev",
     "api.commands.serve",
+    "api.commands.token",
+    "api.commands.worker",
 )
 
 

@@ -1,0 +1,38 @@
+"""`wardship worker`: the Temporal worker for case deadlines, plus the relay from the event log."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from api.commands import Command
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the settings and hand plain values to `workflows.worker`."""
+    del args
+    from api.logs import configure_logging
+    from api.settings import get_settings
+    from workflows.worker import WorkerConfig
+    from workflows.worker import run as run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.database_url is None or settings.temporal_address is None:
+        print("wardship worker needs DATABASE_URL and TEMPORAL_ADDRESS "
+              "(`wardship dev` sets both)", file=sys.stderr)
+        return 2
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    return run_worker(WorkerConfig(
+        database_url=settings.database_url, temporal_address=settings.temporal_address,
+        task_queue=settings.task_queue, namespace=settings.temporal_namespace,
+        cipher_key=settings.effective_cipher_key(), policy_path=settings.policy,
+        webhook_url=settings.webhook_url, webhook_secret=secret, smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port, smtp_from=settings.smtp_from, smtp_to=settings.smtp_to,
+    ))
+
+
+COMMAND = Command("worker", "run the deadline workflows worker and the event relay", run)

@@ -1,0 +1,222 @@
+"""`CaseWorkflow`: one per case; sleeps until each open deadline, then climbs the escalation ladder.
+
+The workflow owns time, never facts: the relay signals the case's deadlines at a version, and
+when one falls due an activity asks the aggregate whether it was missed. Deterministic code
+only (`workflow.now()`, no I/O).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.messages import (
+        CaseState,
+        CaseWorkflowInput,
+        DeadlineTimer,
+        DeliveryInput,
+        Rung,
+        StepInput,
+        StepResult,
+    )
+
+SIGNAL = "case_changed"
+# Bounds that keep a long case's history small: a new run carries the state over.
+MAX_HISTORY_EVENTS = 5_000
+MAX_SIGNALS_PER_RUN = 500
+
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30), maximum_attempts=5,
+)
+
+
+def workflow_id(case_id: str) -> str:
+    """The id of a case's workflow."""
+    return f"case-{case_id}"
+
+
+@workflow.defn
+class CaseWorkflow:
+    """Keeps a timer per open deadline of one case and escalates misses level by level."""
+
+    def __init__(self) -> None:
+        self._state: CaseState | None = None
+        self._ladders: dict[str, Rung] = {}
+        self._settled: set[str] = set()
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._signals = 0
+        self._wake = False
+
+    @workflow.signal(name=SIGNAL)
+    def case_changed(self, state: CaseState) -> None:
+        """A newer version of the case; versions already seen are ignored."""
+        self._signals += 1
+        if self._state is not None and state.version <= self._state.version:
+            return
+        self._state = state
+        self._absorb(state)
+        self._wake = True
+
+    @workflow.query
+    def pending(self) -> list[str]:
+        """Deadline ids still watched (open, or climbing the ladder)."""
+        return sorted({d.id for d in self._open()} | set(self._ladders) | self._busy)
+
+    @workflow.run
+    async def run(self, start: CaseWorkflowInput) -> None:
+        if start.state is not None and (
+            self._state is None or start.state.version > self._state.version
+        ):
+            self._state = start.state
+        self._ladders.update({rung.deadline_id: rung for rung in start.ladders})
+        self._settled.update(start.settled)
+        if self._state is not None:
+            self._absorb(self._state)
+        while True:
+            if self._finished():
+                return
+            if not self._busy and self._history_is_long():
+                workflow.continue_as_new(self._carry(start.case_id))
+            now = workflow.now()
+            for deadline_id, due_at, level in self._due(now):
+                self._busy.add(deadline_id)
+                task = asyncio.create_task(self._step(start.case_id, deadline_id, due_at, level))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self._wake = False
+            wake_at = self._next_time()
+            if wake_at is None:
+                await workflow.wait_condition(lambda: self._wake)
+                continue
+            timeout = wake_at - workflow.now()
+            if timeout <= timedelta(0):
+                continue
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+
+    # --- planning ------------------------------------------------------------------------
+
+    def _delays(self) -> list[timedelta]:
+        seconds = self._state.escalation_delays if self._state else []
+        return [timedelta(seconds=s) for s in seconds] or [timedelta(0)]
+
+    def _open(self) -> list[DeadlineTimer]:
+        if self._state is None:
+            return []
+        return [d for d in self._state.deadlines if not d.missed
+                and d.id not in self._settled and d.id not in self._ladders]
+
+    def _absorb(self, state: CaseState) -> None:
+        """Start ladders for misses the case records; drop those whose step was done."""
+        listed = {d.id for d in state.deadlines}
+        for deadline in state.deadlines:
+            if deadline.missed and deadline.id not in self._ladders \
+                    and deadline.id not in self._settled and deadline.id not in self._busy:
+                self._ladders[deadline.id] = Rung(deadline.id, deadline.due_at, 1,
+                                                  deadline.due_at + self._delays()[0])
+        for deadline_id in list(self._ladders):
+            if deadline_id not in listed and deadline_id not in self._busy:
+                del self._ladders[deadline_id]
+                self._settled.add(deadline_id)
+
+    def _due(self, now: datetime) -> list[tuple[str, datetime, int]]:
+        # Level 1 without delay is recorded with the miss itself: one activity, one save.
+        first = 1 if self._delays()[0] <= timedelta(0) else 0
+        items = [(d.id, d.due_at, first) for d in self._open()
+                 if d.due_at <= now and d.id not in self._busy]
+        items += [(r.deadline_id, r.due_at, r.level) for r in self._ladders.values()
+                  if r.at <= now and r.deadline_id not in self._busy]
+        return sorted(items, key=lambda item: (item[1], item[0]))
+
+    def _next_time(self) -> datetime | None:
+        times = [d.due_at for d in self._open() if d.id not in self._busy]
+        times += [r.at for r in self._ladders.values() if r.deadline_id not in self._busy]
+        return min(times, default=None)
+
+    def _finished(self) -> bool:
+        return (self._state is not None and self._state.closed and not self._busy
+                and not self._ladders and not self._open())
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (info.is_continue_as_new_suggested()
+                or info.get_current_history_length() > MAX_HISTORY_EVENTS
+                or self._signals >= MAX_SIGNALS_PER_RUN)
+
+    def _carry(self, case_id: str) -> CaseWorkflowInput:
+        listed = {d.id for d in self._state.deadlines} if self._state else set()
+        return CaseWorkflowInput(
+            case_id=case_id, state=self._state, ladders=list(self._ladders.values()),
+            # Settled ids matter only while a stale state still lists them.
+            settled=sorted(self._settled & listed),
+        )
+
+    # --- acting --------------------------------------------------------------------------
+
+    async def _step(self, case_id: str, deadline_id: str, due_at: datetime, level: int) -> None:
+        try:
+            result: StepResult = await workflow.execute_local_activity(
+                "record_step", StepInput(case_id, deadline_id, level, workflow.now()),
+                result_type=StepResult, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STEP_RETRY,
+            )
+            if result.still_open:
+                return
+            if not result.awaits_escalation:
+                self._ladders.pop(deadline_id, None)
+                self._settled.add(deadline_id)
+                return
+            delays = self._delays()
+            if level == 0:
+                self._ladders[deadline_id] = Rung(deadline_id, due_at, 1, due_at + delays[0])
+                return
+            delivered = await self._deliver_all(case_id, result)
+            if level >= len(delays):
+                self._ladders.pop(deadline_id, None)
+                self._settled.add(deadline_id)
+                return
+            # Nobody was reached at this level: the next level is told at once.
+            at = workflow.now() if result.channels and not delivered else due_at + delays[level]
+            self._ladders[deadline_id] = Rung(deadline_id, due_at, level + 1, at)
+        finally:
+            self._busy.discard(deadline_id)
+            self._wake = True
+
+    async def _deliver_all(self, case_id: str, result: StepResult) -> bool:
+        assert result.notification_id is not None
+        outcomes = await asyncio.gather(*(
+            self._deliver(case_id, result.notification_id, channel)
+            for channel in result.channels
+        ))
+        return any(outcomes)
+
+    async def _deliver(self, case_id: str, notification_id: str, channel: str) -> bool:
+        delivery = DeliveryInput(case_id, notification_id, channel, workflow.now())
+        try:
+            await workflow.execute_activity(
+                "deliver", delivery, result_type=str,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=DELIVERY_RETRY,
+            )
+        except ActivityError as error:
+            cause = str(error.cause or error)
+            failed = DeliveryInput(case_id, notification_id, channel, workflow.now(),
+                                   detail=f"failed after retries: {cause}"[:500])
+            await workflow.execute_local_activity(
+                "record_delivery_failed", failed, result_type=bool,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=STEP_RETRY,
+            )
+            return False
+        return True
+

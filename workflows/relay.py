@@ -1,0 +1,134 @@
+"""The relay: follows the event store's notification log and signals each changed case's workflow.
+
+Its position lives in a tracking table in the same database and moves only after Temporal
+accepted every signal of a batch, so a restart resumes where it stopped. Signals are
+idempotent (the workflow ignores versions it has seen), so a batch retried after a crash
+between signalling and saving the position does no harm. Commands never wait on this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
+
+from workflows.case_workflow import SIGNAL, CaseWorkflow, workflow_id
+from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from temporalio.client import Client
+
+    from domain.application import Wardship
+    from domain.case import ProtectionCase
+
+log = structlog.get_logger("wardship.relay")
+
+TRACKING_TABLE = "wardship_relay_tracking"
+CASE_EVENT_TOPICS = "domain.events:"
+
+
+def case_state(case: ProtectionCase, escalation_delays: list[float]) -> CaseState:
+    """What a case's workflow needs to know about the case at its current version."""
+    timers = [DeadlineTimer(d.id, d.kind, d.due_at) for d in case.open_deadlines()]
+    timers += [DeadlineTimer(d.id, d.kind, d.due_at, missed=True)
+               for d in case.deadlines.values() if d.awaits_escalation]
+    return CaseState(
+        case_id=str(case.id), version=case.version, stage=case.stage,
+        closed=case.stage == "closed", deadlines=timers, escalation_delays=escalation_delays,
+    )
+
+
+class Relay:
+    """Reads new case events in batches; one signal-with-start per case with its latest state."""
+
+    def __init__(
+        self, app: Wardship, client: Client, task_queue: str, *, batch_size: int = 1000,
+        poll_interval: float = 0.1, concurrency: int = 64, name: str = "wardship",
+    ) -> None:
+        recorder = app.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder):
+            raise TypeError("the relay needs the PostgreSQL event store")
+        self.app = app
+        self.client = client
+        self.task_queue = task_queue
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.name = name
+        self._recorder = recorder
+        self._tracking = PostgresTrackingRecorder(
+            datastore=recorder.datastore, tracking_table_name=TRACKING_TABLE
+        )
+        self._tracking.create_table()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._position: int | None = None
+
+    def position(self) -> int:
+        """The last notification id whose signals Temporal accepted (0: none yet)."""
+        if self._position is None:
+            self._position = self._tracking.max_tracking_id(self.name) or 0
+        return self._position
+
+    async def run_once(self) -> int:
+        """Relay one batch; returns how many notifications it covered (0: nothing new)."""
+        position = await asyncio.to_thread(self.position)
+        notifications = await asyncio.to_thread(
+            self._recorder.select_notifications, position + 1, self.batch_size
+        )
+        if not notifications:
+            return 0
+        case_ids = list(dict.fromkeys(
+            n.originator_id for n in notifications if n.topic.startswith(CASE_EVENT_TOPICS)
+        ))
+        states = await asyncio.to_thread(self._states, case_ids)
+        await asyncio.gather(*(self._signal(state) for state in states))
+        last = notifications[-1].id
+        await asyncio.to_thread(self._tracking.insert_tracking, Tracking(self.name, last))
+        self._position = last
+        log.debug("relayed", events=len(notifications), cases=len(states), position=last)
+        return len(notifications)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; waits and retries while Temporal or the store is down."""
+        backoff = self.poll_interval
+        while not stop.is_set():
+            try:
+                relayed = await self.run_once()
+            except Exception as error:
+                log.warning("relay_retrying", error=type(error).__name__, detail=str(error)[:200],
+                            retry_in=round(backoff, 2))
+                await _sleep_unless(stop, backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = self.poll_interval
+            if relayed < self.batch_size:
+                await _sleep_unless(stop, self.poll_interval)
+
+    def _states(self, case_ids: list[UUID]) -> list[CaseState]:
+        states = []
+        for case_id in case_ids:
+            case = self.app.get_case_aggregate(case_id)
+            policy = self.app.policies.get(case.policy_version, self.app.policy)
+            delays = [delay.total_seconds() for delay in policy.escalation_levels]
+            states.append(case_state(case, delays))
+        return states
+
+    async def _signal(self, state: CaseState) -> None:
+        async with self._limit:
+            await self.client.start_workflow(
+                CaseWorkflow.run, CaseWorkflowInput(case_id=state.case_id),
+                id=workflow_id(state.case_id), task_queue=self.task_queue,
+                start_signal=SIGNAL, start_signal_args=[state],
+                rpc_timeout=timedelta(seconds=10),
+            )
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,120 @@
+"""The worker process: runs `CaseWorkflow` and its activities, and the relay, until SIGTERM/SIGINT.
+
+It receives plain values (`WorkerConfig`); `wardship worker` in `api/commands/` reads the
+settings and calls `run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from domain.application import Wardship
+from domain.policy import load_policy
+from domain.storage import event_store_env
+from workflows.activities import CaseActivities, CaseWriter
+from workflows.case_workflow import CaseWorkflow
+from workflows.channels import build_channels
+from workflows.relay import Relay
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from workflows.channels import Channel
+
+log = structlog.get_logger("wardship.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the worker needs, as plain values."""
+
+    database_url: str
+    temporal_address: str
+    task_queue: str = "wardship-cases"
+    namespace: str = "default"
+    cipher_key: str | None = None
+    policy_path: Path | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None
+    smtp_to: str | None = None
+
+
+def build_worker(
+    client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
+    *, threads: int = 32, writer: CaseWriter | None = None,
+) -> Worker:
+    """A worker for the case workflows, tuned for many deadlines falling due together."""
+    activities = CaseActivities(app, channels, writer)
+    return Worker(
+        client, task_queue=task_queue, workflows=[CaseWorkflow], activities=activities.all(),
+        activity_executor=ThreadPoolExecutor(max_workers=threads),
+        # The writer batches the aggregate saves, so many concurrent activities are cheap.
+        max_concurrent_activities=threads, max_concurrent_local_activities=threads * 4,
+        max_concurrent_workflow_tasks=200,
+    )
+
+
+async def connect(address: str, namespace: str, stop: asyncio.Event) -> Client | None:
+    """Connect to Temporal, waiting and retrying while it is unreachable (None: stopped)."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except Exception as error:
+            log.warning("temporal_unreachable", error=type(error).__name__, retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 10.0)
+    return None
+
+
+async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
+    """Run the worker and the relay until `stop` is set, then drain and stop both."""
+    app = Wardship(env=event_store_env(config.database_url, config.cipher_key),
+                   policy=load_policy(config.policy_path))
+    channels = build_channels(
+        config.webhook_url, config.webhook_secret, config.smtp_host, config.smtp_port,
+        config.smtp_from, config.smtp_to,
+    )
+    client = await connect(config.temporal_address, config.namespace, stop)
+    if client is None:
+        return
+    writer = CaseWriter(app)
+    worker = build_worker(client, app, channels, config.task_queue, writer=writer)
+    relay = Relay(app, client, config.task_queue)
+    log.info("worker_started", task_queue=config.task_queue,
+             channels=[channel.name for channel in channels])
+    async with worker:
+        relay_task = asyncio.create_task(relay.run(stop))
+        await stop.wait()
+        await relay_task
+    writer.close()
+    app.close()
+    log.info("worker_stopped")
+
+
+def run(config: WorkerConfig) -> int:
+    """Entry point: serve until SIGTERM or SIGINT; returns the exit status."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())
+    return 0
