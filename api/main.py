@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
+from api.limits import BodyLimitMiddleware
+from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.problems import install_problem_handlers
-from api.routes import health
+from api.routes import cases, health, metrics
+from api.services import CaseServices
 from api.settings import Settings, get_settings
 from api.temporal import TemporalConnector
 
@@ -35,15 +38,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             await pool.open(wait=False)
         app.state.pool = pool
+        services = CaseServices(app, settings, pool)
+        await services.start()
         try:
             yield
         finally:
+            await services.stop()
             if pool is not None:
                 await pool.close()
 
     app = FastAPI(title="Wardship", version="1", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost, so that it times and counts every answer, 413s included.
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(cases.router)
     return app

@@ -1,0 +1,125 @@
+"""Request dependencies as `Annotated` aliases: the caller, the application, the stores.
+
+Routes of every resource use these: `CurrentUser` (any valid token), `require_roles(...)`
+for role gates, `scoped_case` to load a case the caller may see (404 otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.access_log import AccessLog
+from api.auth import TokenVerifier, unauthenticated
+from api.domain_problems import case_not_found
+from api.idempotency import IdempotencyStore
+from api.metrics import Metrics
+from api.problems import Problem
+from domain.actors import Actor
+from domain.application import Wardship
+from domain.codes import Role
+from domain.errors import CaseNotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from uuid import UUID
+
+    from domain.case import ProtectionCase
+
+WRITERS = (Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN)
+OPENERS = (Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN)
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with sub, name, roles, jurisdiction")
+
+
+def get_wardship(request: Request) -> Wardship:
+    """The process's one Wardship application, built in the lifespan."""
+    wardship: Wardship | None = getattr(request.app.state, "wardship", None)
+    if wardship is None:
+        raise Problem(503, "not_ready", "Service not ready",
+                      "the event store is not available yet; retry shortly",
+                      headers={"Retry-After": "5"})
+    return wardship
+
+
+def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The caller named by the bearer token; 401 without a valid one."""
+    if credentials is None:
+        raise unauthenticated("send 'Authorization: Bearer <token>'")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.actor(credentials.credentials)
+
+
+CurrentUser = Annotated[Actor, Depends(current_user)]
+App = Annotated[Wardship, Depends(get_wardship)]
+
+
+def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+    """A dependency giving the caller if they hold one of `roles`, else 403."""
+    wanted = frozenset(roles)
+
+    def dependency(user: CurrentUser) -> Actor:
+        if not wanted & user.roles:
+            names = ", ".join(sorted(r.value for r in wanted))
+            raise Problem(403, "role_forbidden", "Your role may not do this",
+                          f"this needs one of the roles: {names}")
+        return user
+
+    return dependency
+
+
+Writer = Annotated[Actor, Depends(require_roles(*WRITERS))]
+Opener = Annotated[Actor, Depends(require_roles(*OPENERS))]
+
+
+def _access_log(request: Request) -> AccessLog:
+    log: AccessLog = request.app.state.access_log
+    return log
+
+
+def _idempotency(request: Request) -> IdempotencyStore:
+    store: IdempotencyStore = request.app.state.idempotency
+    return store
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
+IdempotencyDep = Annotated[IdempotencyStore, Depends(_idempotency)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+def may_see(case: ProtectionCase, user: Actor) -> bool:
+    """Within the caller's jurisdiction, and a reporter's own report when only a reporter."""
+    if not user.covers(case.jurisdiction):
+        return False
+    if user.roles <= {Role.REPORTER}:
+        return case.opened_by == user.subject
+    return True
+
+
+def check_scope(case: ProtectionCase, user: Actor) -> ProtectionCase:
+    """The case if the caller may see it; otherwise 404, as if it did not exist."""
+    if not may_see(case, user):
+        raise case_not_found(case.id)
+    return case
+
+
+async def scoped_case(
+    app: Wardship, user: Actor, case_id: UUID, version: int | None = None
+) -> ProtectionCase:
+    """Load a case the caller may see (in a worker thread), else 404 without telling why."""
+    try:
+        case = await run_in_threadpool(app.get_case_aggregate, case_id, version)
+    except CaseNotFound:
+        raise case_not_found(case_id) from None
+    return check_scope(case, user)

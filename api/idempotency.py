@@ -1,0 +1,127 @@
+"""Idempotency keys: a retried action gets the first answer, kept durably per user and key.
+
+The first request reserves (subject, key) with a hash of what it asks; the answer is stored
+when it succeeds. A refusal changed nothing, so its reservation is released for a retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from psycopg.types.json import Jsonb
+
+from api.problems import Problem
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+# A reservation older than this belongs to a request that died; a retry may take it over.
+STALE_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The first answer to a request with this key."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def request_hash(*parts: bytes | str) -> str:
+    """What the request asked for; the same key must always ask the same thing."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def key_reused() -> Problem:
+    return Problem(
+        422, "idempotency_key_reused", "The Idempotency-Key was used for another request",
+        "send a new Idempotency-Key for a different request",
+    )
+
+
+def in_progress() -> Problem:
+    return Problem(
+        409, "idempotency_in_progress", "The first request with this key is still running",
+        "retry in a moment to get its answer", headers={"Retry-After": "1"},
+    )
+
+
+class IdempotencyStore:
+    """Reservations and first answers in `wardship_idempotency` (a dict without a database)."""
+
+    def __init__(self, pool: AsyncConnectionPool | None) -> None:
+        self._pool = pool
+        self._memory: dict[tuple[str, str], tuple[str, StoredAnswer | None]] = {}
+
+    async def reserve(self, subject: str, key: str, digest: str) -> StoredAnswer | None:
+        """None: this request owns the key and must run; else the stored first answer."""
+        if self._pool is None:
+            return self._reserve_in_memory(subject, key, digest)
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO wardship_idempotency (subject, key, request_hash)"
+                " VALUES (%s, %s, %s) ON CONFLICT (subject, key) DO UPDATE"
+                " SET request_hash = EXCLUDED.request_hash, created_at = now()"
+                " WHERE wardship_idempotency.status IS NULL"
+                " AND wardship_idempotency.created_at < now() - %s"
+                " RETURNING 1",
+                (subject, key, digest, STALE_AFTER),
+            )
+            if await cursor.fetchone() is not None:
+                return None
+            cursor = await conn.execute(
+                "SELECT request_hash, status, headers, body FROM wardship_idempotency"
+                " WHERE subject = %s AND key = %s", (subject, key),
+            )
+            row = await cursor.fetchone()
+        if row is None:  # released between our two statements: the caller may retry
+            raise in_progress()
+        stored_hash, status, headers, body = row
+        if stored_hash != digest:
+            raise key_reused()
+        if status is None:
+            raise in_progress()
+        return StoredAnswer(status, dict(headers or {}), bytes(body))
+
+    async def complete(self, subject: str, key: str, answer: StoredAnswer) -> None:
+        """Keep the first answer for retries."""
+        if self._pool is None:
+            digest, _ = self._memory[(subject, key)]
+            self._memory[(subject, key)] = (digest, answer)
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE wardship_idempotency SET status = %s, headers = %s, body = %s"
+                " WHERE subject = %s AND key = %s",
+                (answer.status, Jsonb(answer.headers), answer.body, subject, key),
+            )
+
+    async def release(self, subject: str, key: str) -> None:
+        """Forget a reservation whose request changed nothing, so a retry runs again."""
+        if self._pool is None:
+            self._memory.pop((subject, key), None)
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM wardship_idempotency WHERE subject = %s AND key = %s"
+                " AND status IS NULL", (subject, key),
+            )
+
+    def _reserve_in_memory(self, subject: str, key: str, digest: str) -> StoredAnswer | None:
+        found = self._memory.get((subject, key))
+        if found is None:
+            self._memory[(subject, key)] = (digest, None)
+            return None
+        if found[0] != digest:
+            raise key_reused()
+        if found[1] is None:
+            raise in_progress()
+        return found[1]

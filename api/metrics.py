@@ -1,0 +1,80 @@
+"""Prometheus metrics of one API process: latency by route template, commands, error codes."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PROBLEM_MEDIA_TYPE = b"application/problem+json"
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The metrics of one app, in a registry of their own (several apps may share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "wardship_http_request_duration_seconds", "HTTP request latency by route template",
+            ["method", "route", "status"], registry=self.registry, buckets=LATENCY_BUCKETS,
+        )
+        self.commands = Counter(
+            "wardship_commands_total", "Case commands by action and outcome",
+            ["action", "outcome"], registry=self.registry,
+        )
+        self.errors = Counter(
+            "wardship_errors_total", "Problem-details answers by status and code",
+            ["status", "code"], registry=self.registry,
+        )
+
+
+class MetricsMiddleware:
+    """Times every request by its route template and counts problem answers by `code`."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        problem: list[bytes] | None = None
+
+        async def observing_send(message: Message) -> None:
+            nonlocal status, problem
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = dict(message.get("headers", []))
+                if headers.get(b"content-type", b"").startswith(PROBLEM_MEDIA_TYPE):
+                    problem = []
+            elif message["type"] == "http.response.body" and problem is not None:
+                problem.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path_format", None) or "unmatched"
+            self.metrics.latency.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
+            if problem is not None:
+                self.metrics.errors.labels(str(status), _code(b"".join(problem))).inc()
+
+
+def _code(body: bytes) -> str:
+    try:
+        code = orjson.loads(body).get("code")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "unknown"
+    return code if isinstance(code, str) else "unknown"

@@ -1,0 +1,157 @@
+"""Case commands and the case read: open a case, read it, perform one action on it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
+
+from fastapi import APIRouter, Header, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import (
+    AccessLogDep,
+    App,
+    CurrentUser,
+    IdempotencyDep,
+    MetricsDep,
+    Opener,
+    Writer,
+    may_see,
+    scoped_case,
+)
+from api.domain_problems import case_not_found, domain_problem
+from api.idempotency import StoredAnswer, request_hash
+from api.problems import Problem
+from api.responses import OrjsonResponse, etag
+from api.schemas import ActionBody, CaseView, OpenCase
+from domain.errors import CaseNotFound, DomainError, StaleVersion
+from domain.stages import role_may
+from domain.views import case_view
+
+if TYPE_CHECKING:
+    from domain.actors import Actor
+    from domain.application import Wardship
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200,
+           pattern=r"^[A-Za-z0-9._:~+/=-]+$",
+           description="Makes a retry safe: the same key gets the first answer"),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=40,
+           description='The version the caller read (its ETag, e.g. "3"); 412 if stale'),
+]
+
+
+@router.post(
+    "", status_code=201, response_class=OrjsonResponse,
+    responses={201: {"model": CaseView, "description": "the case opened"},
+               401: PROBLEM, 403: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+)
+async def open_case(body: OpenCase, user: Opener, app: App) -> OrjsonResponse:
+    """Open a case at discovery or report within the caller's jurisdiction."""
+    if not user.covers(body.jurisdiction):
+        raise Problem(403, "outside_jurisdiction", "Outside your jurisdiction",
+                      f"you may open cases under {user.jurisdiction} only")
+    try:
+        view = await run_in_threadpool(
+            app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
+            child=body.child.model_dump(mode="json"),
+            concern=body.concern.model_dump(mode="json"),
+            source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
+        )
+    except DomainError as error:
+        raise domain_problem(error) from None
+    return OrjsonResponse(view, status_code=201, headers={
+        "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
+    })
+
+
+@router.get(
+    "/{case_id}", response_class=OrjsonResponse,
+    responses={200: {"model": CaseView, "description": "the case now"},
+               401: PROBLEM, 404: PROBLEM},
+)
+async def get_case(
+    case_id: UUID, user: CurrentUser, app: App, access_log: AccessLogDep
+) -> OrjsonResponse:
+    """The case now: stage, grade, deadlines and the caller's allowed actions; ETag = version."""
+    case = await scoped_case(app, user, case_id)
+    view = case_view(case, user)
+    access_log.record(user, resource_type="case", resource_id=str(case.id),
+                      child_id=case.child_id, case_jurisdiction=case.jurisdiction)
+    return OrjsonResponse(view, headers={"ETag": etag(view["version"])})
+
+
+@router.post(
+    "/{case_id}/actions", response_class=OrjsonResponse,
+    responses={200: {"model": CaseView, "description": "the case after the action"},
+               400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM,
+               412: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+)
+async def perform_action(
+    case_id: UUID, body: ActionBody, user: Writer, app: App, store: IdempotencyDep,
+    metrics: MetricsDep, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Perform one action, e.g. `{"action": "accept_report", "grade": "red", ...}`."""
+    if not role_may(user.roles, body.action):
+        raise Problem(403, "role_forbidden", "Your role may not do this",
+                      f"'{body.action}' is not for the roles {sorted(user.roles)}")
+    expected = _expected_version(if_match)
+    if idempotency_key is not None:
+        digest = request_hash(str(case_id), if_match or "", body.model_dump_json())
+        stored = await store.reserve(user.subject, idempotency_key, digest)
+        if stored is not None:
+            return Response(stored.body, stored.status, media_type="application/json",
+                            headers={**stored.headers, "Idempotent-Replayed": "true"})
+    try:
+        view = await run_in_threadpool(
+            app.perform, case_id, user, body.action, body.params(),
+            occurred_at=body.occurred_at, expected_version=expected,
+        )
+    except BaseException as error:
+        if idempotency_key is not None:
+            await store.release(user.subject, idempotency_key)
+        if isinstance(error, DomainError):
+            metrics.commands.labels(body.action, error.code).inc()
+            raise await _refusal(app, user, case_id, error) from None
+        raise
+    metrics.commands.labels(body.action, "done").inc()
+    response = OrjsonResponse(view, headers={"ETag": etag(view["version"])})
+    if idempotency_key is not None:
+        await store.complete(user.subject, idempotency_key, StoredAnswer(
+            response.status_code, {"ETag": etag(view["version"])}, bytes(response.body)))
+    return response
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version in an If-Match header (`"3"`, `W/"3"` or `3`); None for absent or `*`."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isascii() or not tag.isdigit() or len(tag) > 12:
+        raise Problem(400, "invalid_if_match", "If-Match is not a case version",
+                      'send the ETag you read, e.g. If-Match: "3"')
+    return int(tag)
+
+
+async def _refusal(app: Wardship, user: Actor, case_id: UUID, error: DomainError) -> Problem:
+    """The problem for a refused action, never revealing a case the caller may not see."""
+    if isinstance(error, CaseNotFound):
+        return case_not_found(case_id)
+    try:
+        case = await run_in_threadpool(app.get_case_aggregate, case_id)
+    except CaseNotFound:
+        return case_not_found(case_id)
+    if not may_see(case, user):
+        return case_not_found(case_id)
+    if isinstance(error, StaleVersion):
+        return Problem(412, "precondition_failed", "The case changed since you read it",
+                       error.message, current_version=case.version,
+                       headers={"ETag": etag(case.version)})
+    return domain_problem(error)

@@ -1,0 +1,407 @@
+"""Request and answer bodies of the case routes (SPEC.md "Request shapes"), checked strictly.
+
+Unknown fields, wrong codes, times without an offset and future `occurred_at` are refused
+with 422 before anything reaches the domain.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from domain.actors import CLOCK_SKEW
+from domain.codes import (
+    ApprovalSubject,
+    AssessmentOutcome,
+    AssistanceOutcome,
+    ChildCategory,
+    ConcernCategory,
+    Entry,
+    Grade,
+    GuardianshipCapacity,
+    InterventionOutcome,
+    LegalGround,
+    Partner,
+    Placement,
+    Sex,
+    SourceChannel,
+)
+
+
+def _storable(value: str) -> str:
+    # NUL and lone surrogates cannot be stored or encoded as UTF-8: refuse them as input.
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
+Required = Annotated[
+    str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=False),
+    AfterValidator(_storable),
+]
+DivisionCode = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")]
+
+
+def _not_future(value: datetime | None) -> datetime | None:
+    if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("occurred_at is in the future; record what has happened")
+    return value
+
+
+Occurred = Annotated[AwareDatetime | None, AfterValidator(_not_future)]
+
+
+class Strict(BaseModel):
+    """Refuses fields it does not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- opening a case ----------------------------------------------------------------------
+
+
+class Child(Strict):
+    """The child's personal data (encrypted at rest) and welfare category."""
+
+    name: Name
+    sex: Sex = Sex.UNKNOWN
+    birth_date: date | None = None
+    id_number: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None \
+        = None
+    category: ChildCategory = ChildCategory.OTHER
+    address: Text | None = None
+    phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None
+
+
+class Concern(Strict):
+    """What the concern is about, and whether the child is in danger now."""
+
+    categories: Annotated[list[ConcernCategory], Field(min_length=1, max_length=13)]
+    summary: Text = ""
+    danger_now: bool = False
+
+
+class Reporter(Strict):
+    """Who reported (personal data, encrypted at rest)."""
+
+    name: Text | None = None
+    organisation: Text | None = None
+    phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None
+    mandatory: bool = False
+
+
+class Source(Strict):
+    """How the concern reached the service."""
+
+    channel: SourceChannel
+    reporter: Reporter | None = None
+
+
+class OpenCase(Strict):
+    """`POST /v1/cases`: a concern entering at discovery or report."""
+
+    entry: Entry
+    jurisdiction: DivisionCode
+    child: Child
+    concern: Concern
+    source: Source
+    occurred_at: Occurred = None
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+class Action(Strict):
+    """Fields every action has: its name and when it happened (default: now)."""
+
+    action: str
+    occurred_at: Occurred = None
+
+    def params(self) -> dict[str, Any]:
+        """The command's keyword fields, as the domain takes them."""
+        return self.model_dump(exclude={"action", "occurred_at"})
+
+
+class FileReport(Action):
+    action: Literal["file_report"]
+    danger_now: bool = False
+    summary: Text = ""
+
+
+class Dismiss(Action):
+    action: Literal["dismiss"]
+    reason: Required
+
+
+class AcceptReport(Action):
+    action: Literal["accept_report"]
+    grade: Grade
+    assignee: Name
+
+
+class ScreenOut(Action):
+    action: Literal["screen_out"]
+    reason: Required
+    referral: Text | None = None
+
+
+class DispatchResponse(Action):
+    action: Literal["dispatch_response"]
+    responders: Annotated[list[Name], Field(min_length=1, max_length=20)]
+
+
+class PlaceChild(Action):
+    action: Literal["place_child"]
+    placement: Placement
+    ground: LegalGround | None = None
+
+
+class CompleteEmergency(Action):
+    action: Literal["complete_emergency"]
+    summary: Text = ""
+
+
+class RecordAssessment(Action):
+    action: Literal["record_assessment"]
+    guardianship_capacity: GuardianshipCapacity
+    grade: Grade | None = None
+    needs: Annotated[list[Name], Field(max_length=50)] = []
+    summary: Text = ""
+
+
+class CompleteAssessment(Action):
+    action: Literal["complete_assessment"]
+    outcome: AssessmentOutcome
+
+
+class PlannedService(Strict):
+    """One service of an assistance plan, delivered by its due time."""
+
+    type: Name
+    provider: Text = ""
+    due_at: AwareDatetime
+
+
+class CreatePlan(Action):
+    action: Literal["create_plan"]
+    services: Annotated[list[PlannedService], Field(min_length=1, max_length=50)]
+
+
+class DeliverService(Action):
+    action: Literal["deliver_service"]
+    service_id: Name
+    note: Text = ""
+
+
+class RecordVisit(Action):
+    action: Literal["record_visit"]
+    child_seen: bool
+    findings: Text = ""
+
+
+class SignCareAgreement(Action):
+    action: Literal["sign_care_agreement"]
+    caregiver: Name
+    period_start: date
+    period_end: date
+
+    def params(self) -> dict[str, Any]:
+        return {"caregiver": self.caregiver, "period_start": self.period_start.isoformat(),
+                "period_end": self.period_end.isoformat()}
+
+
+class RecordGuardianContact(Action):
+    action: Literal["record_guardian_contact"]
+    channel: Text = ""
+    note: Text = ""
+
+
+class CompleteAssistance(Action):
+    action: Literal["complete_assistance"]
+    outcome: AssistanceOutcome
+
+
+class AdmonishGuardian(Action):
+    action: Literal["admonish_guardian"]
+    note: Text = ""
+
+
+class OrderFamilyEducation(Action):
+    action: Literal["order_family_education"]
+    note: Text = ""
+
+
+class StartTemporaryGuardianship(Action):
+    action: Literal["start_temporary_guardianship"]
+    ground: LegalGround
+    placement: Placement
+
+
+class PetitionCourt(Action):
+    action: Literal["petition_court"]
+    ground: LegalGround
+    summary: Text = ""
+
+
+class RecordCourtDecision(Action):
+    action: Literal["record_court_decision"]
+    decision: Required
+    summary: Text = ""
+
+
+class StartLongTermGuardianship(Action):
+    action: Literal["start_long_term_guardianship"]
+    ground: LegalGround
+
+
+class ReviewGuardianship(Action):
+    action: Literal["review_guardianship"]
+    findings: Text = ""
+
+
+class EndIntervention(Action):
+    action: Literal["end_intervention"]
+    outcome: InterventionOutcome
+
+
+class Assign(Action):
+    action: Literal["assign"]
+    assignee: Name
+
+
+class AddNote(Action):
+    action: Literal["add_note"]
+    text: Required
+
+
+class Refer(Action):
+    action: Literal["refer"]
+    partner: Partner
+    reason: Text = ""
+    due_at: AwareDatetime | None = None
+
+
+class RecordReferralResponse(Action):
+    action: Literal["record_referral_response"]
+    referral_id: Name
+    response: Required
+
+
+class Escalate(Action):
+    action: Literal["escalate"]
+    grade: Literal[Grade.RED, Grade.ORANGE] = Grade.RED
+    reason: Required
+
+
+class TransferJurisdiction(Action):
+    action: Literal["transfer_jurisdiction"]
+    jurisdiction: DivisionCode
+
+
+class Close(Action):
+    action: Literal["close"]
+    reason: Required
+    outcome: Text = ""
+
+
+class ReviewCase(Action):
+    action: Literal["review_case"]
+    findings: Text = ""
+
+
+class Reopen(Action):
+    action: Literal["reopen"]
+    reason: Required
+    danger_now: bool = False
+
+
+class RequestApproval(Action):
+    action: Literal["request_approval"]
+    subject: ApprovalSubject
+    reason: Text = ""
+
+
+class Approve(Action):
+    action: Literal["approve"]
+    subject: ApprovalSubject
+
+
+class Reject(Action):
+    action: Literal["reject"]
+    subject: ApprovalSubject
+    reason: Required
+
+
+ACTION_MODELS: tuple[type[Action], ...] = (
+    FileReport, Dismiss, AcceptReport, ScreenOut, DispatchResponse, PlaceChild,
+    CompleteEmergency, RecordAssessment, CompleteAssessment, CreatePlan, DeliverService,
+    RecordVisit, SignCareAgreement, RecordGuardianContact, CompleteAssistance,
+    AdmonishGuardian, OrderFamilyEducation, StartTemporaryGuardianship, PetitionCourt,
+    RecordCourtDecision, StartLongTermGuardianship, ReviewGuardianship, EndIntervention,
+    Assign, AddNote, Refer, RecordReferralResponse, Escalate, TransferJurisdiction, Close,
+    ReviewCase, Reopen, RequestApproval, Approve, Reject,
+)
+
+ActionBody = Annotated[
+    FileReport | Dismiss | AcceptReport | ScreenOut | DispatchResponse | PlaceChild
+    | CompleteEmergency | RecordAssessment | CompleteAssessment | CreatePlan | DeliverService
+    | RecordVisit | SignCareAgreement | RecordGuardianContact | CompleteAssistance
+    | AdmonishGuardian | OrderFamilyEducation | StartTemporaryGuardianship | PetitionCourt
+    | RecordCourtDecision | StartLongTermGuardianship | ReviewGuardianship | EndIntervention
+    | Assign | AddNote | Refer | RecordReferralResponse | Escalate | TransferJurisdiction
+    | Close | ReviewCase | Reopen | RequestApproval | Approve | Reject,
+    Field(discriminator="action"),
+]
+
+
+# --- answers -----------------------------------------------------------------------------
+
+
+class DeadlineView(BaseModel):
+    """One deadline of a case; `kind` is its key in the policy file."""
+
+    id: str
+    kind: str
+    due_at: datetime
+    status: Literal["open", "met", "missed", "cancelled"]
+    stage: str | None
+    ref: str | None
+    closed_at: datetime | None
+
+
+class CaseView(BaseModel):
+    """The case as every case route answers it; `allowed_actions` are the caller's."""
+
+    id: str
+    child_id: str
+    jurisdiction: str
+    stage: str
+    grade: Grade | None
+    assignee: str | None
+    version: int
+    policy_version: str
+    opened_at: datetime | None
+    opened_by: str
+    deadlines: list[DeadlineView]
+    approvals: dict[str, dict[str, Any]]
+    referrals: dict[str, dict[str, Any]]
+    services: dict[str, dict[str, Any]]
+    temporary_guardianship: str | None
+    long_term_guardianship: str | None
+    closed_reason: str | None
+    allowed_actions: list[str]

@@ -1,0 +1,87 @@
+"""What the case routes need, opened once per process in the lifespan and closed after it.
+
+The Wardship application (events tables), the project's migrations, the token verifier,
+the idempotency store and the access log writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+from fastapi.concurrency import run_in_threadpool
+
+from api.access_log import AccessLog
+from api.auth import TokenVerifier
+from api.idempotency import IdempotencyStore
+from deploy.migrate import apply_migrations
+from domain.application import Wardship
+from domain.policy import load_policy
+from domain.storage import event_store_env
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.settings import Settings
+
+log = structlog.get_logger("wardship.services")
+
+# Event-store connections per API process: one per concurrent command is plenty.
+EVENT_STORE_POOL_SIZE = 8
+RETRY_SECONDS = 5.0
+
+
+def build_wardship(settings: Settings) -> Wardship:
+    """The Wardship application on the configured event store, then the migrations."""
+    env = event_store_env(settings.database_url, settings.effective_cipher_key(),
+                          pool_size=EVENT_STORE_POOL_SIZE)
+    wardship = Wardship(env=env, policy=load_policy(settings.policy))
+    if settings.database_url is not None:
+        apply_migrations(settings.database_url)
+    return wardship
+
+
+class CaseServices:
+    """Opens the application (retrying while the database is down) and the stores."""
+
+    def __init__(self, app: FastAPI, settings: Settings, pool: AsyncConnectionPool | None):
+        self.app = app
+        self.settings = settings
+        self.access_log = AccessLog(pool)
+        self._task: asyncio.Task[None] | None = None
+        app.state.wardship = None
+        app.state.token_verifier = TokenVerifier(settings)
+        app.state.idempotency = IdempotencyStore(pool)
+        app.state.access_log = self.access_log
+
+    async def start(self) -> None:
+        self.access_log.start()
+        if not await self._open():
+            self._task = asyncio.create_task(self._keep_trying(), name="open-wardship")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.access_log.stop()
+        wardship: Wardship | None = self.app.state.wardship
+        if wardship is not None:
+            await run_in_threadpool(wardship.close)
+
+    async def _open(self) -> bool:
+        try:
+            self.app.state.wardship = await run_in_threadpool(build_wardship, self.settings)
+        except Exception as error:
+            log.warning("event_store_unavailable", error_type=type(error).__name__)
+            return False
+        return True
+
+    async def _keep_trying(self) -> None:
+        opened = False
+        while not opened:
+            await asyncio.sleep(RETRY_SECONDS)
+            opened = await self._open()

@@ -1,0 +1,110 @@
+"""Helpers for API tests: the app on a fresh database, tokens for invented users, a case."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+from fastapi.testclient import TestClient
+
+from api.auth import dev_token
+from api.main import create_app
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import httpx
+
+LESHAN_TOWNSHIP = "511102001"
+LESHAN_VILLAGE = "511102001001"
+
+
+def recently(minutes: int = 5) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+def case_body(jurisdiction: str = LESHAN_VILLAGE, entry: str = "report",
+              **changes: Any) -> dict[str, Any]:
+    """An invented report about an invented child."""
+    body: dict[str, Any] = {
+        "entry": entry,
+        "jurisdiction": jurisdiction,
+        "child": {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
+                  "id_number": None, "category": "left_behind", "address": "Invented Road 1",
+                  "phone": None},
+        "concern": {"categories": ["neglect"], "summary": "left alone for days",
+                    "danger_now": False},
+        "source": {"channel": "school",
+                   "reporter": {"name": "Teacher B", "organisation": "Invented School",
+                                "phone": "000", "mandatory": True}},
+        "occurred_at": recently(),
+    }
+    body.update(changes)
+    return body
+
+
+@dataclass
+class Api:
+    """The running app and how to act as an invented user against it."""
+
+    client: TestClient
+    settings: Settings
+
+    def token(self, sub: str, roles: list[str], jurisdiction: str) -> str:
+        return dev_token(self.settings, subject=sub, roles=roles, jurisdiction=jurisdiction)
+
+    def auth(self, sub: str = "cw-1", roles: list[str] | None = None,
+             jurisdiction: str = LESHAN_TOWNSHIP) -> dict[str, str]:
+        token = self.token(sub, roles or ["caseworker"], jurisdiction)
+        return {"Authorization": f"Bearer {token}"}
+
+    def open_case(self, jurisdiction: str = LESHAN_VILLAGE, *, as_: dict[str, str] | None = None,
+                  **changes: Any) -> dict[str, Any]:
+        headers = as_ or self.auth(jurisdiction=jurisdiction[:4])
+        response = self.client.post("/v1/cases", json=case_body(jurisdiction, **changes),
+                                    headers=headers)
+        assert response.status_code == 201, response.text
+        view: dict[str, Any] = response.json()
+        return view
+
+    def act(self, case_id: str, body: dict[str, Any], headers: dict[str, str] | None = None,
+            **extra: str) -> httpx.Response:
+        return self.client.post(f"/v1/cases/{case_id}/actions", json=body,
+                                headers={**(headers or self.auth()), **extra})
+
+    def flush_access_log(self) -> None:
+        app: Any = self.client.app
+        self.client.portal.call(app.state.access_log.flush)  # type: ignore[union-attr]
+
+
+def as_url(conninfo: str) -> str:
+    """A postgresql:// URL for a conninfo string (the event store settings read URLs)."""
+    if conninfo.startswith(("postgresql://", "postgres://")):
+        return conninfo
+    parts = conninfo_to_dict(conninfo)
+    user = quote(str(parts.get("user", "postgres")))
+    password = f":{quote(str(parts['password']))}" if parts.get("password") else ""
+    return (f"postgresql://{user}{password}@{parts.get('host', '127.0.0.1')}:"
+            f"{parts.get('port', 5432)}/{parts['dbname']}")
+
+
+@contextlib.contextmanager
+def running_api(tmp_path: Path, db_url: str | None, **values: Any) -> Iterator[Api]:
+    url = as_url(db_url) if db_url else None
+    settings = Settings.model_validate({"state_dir": tmp_path, "database_url": url, **values})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Api(client, settings)
+
+
+@pytest.fixture
+def api(tmp_path: Path, db_url: str) -> Iterator[Api]:
+    """The API on a fresh PostgreSQL database."""
+    with running_api(tmp_path, db_url) as running:
+        yield running
