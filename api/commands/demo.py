@@ -1,0 +1,41 @@
+"""`wardship demo`: record the invented Leshan (5111) demo data set through the domain."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from api.commands import Command
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--children", type=int, default=300, help="how many children (cases)")
+    parser.add_argument("--if-empty", action="store_true",
+                        help="do nothing when the event store already holds events")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the demo set; with --if-empty only into an empty event store (what ./run does)."""
+    from api.demo_data import load_demo
+    from api.settings import get_settings
+    from projections.runner import open_app
+
+    settings = get_settings()
+    if settings.database_url is None:
+        print("the demo needs DATABASE_URL")
+        return 2
+    app = open_app(settings.database_url, settings.effective_cipher_key())
+    try:
+        if args.if_empty and app.recorder.max_notification_id():
+            print("event store not empty: demo data not loaded")
+            return 0
+        cases = load_demo(app, children=args.children)
+    finally:
+        app.close()
+    print(f"demo data: {cases} invented cases in Leshan (5111)")
+    return 0
+
+
+COMMAND = Command("demo", "load invented demo data for Leshan city (5111)", run, _add_arguments)

@@ -1,0 +1,93 @@
+"""`wardship projections run|rebuild` and `wardship project NAME`: the read-model runners."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from api.commands import Command
+
+if TYPE_CHECKING:
+    import argparse
+    from types import FrameType
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    from projections.registry import MODELS
+
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = sub.add_parser("run", help="run every read model (or the named ones) until stopped")
+    run.add_argument("names", nargs="*", choices=[*MODELS, []], metavar="NAME")
+    rebuild = sub.add_parser("rebuild", help="rebuild one read model from the log, then switch")
+    rebuild.add_argument("name", choices=sorted(MODELS))
+
+
+def _add_name(parser: argparse.ArgumentParser) -> None:
+    from projections.registry import MODELS
+
+    parser.add_argument("name", choices=sorted(MODELS))
+
+
+def run_until_signal(names: list[str]) -> int:
+    """Run the read models until SIGTERM or SIGINT; each batch commits or rolls back whole."""
+    from api.logs import configure_logging
+    from api.settings import get_settings
+    from projections.runner import run_models
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.database_url is None:
+        print("projections need DATABASE_URL")
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run_models(names, settings.database_url, settings.effective_cipher_key(), stop)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from projections.registry import MODELS
+
+    if args.action == "run":
+        return run_until_signal(list(args.names or MODELS))
+    return rebuild_one(args.name)
+
+
+def rebuild_one(name: str) -> int:
+    """Rebuild `name` into new tables while the live runner serves the old ones."""
+    import time
+
+    import psycopg
+
+    from api.settings import get_settings
+    from projections.registry import MODELS
+    from projections.runner import open_app, rebuild
+
+    settings = get_settings()
+    if settings.database_url is None:
+        print("projections need DATABASE_URL")
+        return 2
+    app = open_app(settings.database_url, settings.effective_cipher_key())
+    started = time.monotonic()
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            position = rebuild(MODELS[name](), app, conn)
+    finally:
+        app.close()
+    print(f"rebuilt {name} up to log position {position} in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def run_project(args: argparse.Namespace) -> int:
+    return run_until_signal([args.name])
+
+
+COMMAND = Command("projections", "run or rebuild the read models", run, _add_arguments)
+PROJECT = Command("project", "run one read model until stopped", run_project, _add_name)

@@ -1,0 +1,158 @@
+"""Reading the projections from the API: connections, read-your-writes waits, cursors, lag.
+
+A client that sends `X-Min-Position: N` (a notification-log position, e.g. the one a command
+answered with) gets list answers from a projection that has applied at least position N; the
+wait is short and bounded, after which the answer says how far behind it still is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import psycopg
+from fastapi import Depends, Header, Request
+from prometheus_client.core import GaugeMetricFamily
+
+from api.problems import Problem
+from projections.store import STATE_TABLE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fastapi import FastAPI
+    from psycopg_pool import AsyncConnectionPool
+
+MAX_WAIT = 2.0  # seconds a list query waits for its projection to catch up
+EVENTS_TABLE = "wardship_events"
+
+
+def pool_of(request: Request) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool | None = getattr(request.app.state, "pool", None)
+    if pool is None:
+        raise Problem(503, "not_ready", "Service not ready", "no database is configured",
+                      headers={"Retry-After": "5"})
+    return pool
+
+
+Pool = Annotated["AsyncConnectionPool", Depends(pool_of)]
+
+
+def min_position(
+    x_min_position: Annotated[int | None, Header(ge=0, description=(
+        "notification-log position the answer must include (read-your-writes)"))] = None,
+) -> int | None:
+    return x_min_position
+
+
+MinPosition = Annotated[int | None, Depends(min_position)]
+
+
+async def projection_position(pool: AsyncConnectionPool, name: str) -> int:
+    async with pool.connection() as conn:
+        try:
+            cur = await conn.execute(
+                f"SELECT position FROM {STATE_TABLE} WHERE name = %s", (name,)  # noqa: S608
+            )
+        except psycopg.errors.UndefinedTable:
+            raise not_built(name) from None
+        row = await cur.fetchone()
+    if row is None:
+        raise not_built(name)
+    return int(row[0])
+
+
+def not_built(name: str) -> Problem:
+    return Problem(503, "projection_not_ready", "Read model not ready",
+                   f"the '{name}' read model has not been built yet; start the projection "
+                   "runner (`wardship projections run`) and retry", headers={"Retry-After": "5"})
+
+
+async def wait_for(pool: AsyncConnectionPool, name: str, position: int | None) -> int:
+    """The projection's position, after waiting up to MAX_WAIT for it to reach `position`."""
+    current = await projection_position(pool, name)
+    deadline = time.monotonic() + MAX_WAIT
+    while position is not None and current < position and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        current = await projection_position(pool, name)
+    return current
+
+
+def encode_cursor(*values: Any) -> str:
+    text = "|".join(str(v) for v in values)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, parts: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+    except (ValueError, UnicodeDecodeError):
+        values = []
+    if len(values) != parts:
+        raise Problem(422, "invalid_cursor", "The cursor is not valid",
+                      "pass back the 'next_cursor' of a previous answer unchanged")
+    return values
+
+
+def check_scope(requested: str | None, code: str) -> str:
+    """The jurisdiction prefix to filter on: the caller's own, or a finer one under it."""
+    if requested is None:
+        return code
+    if not requested.isdigit() or not requested.startswith(code):
+        raise Problem(403, "jurisdiction_forbidden", "Outside your jurisdiction",
+                      f"you may read division codes starting with {code!r} only")
+    return requested
+
+
+def like_prefix(code: str) -> str:
+    return code + "%"  # codes are digits only, so nothing needs escaping
+
+
+class ProjectionLag:
+    """Prometheus collector: how far each projection is behind the log (positions, seconds)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        events = GaugeMetricFamily("wardship_projection_lag_events",
+                                   "Newest log position minus the projection's position",
+                                   labels=["projection"])
+        seconds = GaugeMetricFamily("wardship_projection_lag_seconds",
+                                    "Seconds since a projection that is behind last advanced",
+                                    labels=["projection"])
+        try:
+            rows = self._read()
+        except psycopg.Error:
+            rows = []
+        for name, lag, age in rows:
+            events.add_metric([name], lag)
+            seconds.add_metric([name], age if lag > 0 else 0.0)
+        yield events
+        yield seconds
+
+    def _read(self) -> list[tuple[str, int, float]]:
+        with psycopg.connect(self.database_url, connect_timeout=2) as conn:
+            conn.execute("SET statement_timeout = 2000")
+            head = conn.execute(
+                f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"  # noqa: S608
+            ).fetchone()
+            rows = conn.execute(
+                f"SELECT name, position, extract(epoch FROM now() - updated_at)"  # noqa: S608
+                f" FROM {STATE_TABLE} WHERE name NOT LIKE '%%~%%'"
+            ).fetchall()
+        newest = int(head[0]) if head else 0
+        return [(name, newest - int(pos), float(age)) for name, pos, age in rows]
+
+
+def install_lag_metrics(app: FastAPI) -> None:
+    """Add the projection-lag gauges to the app's metrics registry (once per app)."""
+    metrics = getattr(app.state, "metrics", None)
+    url = app.state.settings.database_url
+    if metrics is None or url is None or getattr(app.state, "lag_installed", False):
+        return
+    metrics.registry.register(ProjectionLag(url))
+    app.state.lag_installed = True

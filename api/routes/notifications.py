@@ -1,0 +1,143 @@
+"""Supervisor inbox: notifications addressed to the caller's exact code, acks, live stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from psycopg.rows import dict_row
+from sse_starlette.sse import EventSourceResponse
+
+from api.deps import App, require_roles
+from api.domain_problems import domain_problem
+from api.problems import Problem
+from api.readmodels import MinPosition, Pool, wait_for
+from api.responses import OrjsonResponse
+from domain.actors import Actor
+from domain.codes import Role
+from domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from psycopg_pool import AsyncConnectionPool
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+POLL = 0.2  # seconds between looks for new notifications on an open stream
+
+COLUMNS = (
+    "notification_id AS id, position, case_id, deadline_id, kind, due_at, level,"
+    " recipient_jurisdiction, assignee, case_jurisdiction, recorded_at, deliveries,"
+    " acknowledged_by, acknowledged_at"
+)
+
+
+async def _inbox(
+    pool: AsyncConnectionPool, code: str, after: int | None, before: int | None,
+    acknowledged: bool | None, limit: int, ascending: bool,
+) -> list[dict[str, Any]]:
+    where = ["recipient_jurisdiction = %(code)s"]
+    params: dict[str, Any] = {"code": code, "limit": limit}
+    if after is not None:
+        where.append("position > %(after)s")
+        params["after"] = after
+    if before is not None:
+        where.append("position < %(before)s")
+        params["before"] = before
+    if acknowledged is not None:
+        where.append("acknowledged_by IS " + ("NOT NULL" if acknowledged else "NULL"))
+    order = "ASC" if ascending else "DESC"
+    query = (f"SELECT {COLUMNS} FROM rm_notifications WHERE {' AND '.join(where)}"  # noqa: S608
+             f" ORDER BY position {order} LIMIT %(limit)s")
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    for row in rows:
+        row["case_id"] = str(row["case_id"])
+        row["delivery"] = _delivery(row["deliveries"] or {})
+    return rows
+
+
+def _delivery(deliveries: dict[str, str]) -> str:
+    if not deliveries:
+        return "pending"
+    return "delivered" if "delivered" in deliveries.values() else "failed"
+
+
+@router.get("", response_class=OrjsonResponse)
+async def inbox(
+    user: Supervisor, pool: Pool, min_position: MinPosition,
+    acknowledged: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of a previous page")]
+    = None,
+) -> OrjsonResponse:
+    """Notifications addressed to exactly the caller's code, newest first."""
+    position = await wait_for(pool, "inbox", min_position)
+    rows = await _inbox(pool, user.jurisdiction, None, cursor, acknowledged, limit + 1, False)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return OrjsonResponse({"items": rows, "position": position,
+                           "next_cursor": rows[-1]["position"] if more else None},
+                          headers={"X-Position": str(position)})
+
+
+@router.post("/{notification_id}/ack", response_class=OrjsonResponse)
+async def acknowledge(
+    notification_id: str, user: Supervisor, app: App,
+) -> OrjsonResponse:
+    """Acknowledge a notification addressed to the caller's code; acknowledging twice is fine."""
+    case_id = _case_of(notification_id)
+    try:
+        recorded = await run_in_threadpool(app.acknowledge_notification, case_id,
+                                           notification_id, user)
+    except DomainError as error:
+        if error.code in ("case_not_found", "invalid_command"):
+            raise _not_found(notification_id) from None
+        raise domain_problem(error) from None
+    position = await run_in_threadpool(app.recorder.max_notification_id) or 0
+    return OrjsonResponse({"id": notification_id, "acknowledged": True, "recorded": recorded,
+                           "position": position}, headers={"X-Position": str(position)})
+
+
+def _case_of(notification_id: str) -> UUID:
+    # Notification ids are "<case id>:<deadline id>:L<level>" (domain.case.record_escalation).
+    try:
+        return UUID(notification_id.split(":", 1)[0])
+    except ValueError:
+        raise _not_found(notification_id) from None
+
+
+def _not_found(notification_id: str) -> Problem:
+    return Problem(404, "notification_not_found", "No such notification",
+                   f"no notification {notification_id!r} in your inbox")
+
+
+@router.get("/stream")
+async def stream(
+    request: Request, user: Supervisor, pool: Pool,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> EventSourceResponse:
+    """Server-sent events: each new notification for the caller's code; resumable by id."""
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    if after is None:
+        # A fresh stream starts at what the inbox holds now: only new notifications follow.
+        after = await wait_for(pool, "inbox", None)
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        nonlocal after
+        while not await request.is_disconnected():
+            rows = await _inbox(pool, user.jurisdiction, after, None, None, 100, True)
+            for row in rows:
+                after = row["position"]
+                yield {"id": str(row["position"]), "event": "notification",
+                       "data": orjson.dumps(row).decode()}
+            if not rows:
+                await asyncio.sleep(POLL)
+
+    return EventSourceResponse(events(), ping=15)
