@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.serve",
     "api.commands.token",
     "api.commands.worker",
+    "api.commands.verify",
+    "api.commands.replay",
 )
 
 

@@ -12,7 +12,7 @@ from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.problems import install_problem_handlers
-from api.routes import cases, health, metrics
+from api.routes import cases, health, inspection, metrics
 from api.services import CaseServices
 from api.settings import Settings, get_settings
 from api.temporal import TemporalConnector
@@ -58,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(cases.router)
+    app.include_router(inspection.router)
     return app

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
+    # Base64 of the 32-byte Ed25519 private key that signs exported case files.
+    export_signing_key: SecretStr | None = None
+
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
 
@@ -108,6 +111,14 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
         return self._dev_secret("jwt.key", lambda: secrets.token_urlsafe(48))
+
+    def effective_export_signing_key(self) -> str:
+        """The configured case-file signing key, else a development key kept in the state dir."""
+        if self.export_signing_key is not None:
+            return self.export_signing_key.get_secret_value()
+        return self._dev_secret(
+            "export-signing.key", lambda: base64.b64encode(os.urandom(32)).decode()
+        )
 
     def _dev_secret(self, filename: str, generate: Callable[[], str]) -> str:
         if self.environment == "production":

@@ -214,8 +214,21 @@ class Wardship(Application[UUID]):
             if problem:
                 return {"valid": False, "events": len(records),
                         "first_bad_version": expected_version, "problem": problem}
+        snapshot_version = self._latest_snapshot_version(case_id)
+        if snapshot_version > len(records):
+            # The chain alone cannot show a removed tail; a later snapshot can.
+            return {"valid": False, "events": len(records),
+                    "first_bad_version": len(records) + 1,
+                    "problem": f"event {len(records) + 1} is missing (a snapshot exists at "
+                               f"version {snapshot_version})"}
         return {"valid": True, "events": len(records), "first_bad_version": None,
                 "problem": None, "head_hash": prev}
+
+    def _latest_snapshot_version(self, case_id: UUID) -> int:
+        if self.snapshots is None:
+            return 0
+        latest = list(self.snapshots.get(case_id, desc=True, limit=1))
+        return latest[0].originator_version if latest else 0
 
     # --- helpers -------------------------------------------------------------------------
 
