@@ -182,7 +182,7 @@ class LegalGround(StrEnum):
 
     @property
     def article(self) -> int:
-        return int(self.value[3:6])
+        return int(self.value[3:].split("_", 1)[0])
 
 
 class DeadlineStatus(StrEnum):
