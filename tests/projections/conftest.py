@@ -51,6 +51,6 @@ def snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
     tables: dict[str, list[tuple[Any, ...]]] = {}
     for model_class in MODELS.values():
         for table in model_class.tables:
-            rows = conn.execute(f"SELECT * FROM {table.name}").fetchall()  # noqa: S608
+            rows = conn.execute(f"SELECT * FROM {table.name}").fetchall()
             tables[table.name] = sorted(rows, key=repr)
     return tables
