@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.worker",
     "api.commands.verify",
     "api.commands.replay",
+    "api.commands.migrate",
 )
 
 

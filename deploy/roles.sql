@@ -14,6 +14,10 @@ CREATE DATABASE wardship OWNER wardship_owner;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO wardship_owner;
 GRANT USAGE ON SCHEMA public TO wardship_app;
+-- Projection runners create and swap their own read-model tables. Creating tables does not
+-- let the app touch the event tables: it does not own them (run it with CREATE_TABLE=n so
+-- eventsourcing does not try to create them) and the triggers refuse UPDATE and DELETE.
+GRANT CREATE ON SCHEMA public TO wardship_app;
 -- Read models, tracking and API tables the owner creates later are the app's to maintain;
 -- the event and snapshot tables are narrowed to SELECT/INSERT by migration 0002.
 ALTER DEFAULT PRIVILEGES FOR ROLE wardship_owner IN SCHEMA public
