@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
 
 from api.auth import dev_token
 from api.main import create_app
@@ -74,10 +74,15 @@ class Api:
         view: dict[str, Any] = response.json()
         return view
 
-    def act(self, case_id: str, body: dict[str, Any], headers: dict[str, str] | None = None,
-            **extra: str) -> httpx.Response:
-        return self.client.post(f"/v1/cases/{case_id}/actions", json=body,
-                                headers={**(headers or self.auth()), **extra})
+    def act(self, case_id: str, body: Any, headers: dict[str, str] | None = None, *,
+            if_match: str | None = None, key: str | None = None) -> httpx.Response:
+        """POST one action as `headers`' user (default: a township caseworker)."""
+        extra = {"If-Match": if_match, "Idempotency-Key": key}
+        response: httpx.Response = self.client.post(
+            f"/v1/cases/{case_id}/actions", json=body,
+            headers={**(headers or self.auth()),
+                     **{k: v for k, v in extra.items() if v is not None}})
+        return response
 
     def flush_access_log(self) -> None:
         app: Any = self.client.app
