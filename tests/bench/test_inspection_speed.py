@@ -1,0 +1,75 @@
+"""Inspection speed on a case of 10,000 events: current state, as-of state, history, verify.
+
+Targets (issue 7): current state under 20 ms with snapshots; as-of reconstruction under 0.5 s.
+Run with `./run bench tests/bench/test_inspection_speed.py`; figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from domain.actors import Context
+from domain.application import Wardship
+from domain.storage import event_store_env
+from tests.api.support import as_url
+from tests.inspection.support import CASEWORKER, CIPHER_KEY, open_case, wardship_on
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+pytestmark = pytest.mark.bench
+
+EVENTS = 10_000
+BATCH = 500
+
+
+def timed(fn: Callable[[], Any], runs: int = 5) -> float:
+    """The median wall time of fn in milliseconds."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def test_inspection_speed_on_a_case_of_10000_events(db_url: str) -> None:
+    url = as_url(db_url)
+    with wardship_on(db_url) as app:
+        case_id = open_case(app)
+        app.perform(case_id, CASEWORKER, "accept_report", {"grade": "yellow", "assignee": "cw-1"})
+        start = time.perf_counter()
+        while (case := app.get_case_aggregate(case_id)).version < EVENTS:
+            # Many notes per save: building the case is not what is measured.
+            for n in range(min(BATCH, EVENTS - case.version)):
+                case.add_note(Context(actor=CASEWORKER, now=datetime.now(UTC)), text=f"n{n}")
+            app.save(case)
+        built = time.perf_counter() - start
+        middle = app.case_events(case_id, gt=EVENTS // 2 - 1, lte=EVENTS // 2)[0].timestamp
+
+    # A fresh process: no aggregate cache, snapshots and the event table only.
+    cold = Wardship(env=event_store_env(url, CIPHER_KEY))
+    try:
+        figures = {
+            "current state, fresh process (snapshot + tail)": timed(
+                lambda: Wardship.get_case(cold, case_id), runs=1),
+            "current state, cached (API process)": timed(lambda: cold.get_case(case_id)),
+            "as-of version 5,000 (snapshot + tail)": timed(
+                lambda: cold.case_as_of(case_id, version=EVENTS // 2 - 37)),
+            "as-of a moment (finds its version, then rebuilds)": timed(
+                lambda: cold.case_as_of(case_id, as_of=middle), runs=3),
+            "history, one page of 100": timed(
+                lambda: cold.case_events(case_id, gt=EVENTS // 2, limit=101)),
+            "history, all 10,000 events": timed(lambda: cold.case_events(case_id), runs=3),
+            "verify the whole chain": timed(lambda: cold.verify_chain(case_id), runs=3),
+        }
+    finally:
+        cold.close()
+    print(f"\ncase of {EVENTS} events built in {built:.1f} s (batches of {BATCH})")
+    for name, ms in figures.items():
+        print(f"  {name:<52} {ms:9.1f} ms")
