@@ -113,3 +113,26 @@ def api(tmp_path: Path, db_url: str) -> Iterator[Api]:
     """The API on a fresh PostgreSQL database."""
     with running_api(tmp_path, db_url) as running:
         yield running
+
+
+@contextlib.contextmanager
+def served(app: Any, port: int) -> Iterator[str]:
+    """`app` behind a real uvicorn server on 127.0.0.1:`port`, in a thread; yields its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:  # startup takes well under a second; a thread has no await
+        if not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
