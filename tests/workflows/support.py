@@ -1,0 +1,94 @@
+"""Shared helpers for the workflow tests: a second-scale policy, a case opener, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.actors import Actor
+from domain.codes import Role
+from domain.policy import Policy, parse_policy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from domain.application import Wardship
+
+TOWNSHIP = "511102001"
+CASEWORKER = Actor("cw-test-1", frozenset({Role.CASEWORKER}), TOWNSHIP, "Test Caseworker")
+INTAKE = "intake_danger"
+
+
+def seconds_policy(intake: str = "10s", levels: tuple[str, ...] = ("0s", "30s", "60s")) -> Policy:
+    """A policy whose urgent intake falls due in seconds; every other deadline a day away."""
+    ladder = ", ".join(f'"{level}"' for level in levels)
+    return parse_policy(f"""
+version = "test-seconds-1"
+calendar = "CN"
+
+[deadlines]
+report_filing = "1d"
+intake = "1d"
+intake_danger = "{intake}"
+response_dispatch = {{ red = "1d", orange = "1d" }}
+emergency_completion = {{ red = "1d", orange = "1d" }}
+assessment = {{ red = "1d", orange = "1d", yellow = "1d", blue = "1d" }}
+plan_creation = "1d"
+home_visit = {{ red = "1d", orange = "1d", yellow = "1d", blue = "1d" }}
+referral_response = "1d"
+guardianship_review = "1d"
+case_review = "1d"
+approval = "1d"
+
+[escalation]
+levels = [{ladder}]
+""", "test policy")
+
+
+def open_red_report(app: Wardship, now: datetime | None = None) -> UUID:
+    """A report of a child in danger now: intake must accept it within the policy's limit."""
+    view = app.open_case(
+        CASEWORKER, entry="report", jurisdiction=TOWNSHIP,
+        child={"name": "Test Child", "birth_date": "2015-03-01", "category": "other"},
+        concern={"categories": ["neglect"], "summary": "invented", "danger_now": True},
+        source={"channel": "public", "reporter": {"name": "Invented Reporter"}},
+        now=now,
+    )
+    return UUID(view["id"])
+
+
+def intake_deadline(app: Wardship, case_id: UUID) -> tuple[str, datetime]:
+    deadline = next(d for d in app.get_case_aggregate(case_id).deadlines.values()
+                    if d.kind == INTAKE)
+    return deadline.id, deadline.due_at
+
+
+def accept(app: Wardship, case_id: UUID, at: datetime) -> None:
+    app.perform(case_id, CASEWORKER, "accept_report",
+                {"grade": "red", "assignee": CASEWORKER.subject}, occurred_at=at, now=at)
+
+
+def notifications(app: Wardship, case_id: UUID) -> dict[str, dict[str, Any]]:
+    return dict(app.get_case_aggregate(case_id).notifications)
+
+
+def events_named(app: Wardship, case_id: UUID, name: str) -> list[Any]:
+    return [e for e in app.case_events(case_id) if type(e).__name__ == name]
+
+
+async def eventually(check: Callable[[], Any], within: float = 30.0) -> Any:
+    """Wait (real time) until `check()` is truthy; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await asyncio.to_thread(check)
+        if value or time.monotonic() > deadline:
+            assert value, "condition not reached"
+            return value
+        await asyncio.sleep(0.05)
+
+
+def after(moment: datetime, seconds: float) -> datetime:
+    return moment + timedelta(seconds=seconds)
