@@ -248,14 +248,15 @@ class ProtectionCase(Aggregate):
 
     def complete_assessment(self, ctx: Context, *, outcome: str) -> None:
         outcome = _check(AssessmentOutcome, outcome, "outcome")
-        if self.assessments == 0:
-            raise InvalidCommand("record an assessment before completing it")
         target = {
             AssessmentOutcome.ASSISTANCE: Stage.ASSISTANCE,
             AssessmentOutcome.INTERVENTION: Stage.GUARDIANSHIP_INTERVENTION,
             AssessmentOutcome.CLOSE: Stage.CLOSED,
         }[AssessmentOutcome(outcome)]
         changes = self._begin("complete_assessment", ctx, target)
+        # Checked after the stage, so a wrong stage is reported as such.
+        if self.assessments == 0:
+            raise InvalidCommand("record an assessment before completing it")
         changes += _entry_deadlines(ctx, target, self._grade, self.version + 1)
         self._record(ev.AssessmentCompleted, ctx, target, changes, outcome=outcome)
 
