@@ -1,0 +1,1 @@
+"""Domain tests: stage rules, legal grounds, approvals, deadlines, child files, chain."""

@@ -1,0 +1,147 @@
+"""Shared builders for domain tests: invented actors, cases walked to a stage by commands."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.actors import Actor
+from domain.codes import Role, Stage
+
+if TYPE_CHECKING:
+    from domain.application import Wardship
+    from domain.case import ProtectionCase
+
+# An invented key: personal data is encrypted at rest in tests as in production.
+CIPHER_KEY = base64.b64encode(b"wardship-domain-test-key-32bytes").decode()
+
+# 09:00 China time on a Tuesday; every test clock starts here, well in the past.
+T0 = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
+TOWNSHIP = "511102001"  # an invented township under county 511102, city 5111
+
+CASEWORKER = Actor("cw-1", frozenset({Role.CASEWORKER}), TOWNSHIP, "Invented Worker")
+CASEWORKER_2 = Actor("cw-2", frozenset({Role.CASEWORKER}), "511102", "Second Worker")
+SUPERVISOR = Actor("sv-1", frozenset({Role.SUPERVISOR}), "511102", "County Supervisor")
+SUPERVISOR_2 = Actor("sv-2", frozenset({Role.SUPERVISOR}), TOWNSHIP, "Township Supervisor")
+INSPECTOR = Actor("in-1", frozenset({Role.INSPECTOR}), "51", "Invented Inspector")
+REPORTER = Actor("rp-1", frozenset({Role.REPORTER}), TOWNSHIP, "Invented Teacher")
+OUTSIDER = Actor("cw-9", frozenset({Role.CASEWORKER}), "511103", "Neighbouring Worker")
+OUTSIDE_SUPERVISOR = Actor("sv-9", frozenset({Role.SUPERVISOR}), "511103", "Other Supervisor")
+
+CHILD = {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
+         "id_number": "000000201403020000", "category": "left_behind"}
+SOURCE = {"channel": "school", "reporter": {"name": "Teacher B", "mandatory": True}}
+STEP = timedelta(minutes=1)
+
+
+@dataclass
+class CaseDriver:
+    """One case driven through the application on a test clock; keeps the view after each act."""
+
+    app: Wardship
+    case_id: UUID
+    clock: datetime
+    views: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def do(
+        self, action: str, actor: Actor = CASEWORKER, at: datetime | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Perform an action at `at` (default: one minute after the last act)."""
+        when = at or self.clock + STEP
+        view = self.app.perform(self.case_id, actor, action, params, occurred_at=when, now=when)
+        self.clock = max(self.clock, when)
+        self.keep()
+        return view
+
+    def keep(self) -> dict[str, Any]:
+        view = self.app.get_case(self.case_id)
+        self.views[view["version"]] = view
+        return view
+
+    @property
+    def view(self) -> dict[str, Any]:
+        return self.app.get_case(self.case_id)
+
+    @property
+    def case(self) -> ProtectionCase:
+        return self.app.get_case_aggregate(self.case_id)
+
+    def deadline(self, kind: str, status: str = "open") -> dict[str, Any]:
+        """The deadline of kind with status (the one due last, if several)."""
+        found: list[dict[str, Any]] = [d for d in self.view["deadlines"] if d["kind"] == kind and d["status"] == status]
+        assert found, f"no {status} {kind} deadline in {self.view['deadlines']}"
+        return found[-1]
+
+    def kinds(self, status: str = "open") -> set[str]:
+        return {d["kind"] for d in self.view["deadlines"] if d["status"] == status}
+
+    def approve(self, subject: str) -> None:
+        """Request (as the caseworker) and approve (as a supervisor) a gated decision."""
+        self.do("request_approval", subject=subject, reason="needed")
+        self.do("approve", SUPERVISOR, subject=subject)
+
+
+def open_case(
+    app: Wardship, *, entry: str = "report", at: datetime = T0, danger_now: bool = False,
+    child: dict[str, Any] | None = None, jurisdiction: str = TOWNSHIP,
+    actor: Actor = CASEWORKER,
+) -> CaseDriver:
+    view = app.open_case(
+        actor, entry=entry, jurisdiction=jurisdiction, child=dict(child or CHILD),
+        concern={"categories": ["neglect"], "summary": "left alone", "danger_now": danger_now},
+        source=dict(SOURCE), occurred_at=at, now=at,
+    )
+    driver = CaseDriver(app, UUID(view["id"]), at)
+    driver.keep()
+    return driver
+
+
+def case_at(
+    app: Wardship, stage: Stage, *, grade: str = "yellow", at: datetime = T0,
+    jurisdiction: str = TOWNSHIP,
+) -> CaseDriver:
+    """A case brought to `stage` through the commands a caseworker would use."""
+    if stage is Stage.DISCOVERY:
+        return open_case(app, entry="discovery", at=at, jurisdiction=jurisdiction)
+    driver = open_case(app, at=at, jurisdiction=jurisdiction)
+    if stage is Stage.REPORT:
+        return driver
+    if stage is Stage.CLOSED:
+        driver.do("screen_out", reason="not a protection matter")
+        return driver
+    if stage is Stage.EMERGENCY_RESPONSE:
+        driver.do("accept_report", grade=grade if grade in ("red", "orange") else "red",
+                  assignee="cw-1")
+        return driver
+    driver.do("accept_report", grade=grade, assignee="cw-1")
+    if grade in ("red", "orange"):
+        driver.do("complete_emergency", summary="child safe")
+    if stage is Stage.ASSESSMENT:
+        return driver
+    driver.do("record_assessment", guardianship_capacity="impaired", needs=["schooling"])
+    outcome = "assistance" if stage is Stage.ASSISTANCE else "intervention"
+    driver.do("complete_assessment", outcome=outcome)
+    assert driver.view["stage"] == stage
+    return driver
+
+
+def refused(
+    driver: CaseDriver, error: type[Exception], action: str, actor: Actor = CASEWORKER,
+    **params: Any,
+) -> Any:
+    """Attempt an action that must be refused; check nothing was recorded; return the error."""
+    before = driver.view
+    stored = len(driver.app.case_events(driver.case_id))
+    when = driver.clock + STEP
+    try:
+        driver.app.perform(driver.case_id, actor, action, params, occurred_at=when, now=when)
+    except error as caught:
+        after = driver.view
+        assert after == before, "a refused action changed the case"
+        assert len(driver.app.case_events(driver.case_id)) == stored
+        return caught
+    raise AssertionError(f"{action} was not refused with {error.__name__}")
