@@ -72,7 +72,9 @@ class CaseDriver:
 
     def deadline(self, kind: str, status: str = "open") -> dict[str, Any]:
         """The deadline of kind with status (the one due last, if several)."""
-        found: list[dict[str, Any]] = [d for d in self.view["deadlines"] if d["kind"] == kind and d["status"] == status]
+        found: list[dict[str, Any]] = [
+            d for d in self.view["deadlines"] if d["kind"] == kind and d["status"] == status
+        ]
         assert found, f"no {status} {kind} deadline in {self.view['deadlines']}"
         return found[-1]
 
