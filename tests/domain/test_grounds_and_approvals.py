@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -147,7 +147,7 @@ class TestApprovalGates:
         ("petition_court", "court_petition", {"ground": ART108}),
     ])
     def test_long_term_guardianship_and_court_petitions_wait_for_approval(
-        self, memory_app: Wardship, action: str, subject: str, params: dict[str, str]
+        self, memory_app: Wardship, action: str, subject: str, params: dict[str, Any]
     ) -> None:
         driver = intervention(memory_app)
         refused(driver, ApprovalRequired, action, **params)

@@ -154,5 +154,5 @@ class TestPolicyFile:
         assert caught.value.code == "policy_invalid"
 
     def test_text_that_is_not_toml_is_refused(self) -> None:
-        with pytest.raises(PolicyError, match="custom.toml: not valid TOML"):
+        with pytest.raises(PolicyError, match=r"custom\.toml: not valid TOML"):
             parse_policy("version = ", "custom.toml")
