@@ -32,6 +32,12 @@ log = structlog.get_logger("wardship.relay")
 
 TRACKING_TABLE = "wardship_relay_tracking"
 CASE_EVENT_TOPICS = "domain.events:"
+# Events the workflow's own activities record: they change no timer the workflow does not
+# already know of, and re-signalling for them would double the load just when many fall due.
+QUIET_TOPICS = frozenset(f"domain.events:{name}" for name in (
+    "DeadlineMissed", "EscalationRecorded", "NotificationDelivered",
+    "NotificationDeliveryFailed", "NotificationAcknowledged",
+))
 
 
 def case_state(case: ProtectionCase, escalation_delays: list[float]) -> CaseState:
@@ -84,7 +90,8 @@ class Relay:
         if not notifications:
             return 0
         case_ids = list(dict.fromkeys(
-            n.originator_id for n in notifications if n.topic.startswith(CASE_EVENT_TOPICS)
+            n.originator_id for n in notifications
+            if n.topic.startswith(CASE_EVENT_TOPICS) and n.topic not in QUIET_TOPICS
         ))
         states = await asyncio.to_thread(self._states, case_ids)
         await asyncio.gather(*(self._signal(state) for state in states))

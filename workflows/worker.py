@@ -54,7 +54,7 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
-    *, threads: int = 32, writer: CaseWriter | None = None, max_cached_workflows: int = 1000,
+    *, threads: int = 64, writer: CaseWriter | None = None, max_cached_workflows: int = 1000,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together."""
     activities = CaseActivities(app, channels, writer)

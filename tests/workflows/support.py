@@ -48,11 +48,11 @@ levels = [{ladder}]
 """, "test policy")
 
 
-def open_red_report(app: Wardship, now: datetime | None = None) -> UUID:
+def open_red_report(app: Wardship, now: datetime | None = None, child: str = "Test Child") -> UUID:
     """A report of a child in danger now: intake must accept it within the policy's limit."""
     view = app.open_case(
         CASEWORKER, entry="report", jurisdiction=TOWNSHIP,
-        child={"name": "Test Child", "birth_date": "2015-03-01", "category": "other"},
+        child={"name": child, "birth_date": "2015-03-01", "category": "other"},
         concern={"categories": ["neglect"], "summary": "invented", "danger_now": True},
         source={"channel": "public", "reporter": {"name": "Invented Reporter"}},
         now=now,
