@@ -147,3 +147,46 @@ def refused(
         assert len(driver.app.case_events(driver.case_id)) == stored
         return caught
     raise AssertionError(f"{action} was not refused with {error.__name__}")
+
+
+def long_case(app: Wardship, events: int = 0) -> CaseDriver:
+    """A case through most of its life (misses, escalations, approvals), then notes up to
+    `events` events; `views` holds the case after every version."""
+    driver = open_case(app)
+    intake = driver.deadline("intake")
+    app.record_deadline_missed(driver.case_id, intake["id"], intake["due_at"])
+    driver.keep()
+    app.record_escalation(driver.case_id, intake["id"], 1, intake["due_at"])
+    driver.keep()
+    driver.clock = intake["due_at"]
+    driver.do("accept_report", grade="red", assignee="cw-1")
+    driver.do("dispatch_response", responders=["police", "civil_affairs"])
+    driver.do("place_child", placement="institution", ground="art92_serious_harm")
+    driver.do("complete_emergency", summary="child safe")
+    driver.do("record_assessment", guardianship_capacity="harmful", grade="orange")
+    driver.do("complete_assessment", outcome="assistance")
+    driver.do("create_plan", services=[
+        {"type": "counselling", "provider": "centre", "due_at": driver.clock + timedelta(days=9)},
+    ])
+    service = next(iter(driver.view["services"]))
+    driver.do("deliver_service", service_id=service, note="first session")
+    driver.do("refer", partner="police", reason="possible assault")
+    referral = next(iter(driver.view["referrals"]))
+    driver.do("record_referral_response", referral_id=referral, response="investigating")
+    driver.do("record_visit", child_seen=True, findings="settling in")
+    driver.do("review_guardianship", findings="placement suits")
+    driver.do("complete_assistance", outcome="intervention")
+    driver.do("admonish_guardian", note="formal admonition")
+    driver.approve("court_petition")
+    driver.do("petition_court", ground="art108_revoke_guardianship")
+    driver.do("record_court_decision", decision="guardianship revoked")
+    driver.do("request_approval", subject="long_term_guardianship")
+    driver.do("reject", SUPERVISOR, subject="long_term_guardianship", reason="await appeal")
+    driver.approve("long_term_guardianship")
+    driver.do("start_long_term_guardianship", ground="art94_revoked_by_court")
+    driver.do("end_intervention", outcome="assistance")
+    n = 0
+    while driver.view["version"] < events:
+        n += 1
+        driver.do("add_note", text=f"monitoring note {n}")
+    return driver
