@@ -39,12 +39,12 @@ BATCH_SIZE = 2000
 _SETUP_LOCK = 7_311_151
 
 
-def open_app(database_url: str, cipher_key: str | None) -> Wardship:
+def open_app(database_url: str, cipher_key: str | None, pool_size: int = 2) -> Wardship:
     """The Wardship application whose log the projections read (decodes with its cipher)."""
     from domain.application import Wardship
     from domain.storage import event_store_env
 
-    return Wardship(env=event_store_env(database_url, cipher_key, pool_size=2))
+    return Wardship(env=event_store_env(database_url, cipher_key, pool_size=pool_size))
 
 
 def ensure(conn: psycopg.Connection[Any], model: ReadModel) -> None:
@@ -206,9 +206,11 @@ def run_models(
 ) -> None:
     """Run the named read models, one thread each, until `stop` is set or one fails."""
     failed: list[BaseException] = []
+    # One application for all threads: its pool and mapper are thread-safe, and creating
+    # several at once races on CREATE TABLE.
+    app = open_app(database_url, cipher_key, pool_size=len(names) + 1)
 
     def work(model: ReadModel) -> None:
-        app = open_app(database_url, cipher_key)
         try:
             with psycopg.connect(database_url, autocommit=True) as conn:
                 ensure(conn, model)
@@ -219,8 +221,6 @@ def run_models(
             failed.append(error)
             log.exception("projection_failed", projection=model.name)
             stop.set()
-        finally:
-            app.close()
 
     threads = [threading.Thread(target=work, args=(MODELS[name](),), name=f"projection-{name}")
                for name in names]
@@ -232,6 +232,7 @@ def run_models(
     stop.set()
     for thread in threads:
         thread.join()
+    app.close()
     if failed:
         raise failed[0]
 

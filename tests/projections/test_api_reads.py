@@ -1,0 +1,184 @@
+"""The API's reads from projections: search, overdue board, inbox, read-your-writes, SSE."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import httpx
+import pytest
+import uvicorn
+
+from api.main import create_app
+from deploy.ports import free_port, wait_listening
+from projections.registry import MODELS
+from projections.runner import open_app, run_models
+from tests.api.support import LESHAN_TOWNSHIP, Api, running_api
+from tests.projections.conftest import project_all
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from domain.application import Wardship
+
+
+@pytest.fixture
+def api(tmp_path: Path, db_url: str) -> Iterator[Api]:
+    with running_api(tmp_path, db_url) as running:
+        yield running
+
+
+def wardship(api: Api) -> Wardship:
+    app: Any = api.client.app
+    result: Wardship = app.state.wardship
+    return result
+
+
+def project(api: Api) -> None:
+    """Bring every read model up to date, as the runner process would."""
+    import psycopg
+
+    url = str(api.settings.database_url)
+    reader = open_app(url, api.settings.effective_cipher_key())
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            project_all(reader, conn)
+    finally:
+        reader.close()
+
+
+@contextlib.contextmanager
+def runner(api: Api) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_models, args=(
+        list(MODELS), str(api.settings.database_url), api.settings.effective_cipher_key(), stop))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def overdue_case(api: Api, township: str = LESHAN_TOWNSHIP) -> tuple[UUID, str]:
+    """A report left unaccepted for ten days: intake missed, escalated to the township."""
+    when = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    case_id = UUID(api.open_case(township + "001", occurred_at=when)["id"])
+    app, now = wardship(api), datetime.now(UTC)
+    intake = next(d for d in app.get_case(case_id)["deadlines"] if d["kind"] == "intake")
+    app.record_deadline_missed(case_id, intake["id"], now)
+    nid = app.record_escalation(case_id, intake["id"], 1, now)
+    assert nid is not None
+    return case_id, nid
+
+
+class TestCaseSearch:
+    def test_filters_scope_and_cursor_pagination(self, api: Api) -> None:
+        ids = [api.open_case()["id"] for _ in range(3)]
+        api.open_case("511111002001", as_=api.auth(jurisdiction="5111"))
+        project(api)
+        city = api.auth(jurisdiction="5111")
+        first = api.client.get("/v1/cases?limit=2&jurisdiction=511102", headers=city).json()
+        second = api.client.get(f"/v1/cases?limit=2&jurisdiction=511102"
+                                f"&cursor={first['next_cursor']}", headers=city).json()
+        assert [c["id"] for c in first["items"] + second["items"]] == ids[::-1]
+        assert second["next_cursor"] is None
+        reported = api.client.get("/v1/cases?stage=report&grade=red", headers=city).json()
+        assert reported["items"] == []
+        county = api.client.get("/v1/cases", headers=api.auth(jurisdiction="511111")).json()
+        assert len(county["items"]) == 1
+
+    def test_a_code_outside_the_callers_is_refused(self, api: Api) -> None:
+        project(api)
+        answer = api.client.get("/v1/cases?jurisdiction=511111", headers=api.auth())
+        assert answer.status_code == 403
+        assert answer.json()["code"] == "jurisdiction_forbidden"
+
+    def test_min_position_waits_for_the_callers_write(self, api: Api) -> None:
+        project(api)
+        with runner(api):
+            case_id = api.open_case()["id"]
+            position = wardship(api).recorder.max_notification_id()
+            answer = api.client.get("/v1/cases", headers={
+                **api.auth(), "X-Min-Position": str(position)}).json()
+        assert [c["id"] for c in answer["items"]] == [case_id]
+        assert answer["position"] >= position
+
+
+class TestOverdueBoardAndInbox:
+    def test_overdue_board_shows_the_missed_intake(self, api: Api) -> None:
+        case_id, _ = overdue_case(api)
+        project(api)
+        board = api.client.get("/v1/deadlines?status=overdue",
+                               headers=api.auth(jurisdiction="5111")).json()
+        assert [(d["case_id"], d["kind"], d["status"]) for d in board["items"]] == [
+            (str(case_id), "intake", "missed")]
+        elsewhere = api.client.get("/v1/deadlines", headers=api.auth(jurisdiction="511111"))
+        assert elsewhere.json()["items"] == []
+
+    def test_inbox_of_the_exact_code_and_acknowledgement(self, api: Api) -> None:
+        _, nid = overdue_case(api)
+        project(api)
+        boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        inbox = api.client.get("/v1/notifications", headers=boss).json()
+        assert [(n["id"], n["acknowledged_by"]) for n in inbox["items"]] == [(nid, None)]
+        county = api.auth("sv-2", ["supervisor"], "511102")
+        assert api.client.get("/v1/notifications", headers=county).json()["items"] == []
+        assert api.client.post(f"/v1/notifications/{nid}/ack", headers=county).status_code \
+            == 409
+        acked = api.client.post(f"/v1/notifications/{nid}/ack", headers=boss)
+        assert acked.status_code == 200
+        project(api)
+        read = api.client.get("/v1/notifications?acknowledged=true", headers=boss)
+        assert [n["acknowledged_by"] for n in read.json()["items"]] == ["sv-1"]
+
+    def test_unknown_notification_is_404(self, api: Api) -> None:
+        boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        answer = api.client.post("/v1/notifications/nonsense/ack", headers=boss)
+        assert answer.status_code == 404
+
+
+class TestStream:
+    def test_sse_delivers_a_notification_recorded_after_connecting(
+        self, api: Api, tmp_path: Path
+    ) -> None:
+        project(api)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(api.settings), port=port,
+                                               log_config=None, lifespan="on"))
+        thread = threading.Thread(target=server.run)
+        thread.start()
+        try:
+            wait_listening(port, 20)
+            boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+            with runner(api), httpx.stream(
+                "GET", f"http://127.0.0.1:{port}/v1/notifications/stream", headers=boss,
+                timeout=20,
+            ) as stream:
+                assert stream.status_code == 200
+                _, nid = overdue_case(api)
+                received = _first_event(stream)
+        finally:
+            server.should_exit = True
+            thread.join()
+        assert received["event"] == "notification"
+        assert nid in received["data"]
+        assert received["id"].isdigit()
+
+
+def _first_event(stream: httpx.Response) -> dict[str, str]:
+    event: dict[str, str] = {}
+    for line in stream.iter_lines():
+        if not line:
+            if "data" in event:
+                return event
+            continue
+        field, _, value = line.partition(":")
+        event[field] = value.strip()
+    raise AssertionError("the stream ended without an event")
+
+
