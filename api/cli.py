@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 COMMAND_MODULES: tuple[str, ...] = (
     "api.commands.dev",
     "api.commands.serve",
+    "api.commands.projections",
+    "api.commands.project",
+    "api.commands.demo",
     "api.commands.token",
     "api.commands.worker",
     "api.commands.verify",

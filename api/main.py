@@ -12,7 +12,19 @@ from api.limits import BodyLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import RequestIdMiddleware
 from api.problems import install_problem_handlers
-from api.routes import cases, health, inspection, metrics
+from api.readmodels import install_lag_metrics
+from api.routes import (
+    access,
+    case_search,
+    cases,
+    children,
+    deadlines,
+    health,
+    inspection,
+    metrics,
+    notifications,
+    stats,
+)
 from api.services import CaseServices
 from api.settings import Settings, get_settings
 from api.temporal import TemporalConnector
@@ -59,4 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(cases.router)
     app.include_router(inspection.router)
+    for reads in (case_search, deadlines, notifications, children, stats, access):
+        app.include_router(reads.router)
+    install_lag_metrics(app)
     return app
