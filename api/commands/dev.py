@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -110,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         for child in children:
             supervisor.start(Child(child.name, (sys.executable, "-m", MARKER, *child.args)), env)
         _wait_ready(settings, supervisor)
+        # The invented Leshan demo set, once: `demo --if-empty` skips a store holding events.
+        subprocess.run(  # noqa: S603 - our own command
+            (sys.executable, "-m", MARKER, "demo", "--if-empty"), env=env, check=False
+        )
         _print_banner(settings, postgres, temporal, children)
         for name, code in supervisor.watch():
             print(f"{name} exited with status {code}; stopping", file=sys.stderr)
