@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
+# Reports about one child racing each other: each lost race re-reads the child's file.
+OPEN_ATTEMPTS = 5
 
 
 class DeadlineAsDict(Transcoding):
@@ -89,17 +91,20 @@ class Wardship(Application[UUID]):
         ctx = Context(actor=actor, policy=self.policy, now=now or datetime.now(UTC),
                       occurred_at=occurred_at)
         file_id = child_file_id(child_identity(child, jurisdiction), self._identity_key)
-        case = ProtectionCase.open(
-            ctx, case_id=case_id or uuid4(), child_id=str(file_id), entry=entry,
-            jurisdiction=jurisdiction, child=child, concern=concern, source=source,
-        )
-        child_file = self._child_file_for(file_id, case, category)
-        try:
-            self.save(case, child_file)
-        except IntegrityError:
-            # Another report about the same new child won the race: link to its file.
-            self.save(case, self._child_file_for(file_id, case, category))
-        return case_view(case, actor)
+        case_id = case_id or uuid4()
+        for _attempt in range(OPEN_ATTEMPTS):
+            # A failed save has taken the new case's pending events: build it afresh each time.
+            case = ProtectionCase.open(
+                ctx, case_id=case_id, child_id=str(file_id), entry=entry,
+                jurisdiction=jurisdiction, child=child, concern=concern, source=source,
+            )
+            try:
+                self.save(case, self._child_file_for(file_id, case, category))
+            except IntegrityError:
+                # Another report about the same child changed its file first: link anew.
+                continue
+            return case_view(case, actor)
+        raise VersionConflict("the child's file is being changed by other reports; retry")
 
     def perform(
         self, case_id: UUID, actor: Actor, action: str, params: dict[str, Any], *,

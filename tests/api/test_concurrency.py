@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import psycopg
 
-from tests.api.support import Api, api, as_url
+from tests.api.support import Api, api, as_url, case_body
 
 if TYPE_CHECKING:
     import httpx
@@ -121,3 +122,30 @@ class TestIdempotencyKeys:
         with running_api(api.settings.state_dir, db_url) as restarted:
             retry = restarted.act(case["id"], NOTE, key="durable")
         assert retry.content == first.content
+
+
+class TestConcurrentReportsAboutOneChild:
+    def test_every_report_is_kept_and_linked_to_the_one_child_file(self, api: Api) -> None:
+        barrier = threading.Barrier(4)
+        answers: list[httpx.Response] = []
+
+        def report() -> None:
+            barrier.wait()
+            answers.append(api.client.post("/v1/cases", json=case_body(),
+                                           headers=api.auth(jurisdiction="5111")))
+
+        threads = [threading.Thread(target=report) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [a.status_code for a in answers] == [201] * 4
+        views = [a.json() for a in answers]
+        assert len({v["child_id"] for v in views}) == 1
+        for view in views:
+            read = api.client.get(f"/v1/cases/{view['id']}", headers=api.auth())
+            assert read.status_code == 200
+        app: Any = api.client.app
+        wardship = app.state.wardship
+        file = wardship.child_file(UUID(views[0]["child_id"]))
+        assert sorted(file["case_ids"]) == sorted(v["id"] for v in views)
