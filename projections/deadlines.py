@@ -49,7 +49,7 @@ class DeadlinesModel(ReadModel):
                 continue
             if _case_changed(case, event):
                 cases.touch(case)
-                for row in deadlines.matching("case_id", event.originator_id):
+                for row in deadlines.matching(event.originator_id):
                     row.update(jurisdiction=case["jurisdiction"], grade=case["grade"],
                                assignee=case["assignee"], position=position)
                     deadlines.touch(row)

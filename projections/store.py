@@ -99,6 +99,12 @@ class Rows:
     dirty: set[Key] = field(default_factory=set)
     deleted: set[Key] = field(default_factory=set)
     covered: dict[str, set[Any]] = field(default_factory=dict)
+    # Keys grouped by the first key column (e.g. a case's deadlines), for `matching`.
+    groups: dict[Any, set[Key]] = field(default_factory=dict)
+
+    def _cache(self, key: Key, row: dict[str, Any]) -> None:
+        self.cached[key] = row
+        self.groups.setdefault(key[0], set()).add(key)
 
     def key_of(self, row: dict[str, Any]) -> Key:
         return tuple(row[col] for col in self.table.key)
@@ -115,7 +121,8 @@ class Rows:
         names = [d.name for d in cur.description or ()]
         for values_row in cur.fetchall():
             row = dict(zip(names, values_row, strict=True))
-            self.cached.setdefault(self.key_of(row), row)
+            if self.key_of(row) not in self.cached:
+                self._cache(self.key_of(row), row)
         self.covered[column] |= wanted
 
     def get(self, cur: psycopg.Cursor[Any], *key: Any) -> dict[str, Any] | None:
@@ -138,12 +145,12 @@ class Rows:
             return None
         names = [d.name for d in cur.description or ()]
         row = dict(zip(names, found, strict=True))
-        self.cached[key] = row
+        self._cache(key, row)
         return row
 
     def put(self, row: dict[str, Any]) -> dict[str, Any]:
         key = self.key_of(row)
-        self.cached[key] = row
+        self._cache(key, row)
         self.dirty.add(key)
         self.deleted.discard(key)
         return row
@@ -156,9 +163,10 @@ class Rows:
         self.dirty.discard(key)
         self.deleted.add(key)
 
-    def matching(self, column: str, value: Any) -> list[dict[str, Any]]:
-        """Cached rows whose `column` equals `value` (prefetch by that column first)."""
-        return [row for row in self.cached.values() if row[column] == value]
+    def matching(self, value: Any) -> list[dict[str, Any]]:
+        """Cached rows whose first key column equals `value` (prefetch by it first)."""
+        keys = self.groups.get(value, ())
+        return [self.cached[key] for key in keys if key in self.cached]
 
     def flush(self, cur: psycopg.Cursor[Any]) -> None:
         name = sql.Identifier(self.physical)

@@ -1,0 +1,147 @@
+"""Read-model speed: a full rebuild of 100,000 events, and projection lag under write load.
+
+Targets (issue 6): rebuild at least 20k events/s per read model; lag p99 under 50 ms.
+Run with `./run bench tests/bench/test_projection_speed.py`; figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from api.demo_data import caseworker
+from domain.actors import Context
+from domain.application import Wardship
+from domain.case import ProtectionCase
+from domain.storage import event_store_env
+from projections.registry import MODELS
+from projections.runner import rebuild, run_models
+from projections.store import CHANNEL
+from tests.api.support import as_url
+from tests.projections.conftest import CIPHER_KEY, project_all
+
+pytestmark = pytest.mark.bench
+
+EVENTS = 100_000
+PER_CASE = 50
+WRITERS = 4
+LOAD_SECONDS = 10.0
+WORKER = caseworker("511102001")
+
+
+def build_log(app: Wardship) -> None:
+    """EVENTS events over EVENTS/PER_CASE cases: open, grade, assess, plan, visits, notes."""
+    cases = []
+    for _ in range(EVENTS // PER_CASE):
+        ctx = Context(actor=WORKER, policy=app.policy, now=datetime.now(UTC))
+        case = ProtectionCase.open(
+            ctx, case_id=uuid4(), child_id=str(uuid4()), entry="report",
+            jurisdiction="511102001",
+            child={"name": "基准儿童", "category": "left_behind"},
+            concern={"categories": ["neglect"], "danger_now": False},
+            source={"channel": "school", "reporter": {"mandatory": True}},
+        )
+        case.accept_report(ctx, grade="yellow", assignee=WORKER.subject)
+        case.record_assessment(ctx, guardianship_capacity="impaired")
+        case.complete_assessment(ctx, outcome="assistance")
+        case.create_plan(ctx, services=[{"type": "counselling", "provider": "x",
+                                         "due_at": ctx.now}])
+        while case.version < PER_CASE:
+            if case.version % 2:
+                case.record_visit(ctx, child_seen=True)
+            else:
+                case.add_note(ctx, text="note")
+        cases.append(case)
+        if len(cases) == 100:
+            app.save(*cases)
+            cases = []
+    if cases:
+        app.save(*cases)
+
+
+def test_rebuild_and_lag(db_url: str) -> None:
+    url = as_url(db_url)
+    app = Wardship(env=event_store_env(url, CIPHER_KEY, pool_size=WRITERS + 2))
+    started = time.perf_counter()
+    build_log(app)
+    print(f"\nbuilt {app.recorder.max_notification_id()} events in "
+          f"{time.perf_counter() - started:.1f}s")
+    with psycopg.connect(url, autocommit=True) as conn:
+        project_all(app, conn)
+        for name, model_class in MODELS.items():
+            started = time.perf_counter()
+            rebuild(model_class(), app, conn)
+            seconds = time.perf_counter() - started
+            print(f"rebuild {name:10s} {EVENTS / seconds:9.0f} events/s ({seconds:.2f}s)")
+    lag = measure_lag(app, url)
+    for name, samples in sorted(lag.items()):
+        ordered = sorted(samples)
+        p99 = ordered[int(len(ordered) * 0.99) - 1]
+        print(f"lag {name:10s} median {statistics.median(ordered):6.1f} ms  p99 {p99:6.1f} ms"
+              f"  ({len(ordered)} writes)")
+    app.close()
+
+
+def measure_lag(app: Wardship, url: str) -> dict[str, list[float]]:
+    """Writers save actions; the time from each commit until each model reports applying it."""
+    stop, done = threading.Event(), threading.Event()
+    written: list[tuple[int, float]] = []
+    applied: dict[str, list[tuple[int, float]]] = {name: [] for name in MODELS}
+    runner = threading.Thread(target=run_models, args=(list(MODELS), url, CIPHER_KEY, stop))
+    runner.start()
+
+    def listen() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            while not done.is_set():
+                for note in conn.notifies(timeout=0.2):
+                    name, _, position = note.payload.partition(":")
+                    if name in applied:
+                        applied[name].append((int(position), time.perf_counter()))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(1.0)
+    ids = [uuid4() for _ in range(WRITERS)]
+
+    def write(case_id: Any) -> None:
+        ctx = Context(actor=WORKER, policy=app.policy, now=datetime.now(UTC))
+        case = ProtectionCase.open(
+            ctx, case_id=case_id, child_id=str(uuid4()), entry="report",
+            jurisdiction="511102001", child={"category": "other"},
+            concern={"categories": ["neglect"]}, source={"channel": "school"})
+        app.save(case)
+        end = time.monotonic() + LOAD_SECONDS
+        while time.monotonic() < end:
+            case = app.get_case_aggregate(case_id)
+            case.add_note(Context(actor=WORKER, now=datetime.now(UTC)), text="load")
+            recordings = app.save(case)
+            written.append((recordings[-1].notification.id, time.perf_counter()))
+
+    writers = [threading.Thread(target=write, args=(i,)) for i in ids]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    time.sleep(1.0)
+    done.set()
+    stop.set()
+    listener.join()
+    runner.join()
+    lags: dict[str, list[float]] = {}
+    for name, marks in applied.items():
+        marks.sort()
+        samples = []
+        for position, at in written:
+            seen = next((t for p, t in marks if p >= position), None)
+            if seen is not None:
+                samples.append((seen - at) * 1000)
+        lags[name] = samples
+    return lags
