@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,6 +22,7 @@ STATE_TABLE = "wardship_projections"
 CHANNEL = "wardship_projections"
 
 Key = tuple[Any, ...]
+COPY_FROM = 200  # rows per table and batch above which COPY beats a pipelined upsert
 
 
 @dataclass(frozen=True)
@@ -179,30 +181,41 @@ class Rows:
         if not self.dirty:
             return
         columns = self.table.column_names
+        rows = [tuple(_adapt(self.cached[key].get(col)) for col in columns) for key in self.dirty]
+        if len(rows) < COPY_FROM:
+            cur.executemany(self._upsert(sql.SQL("VALUES ({})").format(
+                sql.SQL(", ").join(sql.Placeholder() * len(columns)))), rows)
+            return
+        # Many rows (a rebuild): COPY into a session temp table, then one upsert from it.
+        staging = sql.Identifier(f"staging_{self.physical}")
+        cur.execute(sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS"
+        ).format(staging, name))
+        column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, column_list)) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(self._upsert(sql.SQL("SELECT {} FROM {}").format(column_list, staging)))
+        cur.execute(sql.SQL("DELETE FROM {}").format(staging))
+
+    def _upsert(self, source: sql.Composable) -> sql.Composed:
+        columns = self.table.column_names
         updates = [c for c in columns if c not in self.table.key]
-        statement = sql.SQL(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}"
+        return sql.SQL(
+            "INSERT INTO {} ({}) {} ON CONFLICT ({}) DO UPDATE SET {}"
         ).format(
-            name,
+            sql.Identifier(self.physical),
             sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            source,
             sql.SQL(", ").join(map(sql.Identifier, self.table.key)),
             sql.SQL(", ").join(
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in updates
             ),
         )
-        params = [
-            tuple(_adapt(self.cached[key].get(col)) for col in columns) for key in self.dirty
-        ]
-        cur.executemany(statement, params)
 
 
 def _adapt(value: Any) -> Any:
-    from psycopg.types.json import Jsonb
-
-    if isinstance(value, dict | list):
-        return Jsonb(value)
-    return value
+    return Jsonb(value) if isinstance(value, dict | list) else value
 
 
 @dataclass
