@@ -9,6 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -17,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.case import ProtectionCase
 from domain.errors import DomainError
 from workflows.channels import Notification
 from workflows.messages import DeliveryInput, StepInput, StepResult
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from domain.application import Wardship
-    from domain.case import ProtectionCase
     from workflows.channels import Channel
 
 T = TypeVar("T")
@@ -85,7 +86,7 @@ class CaseWriter:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         for job in jobs:
             try:
-                case = cases.get(job.case_id) or self.app.get_case_aggregate(job.case_id)
+                case = cases.get(job.case_id) or self._cached(job.case_id)
                 cases[job.case_id] = case
                 outcomes.append((job, job.command(case), None))
             except Exception as error:
@@ -102,11 +103,36 @@ class CaseWriter:
             for job in jobs:
                 job.future.set_exception(failure)
             return
+        cache = getattr(self.app.repository, "cache", None)
+        if cache is not None:
+            # The repository caches only what it reads; the next step of these cases
+            # (the next escalation level) starts from what was just saved.
+            for case_id, case in cases.items():
+                cache.put(case_id, case)
         for job, result, problem in outcomes:
             if problem is None:
                 job.future.set_result(result)
             else:
                 job.future.set_exception(problem)
+
+    def _cached(self, case_id: UUID) -> ProtectionCase:
+        """The case as this process last saw it, without reading the store.
+
+        The relay loads (and so caches) every case it signals, so when deadlines fall due the
+        cache is warm, and skipping the per-case read lets one batch of a thousand cases take
+        tenths of a second instead of seconds. A stale copy is harmless: the batch's save then
+        conflicts on the case's version and every job is redone from a fresh read.
+        """
+        cache = getattr(self.app.repository, "cache", None)
+        if cache is not None:
+            try:
+                cached = cache.get(case_id)
+            except KeyError:
+                cached = None
+            if isinstance(cached, ProtectionCase):
+                # A copy: a command's changes reach the cache only once they are saved.
+                return deepcopy(cached)
+        return self.app.get_case_aggregate(case_id)
 
     def _write_one(self, job: _Job, attempts: int = 3) -> None:
         for attempt in range(attempts):

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from domain.application import Wardship
 from domain.policy import load_policy
@@ -54,16 +55,30 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
-    *, threads: int = 64, writer: CaseWriter | None = None, max_cached_workflows: int = 1000,
+    *, threads: int = 64, writer: CaseWriter | None = None, max_cached_workflows: int = 10_000,
+    workflow_tasks: int = 200, pollers: int = 5, sandboxed: bool = False,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together."""
     activities = CaseActivities(app, channels, writer)
+    # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
+    # no restricted builtins). It is safe here: `workflows.case_workflow` imports only
+    # temporalio, the standard library (asyncio, contextlib, datetime) and the stdlib-only
+    # dataclasses of `workflows.messages`, keeps no module-level state and uses
+    # `workflow.now()` for time. The workflow tests run it unsandboxed too.
+    runner: WorkflowRunner = (SandboxedWorkflowRunner() if sandboxed
+                              else UnsandboxedWorkflowRunner())
     return Worker(
         client, task_queue=task_queue, workflows=[CaseWorkflow], activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=threads),
+        workflow_runner=runner,
         # The writer batches the aggregate saves, so many concurrent activities are cheap.
         max_concurrent_activities=threads, max_concurrent_local_activities=threads * 4,
-        max_concurrent_workflow_tasks=200, max_cached_workflows=max_cached_workflows,
+        max_concurrent_workflow_tasks=workflow_tasks,
+        # Above the number of live case workflows: an evicted workflow replays its whole
+        # history on its next task, just when its deadline falls due.
+        max_cached_workflows=max_cached_workflows,
+        max_concurrent_workflow_task_polls=pollers,
+        max_concurrent_activity_task_polls=pollers,
     )
 
 
