@@ -6,7 +6,10 @@ Run with `./run bench tests/bench/test_projection_speed.py`; figures are printed
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -22,7 +25,7 @@ from domain.application import Wardship
 from domain.case import ProtectionCase
 from domain.storage import event_store_env
 from projections.registry import MODELS
-from projections.runner import rebuild, run_models
+from projections.runner import rebuild
 from projections.store import CHANNEL
 from tests.api.support import as_url
 from tests.projections.conftest import CIPHER_KEY, project_all
@@ -91,11 +94,14 @@ def test_rebuild_and_lag(db_url: str) -> None:
 
 def measure_lag(app: Wardship, url: str) -> dict[str, list[float]]:
     """Writers save actions; the time from each commit until each model reports applying it."""
-    stop, done = threading.Event(), threading.Event()
+    done = threading.Event()
     written: list[tuple[int, float]] = []
     applied: dict[str, list[tuple[int, float]]] = {name: [] for name in MODELS}
-    runner = threading.Thread(target=run_models, args=(list(MODELS), url, CIPHER_KEY, stop))
-    runner.start()
+    # The runner in its own process, as deployed (`wardship projections run`).
+    env = {**os.environ, "DATABASE_URL": url, "WARDSHIP_CIPHER_KEY": CIPHER_KEY}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "projections", "run"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def listen() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -132,9 +138,9 @@ def measure_lag(app: Wardship, url: str) -> dict[str, list[float]]:
         thread.join()
     time.sleep(1.0)
     done.set()
-    stop.set()
     listener.join()
-    runner.join()
+    runner.terminate()
+    runner.wait(timeout=30)
     lags: dict[str, list[float]] = {}
     for name, marks in applied.items():
         marks.sort()
