@@ -225,7 +225,7 @@ class ProtectionCase(Aggregate):
         placement = _check(Placement, placement, "placement")
         if ground is not None:
             ground = _require_ground(ground, 92, "place_child")
-            changes.append(self._guardianship_review(ctx))
+            changes += self._first_guardianship_review(ctx)
         self._record(ev.ChildPlaced, ctx, self.stage, changes, placement=placement, ground=ground)
 
     def complete_emergency(self, ctx: Context, *, summary: str = "") -> None:
@@ -332,7 +332,7 @@ class ProtectionCase(Aggregate):
         ground = _require_ground(ground, 92, "start_temporary_guardianship")
         placement = _check(Placement, placement, "placement")
         changes = self._begin("start_temporary_guardianship", ctx)
-        changes.append(self._guardianship_review(ctx))
+        changes += self._first_guardianship_review(ctx)
         self._record(ev.TemporaryGuardianshipStarted, ctx, self.stage, changes,
                      ground=ground, placement=placement)
 
@@ -605,6 +605,12 @@ class ProtectionCase(Aggregate):
         due = ctx.due("home_visit", self._grade)
         return [opening(f"home_visit-{self.version + 1}", "home_visit", due, Stage.ASSISTANCE)]\
             if due else []
+
+    def _first_guardianship_review(self, ctx: Context) -> Changes:
+        """A guardianship already under review keeps its one running review clock."""
+        if any(d.is_open and d.kind == "guardianship_review" for d in self.deadlines.values()):
+            return []
+        return [self._guardianship_review(ctx)]
 
     def _guardianship_review(self, ctx: Context) -> dict[str, Any]:
         due = ctx.due("guardianship_review")
