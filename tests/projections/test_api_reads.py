@@ -182,3 +182,45 @@ def _first_event(stream: httpx.Response) -> dict[str, str]:
     raise AssertionError("the stream ended without an event")
 
 
+
+
+class TestChildStatsAccessAndMetrics:
+    def test_child_file_shows_personal_details_and_logs_the_read(self, api: Api) -> None:
+        view = api.open_case()
+        project(api)
+        child = api.client.get(f"/v1/children/{view['child_id']}", headers=api.auth())
+        assert child.status_code == 200
+        body = child.json()
+        assert body["personal"]["name"] == "Test Child A"
+        assert [c["id"] for c in body["cases"]] == [view["id"]]
+        assert body["category"] == "left_behind"
+        elsewhere = api.client.get(f"/v1/children/{view['child_id']}",
+                                   headers=api.auth(jurisdiction="511111"))
+        assert elsewhere.status_code == 404
+        api.flush_access_log()
+        inspector = api.auth("in-1", ["inspector"], "5111")
+        reads = api.client.get(f"/v1/access?child_id={view['child_id']}",
+                               headers=inspector).json()["items"]
+        assert [(r["subject"], r["resource_type"]) for r in reads] == [("cw-1", "child")]
+
+    def test_stats_count_cases_by_stage_channel_and_reporter(self, api: Api) -> None:
+        api.open_case()
+        api.open_case(source={"channel": "hotline_12345",
+                              "reporter": {"name": "x", "mandatory": False}})
+        project(api)
+        stats = api.client.get("/v1/stats?jurisdiction=511102",
+                               headers=api.auth(jurisdiction="5111")).json()
+        assert stats["cases"] == 2
+        assert stats["by_stage"] == {"report": 2}
+        assert stats["by_source_channel"] == {"hotline_12345": 1, "school": 1}
+        assert stats["by_reporter_type"] == {"mandatory": 1, "other": 1}
+
+    def test_metrics_export_projection_lag(self, api: Api) -> None:
+        project(api)
+        api.open_case()  # two events not yet projected: the case and the child's file
+        text = api.client.get("/metrics").text
+        assert 'wardship_projection_lag_events{projection="cases"} 2.0' in text
+        project(api)
+        text = api.client.get("/metrics").text
+        assert 'wardship_projection_lag_events{projection="cases"} 0.0' in text
+        assert 'wardship_projection_lag_seconds{projection="cases"} 0.0' in text
