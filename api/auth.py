@@ -6,10 +6,12 @@ verifies RS256/ES256 against a configured public key or a JWKS URL and accepts n
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import jwt
+from fastapi.concurrency import run_in_threadpool
 
 from api.problems import Problem
 from domain.actors import Actor
@@ -22,6 +24,7 @@ ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256"]
 # Roles a token may carry; `system` is the service itself and never comes from outside.
 PERSON_ROLES = frozenset(Role) - {Role.SYSTEM}
 DEV_TOKEN_LIFETIME = timedelta(hours=12)
+VERIFIED_CACHE_SIZE = 10_000
 
 
 def unauthenticated(detail: str) -> Problem:
@@ -39,6 +42,8 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._jwks: jwt.PyJWKClient | None = None
+        # Verified tokens until they expire: a client sends the same token many times.
+        self._verified: dict[str, tuple[Actor, float]] = {}
         self._key: Any
         if settings.jwt_jwks_url:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True)
@@ -51,8 +56,23 @@ class TokenVerifier:
             self._key = settings.effective_jwt_secret()
             self._algorithms = ["HS256"]
 
-    def actor(self, token: str) -> Actor:
+    async def actor(self, token: str) -> Actor:
         """The caller named by a valid token; 401 for anything else."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        if self._jwks is not None:
+            # Fetching the key set is network I/O: keep it off the event loop.
+            claims = await run_in_threadpool(self._claims, token)
+        else:
+            claims = self._claims(token)
+        actor = actor_from_claims(claims)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (actor, float(claims["exp"]))
+        return actor
+
+    def _claims(self, token: str) -> dict[str, Any]:
         try:
             key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
             claims: dict[str, Any] = jwt.decode(
@@ -62,7 +82,7 @@ class TokenVerifier:
             )
         except (jwt.PyJWTError, ValueError) as error:
             raise unauthenticated(f"the token was refused: {type(error).__name__}") from None
-        return actor_from_claims(claims)
+        return claims
 
 
 def actor_from_claims(claims: dict[str, Any]) -> Actor:

@@ -1,5 +1,7 @@
 """Request dependencies as `Annotated` aliases: the caller, the application, the stores.
 
+All are `async def`: FastAPI runs plain `def` dependencies in the thread pool, one hop each.
+
 Routes of every resource use these: `CurrentUser` (any valid token), `require_roles(...)`
 for role gates, `scoped_case` to load a case the caller may see (404 otherwise).
 """
@@ -24,7 +26,7 @@ from domain.codes import Role
 from domain.errors import CaseNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from uuid import UUID
 
     from domain.case import ProtectionCase
@@ -35,7 +37,7 @@ OPENERS = (Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN)
 _bearer = HTTPBearer(auto_error=False, description="JWT with sub, name, roles, jurisdiction")
 
 
-def get_wardship(request: Request) -> Wardship:
+async def get_wardship(request: Request) -> Wardship:
     """The process's one Wardship application, built in the lifespan."""
     wardship: Wardship | None = getattr(request.app.state, "wardship", None)
     if wardship is None:
@@ -45,7 +47,7 @@ def get_wardship(request: Request) -> Wardship:
     return wardship
 
 
-def current_user(
+async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
@@ -53,18 +55,18 @@ def current_user(
     if credentials is None:
         raise unauthenticated("send 'Authorization: Bearer <token>'")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.actor(credentials.credentials)
+    return await verifier.actor(credentials.credentials)
 
 
 CurrentUser = Annotated[Actor, Depends(current_user)]
 App = Annotated[Wardship, Depends(get_wardship)]
 
 
-def require_roles(*roles: Role) -> Callable[[Actor], Actor]:
+def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency giving the caller if they hold one of `roles`, else 403."""
     wanted = frozenset(roles)
 
-    def dependency(user: CurrentUser) -> Actor:
+    async def dependency(user: CurrentUser) -> Actor:
         if not wanted & user.roles:
             names = ", ".join(sorted(r.value for r in wanted))
             raise Problem(403, "role_forbidden", "Your role may not do this",
@@ -78,17 +80,17 @@ Writer = Annotated[Actor, Depends(require_roles(*WRITERS))]
 Opener = Annotated[Actor, Depends(require_roles(*OPENERS))]
 
 
-def _access_log(request: Request) -> AccessLog:
+async def _access_log(request: Request) -> AccessLog:
     log: AccessLog = request.app.state.access_log
     return log
 
 
-def _idempotency(request: Request) -> IdempotencyStore:
+async def _idempotency(request: Request) -> IdempotencyStore:
     store: IdempotencyStore = request.app.state.idempotency
     return store
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

@@ -32,12 +32,17 @@ log = structlog.get_logger("wardship.services")
 # Event-store connections per API process: one per concurrent command is plenty.
 EVENT_STORE_POOL_SIZE = 8
 RETRY_SECONDS = 5.0
+# Each command checks a connection out twice (load, save): a pre-ping doubles the round
+# trips, and the library already retries on a broken connection. The insert as one database
+# function call saves the rest.
+API_STORE_TUNING = {"POSTGRES_PRE_PING": "n", "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
 
 
 def build_wardship(settings: Settings) -> Wardship:
     """The Wardship application on the configured event store, then the migrations."""
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=EVENT_STORE_POOL_SIZE)
+    env.update(API_STORE_TUNING if settings.database_url else {})
     wardship = Wardship(env=env, policy=load_policy(settings.policy))
     if settings.database_url is not None:
         apply_migrations(settings.database_url)
