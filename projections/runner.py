@@ -6,8 +6,6 @@ the same projection never apply an event twice; a crash mid-batch rolls the batc
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +25,7 @@ from projections.store import (
 )
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Sequence
 
     from domain.application import Wardship
@@ -150,19 +149,6 @@ class Worker:
             total += advanced
         return total
 
-    def run(self, stop: threading.Event, idle: float = 1.0) -> None:
-        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle."""
-        channel = getattr(self.app.recorder, "channel_name", "")
-        with psycopg.connect(self.conn.info.dsn, autocommit=True,
-                             password=self.conn.info.password) as listener:
-            if channel:
-                listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-            while not stop.is_set():
-                if self.step():
-                    continue
-                for _ in listener.notifies(timeout=idle, stop_after=1):
-                    pass
-
 
 def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> int:
     """Rebuild `model` from the whole log into new tables, then switch the views over.
@@ -201,40 +187,77 @@ def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> i
     return position
 
 
+class Fleet:
+    """Several read models in one loop: each batch of the log is read and decoded once, then
+    applied to every model in its own transaction (rows and position together)."""
+
+    def __init__(
+        self, models: Sequence[ReadModel], app: Wardship, conn: psycopg.Connection[Any]
+    ) -> None:
+        self.app = app
+        self.conn = conn
+        self.workers = [Worker(model, app, conn) for model in models]
+
+    def step(self, limit: int = BATCH_SIZE) -> int:
+        """Apply the next batch to every model; returns positions advanced (0: caught up)."""
+        names = [worker.state for worker in self.workers]
+        positions = dict(self.conn.execute(
+            f"SELECT name, position FROM {STATE_TABLE} WHERE name = ANY(%s)",  # noqa: S608
+            (names,)).fetchall())
+        low = min(int(positions.get(name, 0)) for name in names)
+        notifications = self.app.recorder.select_notifications(
+            start=low, limit=limit, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        last, decoded = notifications[-1].id, dict[int, Any]()
+
+        def event(notification: Any) -> Any:
+            if notification.id not in decoded:
+                decoded[notification.id] = self.app.mapper.to_domain_event(notification)
+            return decoded[notification.id]
+
+        for worker in self.workers:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                generation, before = worker._lock(cur, worker.state)
+                if before < low or before >= last:
+                    continue  # moved (a rebuild swapped in) or ahead: the next round sees it
+                events = [(n.id, event(n)) for n in notifications
+                          if n.id > before and n.topic in worker.model.topics]
+                worker._apply(cur, generation, events)
+                worker._advance(cur, worker.state, before, last)
+                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{worker.state}:{last}"))
+        return last - low
+
+    def run(self, stop: threading.Event, idle: float = 1.0) -> None:
+        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle."""
+        channel = getattr(self.app.recorder, "channel_name", "")
+        with psycopg.connect(self.conn.info.dsn, autocommit=True,
+                             password=self.conn.info.password) as listener:
+            if channel:
+                listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            while not stop.is_set():
+                if self.step():
+                    continue
+                for _ in listener.notifies(timeout=idle, stop_after=1):
+                    pass
+
+
 def run_models(
     names: Sequence[str], database_url: str, cipher_key: str | None, stop: threading.Event
 ) -> None:
-    """Run the named read models, one thread each, until `stop` is set or one fails."""
-    failed: list[BaseException] = []
-    # One application for all threads: its pool and mapper are thread-safe, and creating
-    # several at once races on CREATE TABLE.
-    app = open_app(database_url, cipher_key, pool_size=len(names) + 1)
-
-    def work(model: ReadModel) -> None:
-        try:
-            with psycopg.connect(database_url, autocommit=True) as conn:
+    """Run the named read models in this thread until `stop` is set (each batch is whole)."""
+    app = open_app(database_url, cipher_key)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            models = [MODELS[name]() for name in names]
+            for model in models:
                 ensure(conn, model)
                 log.info("projection_started", projection=model.name,
                          position=position_of(conn, model.name))
-                Worker(model, app, conn).run(stop)
-        except BaseException as error:
-            failed.append(error)
-            log.exception("projection_failed", projection=model.name)
-            stop.set()
-
-    threads = [threading.Thread(target=work, args=(MODELS[name](),), name=f"projection-{name}")
-               for name in names]
-    for thread in threads:
-        thread.start()
-    with contextlib.suppress(KeyboardInterrupt):
-        while any(t.is_alive() for t in threads) and not stop.wait(0.5):
-            pass
-    stop.set()
-    for thread in threads:
-        thread.join()
-    app.close()
-    if failed:
-        raise failed[0]
+            Fleet(models, app, conn).run(stop)
+    finally:
+        app.close()
 
 
 def wait_until(conn: psycopg.Connection[Any], name: str, position: int, timeout: float) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from api.demo_data import caseworker, load_demo, supervisor
 from projections.inbox import InboxModel
 from projections.registry import MODELS
-from projections.runner import Worker, ensure, position_of, rebuild
+from projections.runner import Fleet, Worker, ensure, position_of, rebuild
 from tests.projections.conftest import project_all, snapshot
 
 if TYPE_CHECKING:
@@ -143,6 +143,22 @@ class TestRebuildAndResume:
         generations = conn.execute(
             "SELECT DISTINCT generation FROM wardship_projections").fetchall()
         assert generations == [(2,)]
+
+    def test_one_runner_for_all_models_gives_the_same_tables(
+        self, app: Wardship, conn: psycopg.Connection[Any]
+    ) -> None:
+        load_demo(app, children=30, seed=9)
+        models = [model_class() for model_class in MODELS.values()]
+        for model in models:
+            ensure(conn, model)
+        Worker(models[0], app, conn).catch_up(limit=50)  # one model ahead of the others
+        fleet = Fleet(models, app, conn)
+        while fleet.step(limit=61):
+            pass
+        together = snapshot(conn)
+        for model in models:
+            rebuild(model, app, conn)
+        assert snapshot(conn) == together
 
     def test_a_runner_crashing_mid_batch_resumes_without_double_counting(
         self, app: Wardship, conn: psycopg.Connection[Any]
