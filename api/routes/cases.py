@@ -5,22 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import (
     AccessLogDep,
     App,
     CurrentUser,
-    IdempotencyDep,
-    MetricsDep,
     Opener,
     Writer,
     may_see,
     scoped_case,
 )
 from api.domain_problems import case_not_found, domain_problem
-from api.idempotency import StoredAnswer, request_hash
+from api.idempotency import IdempotencyStore, StoredAnswer, request_hash
 from api.problems import Problem
 from api.responses import OrjsonResponse, etag
 from api.schemas import ActionBody, CaseView, OpenCase
@@ -29,6 +27,7 @@ from domain.stages import role_may
 from domain.views import case_view
 
 if TYPE_CHECKING:
+    from api.metrics import Metrics
     from domain.actors import Actor
     from domain.application import Wardship
 
@@ -95,10 +94,13 @@ async def get_case(
                412: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
 async def perform_action(
-    case_id: UUID, body: ActionBody, user: Writer, app: App, store: IdempotencyDep,
-    metrics: MetricsDep, if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+    case_id: UUID, body: ActionBody, user: Writer, app: App, request: Request,
+    if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Perform one action, e.g. `{"action": "accept_report", "grade": "red", ...}`."""
+    # Read from app state, not as dependencies: each dependency costs on the hot path.
+    store: IdempotencyStore = request.app.state.idempotency
+    metrics: Metrics = request.app.state.metrics
     if not role_may(user.roles, body.action):
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
