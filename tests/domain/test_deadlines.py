@@ -145,6 +145,16 @@ class TestDeadlinesOpen:
         assert driver.deadline("guardianship_review")["due_at"] == driver.clock + timedelta(
             days=30)
 
+    def test_taking_guardianship_again_keeps_one_review_clock(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, Stage.EMERGENCY_RESPONSE)
+        driver.do("place_child", placement="institution", ground="art92_unidentified")
+        first = driver.deadline("guardianship_review")
+        driver.do("place_child", placement="foster_family", ground="art92_unidentified")
+        reviews = [d for d in driver.view["deadlines"] if d["kind"] == "guardianship_review"]
+        assert [d["id"] for d in reviews] == [first["id"]]
+
     def test_a_supervisor_case_review_meets_it_and_starts_the_next(
         self, memory_app: Wardship
     ) -> None:
