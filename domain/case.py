@@ -280,9 +280,9 @@ class ProtectionCase(Aggregate):
         self._record(ev.PlanCreated, ctx, self.stage, changes, services=planned)
 
     def deliver_service(self, ctx: Context, *, service_id: str, note: str = "") -> None:
+        changes = self._begin("deliver_service", ctx, ref=service_id)
         if service_id not in self.services:
             raise InvalidCommand(f"no planned service {service_id!r} in this case")
-        changes = self._begin("deliver_service", ctx, ref=service_id)
         self._record(ev.ServiceDelivered, ctx, self.stage, changes,
                      service_id=service_id, note=note)
 
@@ -329,16 +329,16 @@ class ProtectionCase(Aggregate):
         self._record(ev.FamilyEducationOrdered, ctx, self.stage, changes, note=note)
 
     def start_temporary_guardianship(self, ctx: Context, *, ground: str, placement: str) -> None:
+        changes = self._begin("start_temporary_guardianship", ctx)
         ground = _require_ground(ground, 92, "start_temporary_guardianship")
         placement = _check(Placement, placement, "placement")
-        changes = self._begin("start_temporary_guardianship", ctx)
         changes += self._first_guardianship_review(ctx)
         self._record(ev.TemporaryGuardianshipStarted, ctx, self.stage, changes,
                      ground=ground, placement=placement)
 
     def petition_court(self, ctx: Context, *, ground: str, summary: str = "") -> None:
-        ground = _require_ground(ground, 108, "petition_court")
         changes = self._begin("petition_court", ctx)
+        ground = _require_ground(ground, 108, "petition_court")
         self._record(ev.CourtPetitioned, ctx, self.stage, changes, ground=ground, summary=summary)
 
     def record_court_decision(self, ctx: Context, *, decision: str, summary: str = "") -> None:
@@ -347,13 +347,11 @@ class ProtectionCase(Aggregate):
                      decision=_text(decision, "decision"), summary=summary)
 
     def start_long_term_guardianship(self, ctx: Context, *, ground: str) -> None:
-        ground = _require_ground(ground, 94, "start_long_term_guardianship")
         changes = self._begin("start_long_term_guardianship", ctx)
+        ground = _require_ground(ground, 94, "start_long_term_guardianship")
         self._record(ev.LongTermGuardianshipStarted, ctx, self.stage, changes, ground=ground)
 
     def review_guardianship(self, ctx: Context, *, findings: str = "") -> None:
-        if not self.temporary_guardianship:
-            raise InvalidCommand("there is no temporary guardianship to review")
         changes = self._begin("review_guardianship", ctx)
         changes.append(self._guardianship_review(ctx))
         self._record(ev.GuardianshipReviewed, ctx, self.stage, changes, findings=findings)
@@ -391,9 +389,9 @@ class ProtectionCase(Aggregate):
                      referral_id=referral_id, partner=partner, reason=reason)
 
     def record_referral_response(self, ctx: Context, *, referral_id: str, response: str) -> None:
+        changes = self._begin("record_referral_response", ctx, ref=referral_id)
         if referral_id not in self.referrals:
             raise InvalidCommand(f"no referral {referral_id!r} in this case")
-        changes = self._begin("record_referral_response", ctx, ref=referral_id)
         self._record(ev.ReferralResponseRecorded, ctx, self.stage, changes,
                      referral_id=referral_id, response=_text(response, "response"))
 

@@ -358,7 +358,9 @@ class CaseReopened(CaseEvent):
     danger_now: bool
 
     def change(self, case: ProtectionCase) -> None:
+        # A new report is graded afresh at intake.
         case.closed_reason = None
+        case.grade = None
 
 
 class ApprovalRequested(CaseEvent):

@@ -193,3 +193,19 @@ class TestRoles:
         driver.do("transfer_jurisdiction", SUPERVISOR, jurisdiction="511102002")
         refused(driver, ActionNotAllowed, "add_note", CASEWORKER, text="still mine?")
         assert driver.do("add_note", CASEWORKER_2, text="county worker")["stage"] == S.ASSESSMENT
+
+
+class TestCheckOrder:
+    def test_a_guardianship_action_in_the_wrong_stage_names_the_stage_before_the_ground(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT)
+        refused(driver, ActionNotAllowed, "start_temporary_guardianship", ground=None,
+                placement="institution")
+
+    def test_a_reopened_case_is_graded_afresh_at_intake(self, memory_app: Wardship) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT, grade="yellow")
+        driver.do("close", reason="resolved")
+        view = driver.do("reopen", reason="new report from school")
+        assert (view["stage"], view["grade"]) == (S.REPORT, None)
+        assert driver.do("screen_out", reason="duplicate")["stage"] == S.CLOSED
