@@ -11,6 +11,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 import structlog
+from anyio import CapacityLimiter
 from fastapi.concurrency import run_in_threadpool
 
 from api.access_log import AccessLog
@@ -32,6 +33,7 @@ log = structlog.get_logger("wardship.services")
 # Event-store connections per API process: one per concurrent command is plenty.
 EVENT_STORE_POOL_SIZE = 8
 RETRY_SECONDS = 5.0
+COMMAND_THREADS = 4
 # Each command checks a connection out twice (load, save): a pre-ping doubles the round
 # trips, and the library already retries on a broken connection. The insert as one database
 # function call saves the rest.
@@ -63,6 +65,9 @@ class CaseServices:
         app.state.access_log = self.access_log
 
     async def start(self) -> None:
+        # Commands run in worker threads; a few at once keep the store busy without the
+        # threads and the event loop fighting over the GIL (the store serialises writes anyway).
+        self.app.state.command_limiter = CapacityLimiter(COMMAND_THREADS)
         self.access_log.start()
         if not await self._open():
             self._task = asyncio.create_task(self._keep_trying(), name="open-wardship")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -52,18 +54,20 @@ IfMatch = Annotated[
     responses={201: {"model": CaseView, "description": "the case opened"},
                401: PROBLEM, 403: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
-async def open_case(body: OpenCase, user: Opener, app: App) -> OrjsonResponse:
+async def open_case(
+    body: OpenCase, user: Opener, app: App, request: Request
+) -> OrjsonResponse:
     """Open a case at discovery or report within the caller's jurisdiction."""
     if not user.covers(body.jurisdiction):
         raise Problem(403, "outside_jurisdiction", "Outside your jurisdiction",
                       f"you may open cases under {user.jurisdiction} only")
     try:
-        view = await run_in_threadpool(
+        view = await to_thread.run_sync(functools.partial(
             app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
             child=body.child.model_dump(mode="json"),
             concern=body.concern.model_dump(mode="json"),
             source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
-        )
+        ), limiter=request.app.state.command_limiter)
     except DomainError as error:
         raise domain_problem(error) from None
     return OrjsonResponse(view, status_code=201, headers={
@@ -112,10 +116,10 @@ async def perform_action(
             return Response(stored.body, stored.status, media_type="application/json",
                             headers={**stored.headers, "Idempotent-Replayed": "true"})
     try:
-        view = await run_in_threadpool(
-            app.perform, case_id, user, body.action, body.params(),
-            occurred_at=body.occurred_at, expected_version=expected,
-        )
+        view = await to_thread.run_sync(
+            functools.partial(app.perform, case_id, user, body.action, body.params(),
+                              occurred_at=body.occurred_at, expected_version=expected),
+            limiter=request.app.state.command_limiter)
     except BaseException as error:
         if idempotency_key is not None:
             await store.release(user.subject, idempotency_key)
