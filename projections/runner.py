@@ -189,7 +189,7 @@ def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> i
 
 class Fleet:
     """Several read models in one loop: each batch of the log is read and decoded once, then
-    applied to every model in its own transaction (rows and position together)."""
+    applied to every model; all rows and positions of a batch commit together."""
 
     def __init__(
         self, models: Sequence[ReadModel], app: Wardship, conn: psycopg.Connection[Any]
@@ -217,8 +217,9 @@ class Fleet:
                 decoded[notification.id] = self.app.mapper.to_domain_event(notification)
             return decoded[notification.id]
 
-        for worker in self.workers:
-            with self.conn.transaction(), self.conn.cursor() as cur:
+        # One transaction for every model's rows and position: one commit per batch.
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            for worker in self.workers:
                 generation, before = worker._lock(cur, worker.state)
                 if before < low or before >= last:
                     continue  # moved (a rebuild swapped in) or ahead: the next round sees it
