@@ -95,7 +95,8 @@ def actor_from_claims(claims: dict[str, Any]) -> Actor:
         raise unauthenticated("the token's 'name' must be a text")
     if isinstance(roles, str):
         roles = [roles]
-    if not isinstance(roles, list) or not roles or not all(r in PERSON_ROLES for r in roles):
+    if not isinstance(roles, list) or not roles or not all(
+            isinstance(r, str) and r in PERSON_ROLES for r in roles):
         known = ", ".join(sorted(PERSON_ROLES))
         raise unauthenticated(f"the token's 'roles' must list some of: {known}")
     if not isinstance(jurisdiction, str) or not jurisdiction_is_valid(jurisdiction):

@@ -57,13 +57,22 @@ Required = Annotated[
 DivisionCode = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")]
 
 
+def _in_range(value: datetime) -> datetime:
+    # Deadline arithmetic near datetime.min/max overflows: keep times to plausible years.
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"times must fall in the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return value
+
+
 def _not_future(value: datetime | None) -> datetime | None:
     if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
         raise ValueError("occurred_at is in the future; record what has happened")
     return value
 
 
-Occurred = Annotated[AwareDatetime | None, AfterValidator(_not_future)]
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Occurred = Annotated[Moment | None, AfterValidator(_not_future)]
 
 
 class Strict(BaseModel):
@@ -194,7 +203,7 @@ class PlannedService(Strict):
 
     type: Name
     provider: Text = ""
-    due_at: AwareDatetime
+    due_at: Moment
 
 
 class CreatePlan(Action):
@@ -293,7 +302,7 @@ class Refer(Action):
     action: Literal["refer"]
     partner: Partner
     reason: Text = ""
-    due_at: AwareDatetime | None = None
+    due_at: Moment | None = None
 
 
 class RecordReferralResponse(Action):

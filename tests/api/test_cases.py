@@ -132,6 +132,10 @@ def _bad_bodies() -> list[tuple[str, Any]]:
         ("empty text", {"action": "add_note", "text": ""}),
         ("not an object", [1, 2, 3]),
         ("NUL in text", {"action": "add_note", "text": "a\x00b"}),
+        ("time before datetime.min in UTC", {"action": "add_note", "text": "x",
+                                             "occurred_at": "0001-01-01T00:00:00+14:00"}),
+        ("due in year 9999", {"action": "refer", "partner": "police",
+                              "due_at": "9999-12-31T23:59:59-12:00"}),
     ]
 
 
