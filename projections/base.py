@@ -23,11 +23,14 @@ CASE_EVENT_TOPICS = frozenset(
 )
 
 
-def new_grade(event: Any) -> str | None:
-    """The grade an event gives the case, if it (re)grades it."""
+def grade_after(event: Any, grade: str | None) -> str | None:
+    """The case's grade after `event`: set by intake, escalation or assessment, cleared when
+    a reopened case goes back to intake, else unchanged."""
     if isinstance(event, ev.ReportAccepted | ev.CaseEscalated | ev.AssessmentRecorded):
-        return event.grade or None
-    return None
+        return event.grade or grade
+    if isinstance(event, ev.CaseReopened):
+        return None
+    return grade
 
 
 class ReadModel:

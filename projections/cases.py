@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, new_grade
+from projections.base import Positioned, ReadModel, grade_after
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -88,11 +88,8 @@ def opened_row(event: ev.CaseOpened, position: int) -> dict[str, Any]:
 
 
 def _change(row: dict[str, Any], event: Any) -> None:
-    if isinstance(event, ev.ReportAccepted):
-        row["grade"], row["assignee"] = event.grade, event.assignee
-    elif new_grade(event):
-        row["grade"] = new_grade(event)
-    elif isinstance(event, ev.CaseAssigned):
+    row["grade"] = grade_after(event, row["grade"])
+    if isinstance(event, ev.ReportAccepted | ev.CaseAssigned):
         row["assignee"] = event.assignee
     elif isinstance(event, ev.JurisdictionTransferred):
         row["jurisdiction"] = event.to_jurisdiction

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from domain import events as ev
 from domain.child import ChildFile
-from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, new_grade, topic_of
+from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, grade_after, topic_of
 from projections.store import Batch, Table
 
 CHILDREN = Table(
@@ -92,7 +92,7 @@ def _case_event(row: dict[str, Any], event: Any) -> None:
         row["last_contact_at"] = event.occurred_at  # as the case itself counts contact
     elif isinstance(event, ev.JurisdictionTransferred):
         row["jurisdiction"] = event.to_jurisdiction
-    row["grade"] = new_grade(event) or row["grade"]
+    row["grade"] = grade_after(event, row["grade"])
     for change in event.deadline_changes:
         if change["op"] == "open" and change.get("kind") == "home_visit":
             row.update(next_visit_due=change["due_at"], visit_deadline_id=change["id"])

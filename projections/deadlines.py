@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, new_grade
+from projections.base import Positioned, ReadModel, grade_after
 from projections.store import Batch, Table
 
 DEADLINES = Table(
@@ -59,11 +59,8 @@ class DeadlinesModel(ReadModel):
 
 def _case_changed(case: dict[str, Any], event: Any) -> bool:
     before = dict(case)
-    if isinstance(event, ev.ReportAccepted):
-        case.update(grade=event.grade, assignee=event.assignee)
-    elif new_grade(event):
-        case["grade"] = new_grade(event)
-    elif isinstance(event, ev.CaseAssigned):
+    case["grade"] = grade_after(event, case["grade"])
+    if isinstance(event, ev.ReportAccepted | ev.CaseAssigned):
         case["assignee"] = event.assignee
     elif isinstance(event, ev.JurisdictionTransferred):
         case["jurisdiction"] = event.to_jurisdiction

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, new_grade
+from projections.base import Positioned, ReadModel, grade_after
 from projections.store import Batch, Table
 
 STAT_CASES = Table(
@@ -93,7 +93,7 @@ def _new_spell(spells: Any, batch: Batch, case: dict[str, Any], event: Any) -> N
 
 
 def _case_change(case: dict[str, Any], event: Any) -> None:
-    case["grade"] = new_grade(event) or case["grade"]
+    case["grade"] = grade_after(event, case["grade"])
 
 
 def _deadline_change(

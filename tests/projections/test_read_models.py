@@ -130,6 +130,23 @@ class TestAnswers:
         assert outcomes == {"intake": "met", "response_dispatch": "missed"}
 
 
+    def test_a_reopened_case_is_ungraded_until_intake_grades_it_again(
+        self, app: Wardship, conn: psycopg.Connection[Any]
+    ) -> None:
+        worker, opened = caseworker(TOWNSHIP), NOW - timedelta(days=3)
+        case_id = report(app, TOWNSHIP, opened)
+        steps = [("accept_report", {"grade": "yellow", "assignee": worker.subject}),
+                 ("close", {"reason": "family moved"}), ("reopen", {"reason": "new report"})]
+        for hours, (action, params) in enumerate(steps, start=1):
+            app.perform(case_id, worker, action, params,
+                        occurred_at=opened + timedelta(hours=hours))
+        project_all(app, conn)
+        for view in ("rm_cases", "rm_deadline_cases", "rm_child_cases", "rm_stat_cases"):
+            grade = conn.execute(f"SELECT grade FROM {view} WHERE case_id = %s",
+                                 (case_id,)).fetchone()
+            assert grade == (None,), view
+
+
 class TestRebuildAndResume:
     def test_rebuild_yields_identical_tables(
         self, app: Wardship, conn: psycopg.Connection[Any]
