@@ -55,8 +55,8 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
-    *, threads: int = 64, writer: CaseWriter | None = None, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 200, pollers: int = 5, sandboxed: bool = False,
+    *, threads: int = 256, writer: CaseWriter | None = None, max_cached_workflows: int = 10_000,
+    workflow_tasks: int = 1000, pollers: int = 5, sandboxed: bool = False,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together."""
     activities = CaseActivities(app, channels, writer)
@@ -73,6 +73,8 @@ def build_worker(
         workflow_runner=runner,
         # The writer batches the aggregate saves, so many concurrent activities are cheap.
         max_concurrent_activities=threads, max_concurrent_local_activities=threads * 4,
+        # A workflow task keeps its slot while its local activity waits for the batched save,
+        # so with 200 slots 1,000 deadlines due together queued for seconds before starting.
         max_concurrent_workflow_tasks=workflow_tasks,
         # Above the number of live case workflows: an evicted workflow replays its whole
         # history on its next task, just when its deadline falls due.
