@@ -16,6 +16,7 @@ import psycopg
 from fastapi import Depends, Header, Request
 from prometheus_client.core import GaugeMetricFamily
 
+from api.deps import CurrentUser  # noqa: TC001 (FastAPI resolves dependencies at run time)
 from api.problems import Problem
 from projections.store import STATE_TABLE
 
@@ -40,11 +41,36 @@ def pool_of(request: Request) -> AsyncConnectionPool:
 Pool = Annotated["AsyncConnectionPool", Depends(pool_of)]
 
 
+class OwnWrites:
+    """The log position of each user's latest write, so their next list query includes it."""
+
+    MAX_USERS = 10_000
+
+    def __init__(self) -> None:
+        self._positions: dict[str, int] = {}
+
+    def wrote(self, subject: str, position: int | None) -> None:
+        if position is None:
+            return
+        if len(self._positions) >= self.MAX_USERS and subject not in self._positions:
+            self._positions.clear()  # a bound, not an LRU: forgetting only costs a shorter wait
+        self._positions[subject] = max(position, self._positions.get(subject, 0))
+
+    def position(self, subject: str) -> int | None:
+        return self._positions.get(subject)
+
+
 def min_position(
+    request: Request,
+    user: CurrentUser,
     x_min_position: Annotated[int | None, Header(ge=0, description=(
-        "notification-log position the answer must include (read-your-writes)"))] = None,
+        "notification-log position the answer must include (read-your-writes); "
+        "the caller's own latest write is always included"))] = None,
 ) -> int | None:
-    return x_min_position
+    own: OwnWrites | None = getattr(request.app.state, "own_writes", None)
+    mine = own.position(user.subject) if own else None
+    wanted = [p for p in (x_min_position, mine) if p is not None]
+    return max(wanted) if wanted else None
 
 
 MinPosition = Annotated[int | None, Depends(min_position)]

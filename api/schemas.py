@@ -414,3 +414,5 @@ class CaseView(BaseModel):
     long_term_guardianship: str | None
     closed_reason: str | None
     allowed_actions: list[str]
+    position: int | None = Field(
+        default=None, description="log position of this write (commands only), for X-Min-Position")

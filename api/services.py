@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.access_log import AccessLog
 from api.auth import TokenVerifier
 from api.idempotency import IdempotencyStore
+from api.readmodels import OwnWrites
 from deploy.migrate import apply_migrations
 from domain.application import Wardship
 from domain.policy import load_policy
@@ -63,6 +64,7 @@ class CaseServices:
         app.state.token_verifier = TokenVerifier(settings)
         app.state.idempotency = IdempotencyStore(pool)
         app.state.access_log = self.access_log
+        app.state.own_writes = OwnWrites()
 
     async def start(self) -> None:
         # Commands run in worker threads; a few at once keep the store busy without the

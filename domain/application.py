@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Transcoding
+from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 from eventsourcing.utils import get_topic
 
 from domain.actors import SYSTEM, Actor, Context
@@ -99,11 +99,11 @@ class Wardship(Application[UUID]):
                 jurisdiction=jurisdiction, child=child, concern=concern, source=source,
             )
             try:
-                self.save(case, self._child_file_for(file_id, case, category))
+                recordings = self.save(case, self._child_file_for(file_id, case, category))
             except IntegrityError:
                 # Another report about the same child changed its file first: link anew.
                 continue
-            return case_view(case, actor)
+            return {**case_view(case, actor), "position": _position(recordings)}
         raise VersionConflict("the child's file is being changed by other reports; retry")
 
     def perform(
@@ -126,8 +126,8 @@ class Wardship(Application[UUID]):
             command(ctx, **params)
         except TypeError as error:
             raise InvalidCommand(f"bad fields for '{action}': {error}") from None
-        self._save_case(case)
-        return case_view(case, actor)
+        position = self._save_case(case)
+        return {**case_view(case, actor), "position": position}
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
         case = self._case(case_id)
@@ -246,9 +246,10 @@ class Wardship(Application[UUID]):
             raise CaseNotFound(f"no case {case_id}")
         return case
 
-    def _save_case(self, case: ProtectionCase) -> None:
+    def _save_case(self, case: ProtectionCase) -> int | None:
+        """Save the case's new events; the log position of the last one (None: nothing new)."""
         try:
-            self.save(case)
+            return _position(self.save(case))
         except IntegrityError:
             raise VersionConflict(
                 "someone else changed the case at the same moment; reload it and retry"
@@ -284,3 +285,8 @@ class Wardship(Application[UUID]):
 
 
 __all__ = ["SYSTEM", "Wardship"]
+
+
+def _position(recordings: list[Recording[UUID]]) -> int | None:
+    """Where the saved events landed in the notification log, for read-your-writes."""
+    return max((r.notification.id for r in recordings), default=None)

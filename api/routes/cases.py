@@ -70,8 +70,10 @@ async def open_case(
         ), limiter=request.app.state.command_limiter)
     except DomainError as error:
         raise domain_problem(error) from None
+    request.app.state.own_writes.wrote(user.subject, view["position"])
     return OrjsonResponse(view, status_code=201, headers={
         "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
+        "X-Position": str(view["position"]),
     })
 
 
@@ -128,7 +130,10 @@ async def perform_action(
             raise await _refusal(app, user, case_id, error) from None
         raise
     metrics.commands.labels(body.action, "done").inc()
-    response = OrjsonResponse(view, headers={"ETag": etag(view["version"])})
+    request.app.state.own_writes.wrote(user.subject, view["position"])
+    response = OrjsonResponse(view, headers={
+        "ETag": etag(view["version"]), "X-Position": str(view["position"]),
+    })
     if idempotency_key is not None:
         await store.complete(user.subject, idempotency_key, StoredAnswer(
             response.status_code, {"ETag": etag(view["version"])}, bytes(response.body)))

@@ -108,6 +108,17 @@ class TestCaseSearch:
         assert [c["id"] for c in answer["items"]] == [case_id]
         assert answer["position"] >= position
 
+    def test_a_command_answers_with_its_position_and_the_writer_reads_it_back(
+        self, api: Api
+    ) -> None:
+        project(api)
+        with runner(api):
+            opened = api.open_case()
+            answer = api.client.get("/v1/cases", headers=api.auth()).json()
+        # No header sent: the API remembers the caller's own latest write.
+        assert [c["id"] for c in answer["items"]] == [opened["id"]]
+        assert answer["position"] >= opened["position"] > 0
+
 
 class TestOverdueBoardAndInbox:
     def test_overdue_board_shows_the_missed_intake(self, api: Api) -> None:
