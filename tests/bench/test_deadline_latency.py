@@ -23,8 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from deploy.binaries import temporal_cli
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.api.support import as_url
 from tests.workflows.support import eventually, open_red_report, seconds_policy
+from workflows.activities import CaseWriter
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.relay import Relay
 from workflows.worker import build_worker
@@ -38,6 +38,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sandboxed-cache1000": {"sandboxed": True, "max_cached_workflows": 1000,
                             "workflow_tasks": 200, "threads": 64},
     "pollers20": {"pollers": 20, "workflow_tasks": 200, "threads": 64},
+    "batch100": {"max_batch": 100},
 }
 
 
@@ -67,7 +68,7 @@ def recorded(app: Wardship, after: int) -> list[Any]:
 
 @pytest.mark.bench
 async def test_deadline_latency_for_1000_cases_due_together(db_url: str) -> None:
-    app = Wardship(env=event_store_env(as_url(db_url), pool_size=10),
+    app = Wardship(env=event_store_env(db_url, pool_size=10),
                    policy=seconds_policy(intake=f"{LEAD}s", levels=("0s", "1d")))
     variant = os.environ.get("DEADLINE_BENCH", "default")
     server_args = shlex.split(os.environ.get("DEADLINE_BENCH_SERVER_ARGS", ""))
@@ -77,7 +78,10 @@ async def test_deadline_latency_for_1000_cases_due_together(db_url: str) -> None
     stop = asyncio.Event()
     try:
         relay = Relay(app, env.client, task_queue)
-        async with build_worker(env.client, app, [], task_queue, **VARIANTS[variant]):
+        settings = dict(VARIANTS[variant])
+        if "max_batch" in settings:
+            settings["writer"] = CaseWriter(app, max_batch=settings.pop("max_batch"))
+        async with build_worker(env.client, app, [], task_queue, **settings):
             relay_task = asyncio.create_task(relay.run(stop))
             # Every case opened "at" the same moment, so every intake falls due together.
             opened = datetime.now(UTC)
