@@ -123,15 +123,23 @@ class CaseWriter:
         tenths of a second instead of seconds. A stale copy is harmless: the batch's save then
         conflicts on the case's version and every job is redone from a fresh read.
         """
-        cache = getattr(self.app.repository, "cache", None)
+        repository = self.app.repository
+        cache = getattr(repository, "cache", None)
         if cache is not None:
+            # The relay's reads fast-forward the cached object in place under this per-case
+            # lock; copying it mid-way could pair new state with an old version or the reverse.
+            lock = repository._use_fastforward_lock(case_id)
             try:
-                cached = cache.get(case_id)
-            except KeyError:
-                cached = None
-            if isinstance(cached, ProtectionCase):
-                # A copy: a command's changes reach the cache only once they are saved.
-                return deepcopy(cached)
+                with lock:
+                    try:
+                        cached = cache.get(case_id)
+                    except KeyError:
+                        cached = None
+                    if isinstance(cached, ProtectionCase):
+                        # A copy: a command's changes reach the cache only once saved.
+                        return deepcopy(cached)
+            finally:
+                repository._disuse_fastforward_lock(case_id)
         return self.app.get_case_aggregate(case_id)
 
     def _write_one(self, job: _Job, attempts: int = 3) -> None:
