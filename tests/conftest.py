@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from deploy.testing import session_database_url
 
@@ -30,15 +30,9 @@ def db_url(database_url: str) -> Iterator[str]:
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield make_conninfo(database_url, dbname=name)
+        yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
     finally:
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-
-
-@pytest.fixture
-def clean_database(db_url: str) -> str:
-    """Alias of `db_url` for tests that read better with this name."""
-    return db_url

@@ -6,11 +6,9 @@ import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict
 
 from api.auth import dev_token
 from api.main import create_app
@@ -89,21 +87,9 @@ class Api:
         self.client.portal.call(app.state.access_log.flush)  # type: ignore[union-attr]
 
 
-def as_url(conninfo: str) -> str:
-    """A postgresql:// URL for a conninfo string (the event store settings read URLs)."""
-    if conninfo.startswith(("postgresql://", "postgres://")):
-        return conninfo
-    parts = conninfo_to_dict(conninfo)
-    user = quote(str(parts.get("user", "postgres")))
-    password = f":{quote(str(parts['password']))}" if parts.get("password") else ""
-    return (f"postgresql://{user}{password}@{parts.get('host', '127.0.0.1')}:"
-            f"{parts.get('port', 5432)}/{parts['dbname']}")
-
-
 @contextlib.contextmanager
 def running_api(tmp_path: Path, db_url: str | None, **values: Any) -> Iterator[Api]:
-    url = as_url(db_url) if db_url else None
-    settings = Settings.model_validate({"state_dir": tmp_path, "database_url": url, **values})
+    settings = Settings.model_validate({"state_dir": tmp_path, "database_url": db_url, **values})
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Api(client, settings)
 

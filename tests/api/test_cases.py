@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from api.cli import main as wardship
-from tests.api.support import LESHAN_VILLAGE, Api, api, as_url, case_body, recently
+from tests.api.support import LESHAN_VILLAGE, Api, api, case_body, recently
 
 if TYPE_CHECKING:
     import pytest
@@ -47,7 +47,7 @@ class TestReadingACase:
         case = api.open_case()
         api.client.get(f"/v1/cases/{case['id']}", headers=api.auth(sub="cw-9"))
         api.flush_access_log()
-        with psycopg.connect(as_url(db_url)) as conn:
+        with psycopg.connect(db_url) as conn:
             rows = conn.execute("SELECT subject, role, resource_type, resource_id, child_id"
                                 " FROM wardship_access_log").fetchall()
         assert rows == [("cw-9", "caseworker", "case", case["id"], case["child_id"])]
@@ -55,7 +55,7 @@ class TestReadingACase:
     def test_the_access_log_cannot_be_changed(self, api: Api, db_url: str) -> None:
         api.client.get(f"/v1/cases/{api.open_case()['id']}", headers=api.auth())
         api.flush_access_log()
-        with psycopg.connect(as_url(db_url)) as conn:
+        with psycopg.connect(db_url) as conn:
             try:
                 conn.execute("DELETE FROM wardship_access_log")
             except psycopg.Error:

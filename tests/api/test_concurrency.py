@@ -8,7 +8,7 @@ from uuid import UUID
 
 import psycopg
 
-from tests.api.support import Api, api, as_url, case_body
+from tests.api.support import Api, api, case_body
 
 if TYPE_CHECKING:
     import httpx
@@ -74,7 +74,7 @@ class TestConcurrentWriters:
         assert {a.status_code for a in answers} <= {200, 409}
         # Every 200 is an event in the store, and nothing else is.
         assert _version(api, case["id"]) == 1 + len(done)
-        with psycopg.connect(as_url(db_url)) as conn:
+        with psycopg.connect(db_url) as conn:
             stored = conn.execute(
                 "SELECT count(*) FROM wardship_events WHERE originator_id = %s",
                 (case["id"],)).fetchone()

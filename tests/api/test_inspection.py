@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from api.cli import main
-from tests.api.support import LESHAN_TOWNSHIP, Api, api, as_url
+from tests.api.support import LESHAN_TOWNSHIP, Api, api
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,7 +80,7 @@ class TestHistory:
         get(api, f"/v1/cases/{case_id}/history")
         get(api, f"/v1/cases/{case_id}/verify")
         api.flush_access_log()
-        with psycopg.connect(as_url(db_url)) as conn:
+        with psycopg.connect(db_url) as conn:
             rows = conn.execute(
                 "SELECT subject, purpose FROM wardship_access_log WHERE resource_id = %s"
                 " AND subject = 'in-1' ORDER BY read_at", (case_id,)).fetchall()

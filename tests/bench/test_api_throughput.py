@@ -24,7 +24,7 @@ import pytest
 from api.auth import dev_token
 from api.settings import Settings
 from deploy.ports import free_port, is_listening
-from tests.api.support import LESHAN_VILLAGE, as_url, case_body
+from tests.api.support import LESHAN_VILLAGE, case_body
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -106,7 +106,7 @@ def server_process(command: list[str], port: int, env: dict[str, str]) -> Iterat
 
 
 def test_case_actions_against_the_two_baselines(tmp_path: Path, db_url: str) -> None:
-    url = as_url(db_url)
+    url = db_url
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_rows (id bigserial PRIMARY KEY, payload text)")
 

@@ -16,7 +16,6 @@ import pytest
 from domain.actors import Context
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.api.support import as_url
 from tests.inspection.support import CASEWORKER, CIPHER_KEY, open_case, wardship_on
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def timed(fn: Callable[[], Any], runs: int = 5) -> float:
 
 
 def test_inspection_speed_on_a_case_of_10000_events(db_url: str) -> None:
-    url = as_url(db_url)
+    url = db_url
     with wardship_on(db_url) as app:
         case_id = open_case(app)
         app.perform(case_id, CASEWORKER, "accept_report", {"grade": "yellow", "assignee": "cw-1"})

@@ -27,7 +27,6 @@ from domain.storage import event_store_env
 from projections.registry import MODELS
 from projections.runner import Fleet, ensure, rebuild
 from projections.store import CHANNEL
-from tests.api.support import as_url
 from tests.projections.conftest import CIPHER_KEY, project_all
 
 pytestmark = pytest.mark.bench
@@ -70,7 +69,7 @@ def build_log(app: Wardship) -> None:
 
 
 def test_rebuild_and_lag(db_url: str) -> None:
-    url = as_url(db_url)
+    url = db_url
     app = Wardship(env=event_store_env(url, CIPHER_KEY, pool_size=WRITERS + 2))
     started = time.perf_counter()
     build_log(app)

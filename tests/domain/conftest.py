@@ -8,7 +8,6 @@ import pytest
 
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.api.support import as_url
 from tests.domain.builders import CIPHER_KEY
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def memory_app() -> Iterator[Wardship]:
 @pytest.fixture(params=["memory", "postgres"])
 def app(request: pytest.FixtureRequest) -> Iterator[Wardship]:
     """The application on each store: in memory, and on this test's own PostgreSQL database."""
-    url = as_url(request.getfixturevalue("db_url")) if request.param == "postgres" else None
+    url = request.getfixturevalue("db_url") if request.param == "postgres" else None
     application = Wardship(env=event_store_env(url, CIPHER_KEY))
     yield application
     application.close()

@@ -10,7 +10,6 @@ import pytest
 
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.api.support import as_url
 from tests.domain.builders import CIPHER_KEY, long_case
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 def stored(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[Wardship, str]]:
     """The application on this test's PostgreSQL database, with and without the cipher."""
     key = CIPHER_KEY if request.param == "encrypted" else None
-    app = Wardship(env=event_store_env(as_url(db_url), key))
+    app = Wardship(env=event_store_env(db_url, key))
     yield app, request.param
     app.close()
 
@@ -60,7 +59,7 @@ class TestVerifyChain:
             assert "cannot be decoded" in result["problem"]
 
     def test_edited_json_content_is_named(self, db_url: str) -> None:
-        app = Wardship(env=event_store_env(as_url(db_url)))
+        app = Wardship(env=event_store_env(db_url))
         try:
             driver = long_case(app)
             version = next(e.originator_version for e in app.case_events(driver.case_id)

@@ -13,7 +13,6 @@ from domain.case import ProtectionCase
 from domain.errors import CaseNotFound
 from domain.storage import event_store_env
 from domain.views import case_view
-from tests.api.support import as_url
 from tests.domain.builders import CIPHER_KEY, long_case
 
 if TYPE_CHECKING:
@@ -67,7 +66,7 @@ class TestSnapshots:
         assert vars(from_snapshot) == vars(from_events)
 
     def test_a_fresh_application_loads_a_long_case_from_its_snapshot(self, db_url: str) -> None:
-        env = event_store_env(as_url(db_url), CIPHER_KEY)
+        env = event_store_env(db_url, CIPHER_KEY)
         writer = Wardship(env=env)
         try:
             driver = long_case(writer, SNAPSHOT_INTERVAL + 5)

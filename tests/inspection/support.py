@@ -12,7 +12,6 @@ from domain.actors import Actor
 from domain.application import Wardship
 from domain.codes import Role
 from domain.storage import event_store_env
-from tests.api.support import as_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,7 +31,7 @@ SOURCE = {"channel": "school", "reporter": {"name": "Teacher B", "organisation":
 @contextlib.contextmanager
 def wardship_on(db_url: str, cipher_key: str | None = CIPHER_KEY) -> Iterator[Wardship]:
     """The Wardship application on a fresh database, with the project's migrations applied."""
-    url = as_url(db_url)
+    url = db_url
     app = Wardship(env=event_store_env(url, cipher_key))
     apply_migrations(url)
     try:

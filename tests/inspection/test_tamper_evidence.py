@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from tests.api.support import as_url
 from tests.inspection.support import long_case, wardship_on
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ TRIGGER = "wardship_events_append_only"
 
 def tamper(db_url: str, case_id: UUID, *statements: str) -> None:
     """Change stored events as a superuser who switched the append-only trigger off."""
-    with psycopg.connect(as_url(db_url)) as conn:
+    with psycopg.connect(db_url) as conn:
         conn.execute(f"ALTER TABLE wardship_events DISABLE TRIGGER {TRIGGER}")
         for statement in statements:
             conn.execute(statement.replace("%CASE%", f"'{case_id}'"))
@@ -91,7 +90,7 @@ class TestAppendOnly:
     ) -> None:
         with wardship_on(db_url) as app:
             long_case(app, 105)  # events and a snapshot
-        with (psycopg.connect(as_url(db_url)) as conn,
+        with (psycopg.connect(db_url) as conn,
               pytest.raises(psycopg.errors.InsufficientPrivilege, match="never changed")):
             conn.execute(statement)
 
@@ -102,7 +101,7 @@ class TestAppendOnly:
 
         with wardship_on(db_url):
             pass
-        url = as_url(db_url)
+        url = db_url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"ALTER TABLE wardship_events DISABLE TRIGGER {TRIGGER}")
         apply_migrations(url)

@@ -12,7 +12,6 @@ from domain.application import Wardship
 from domain.storage import event_store_env
 from projections.registry import MODELS
 from projections.runner import Worker, ensure
-from tests.api.support import as_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,7 +21,7 @@ CIPHER_KEY = base64.b64encode(b"wardship-test-key-not-a-secret!!").decode()
 
 @pytest.fixture
 def store_url(db_url: str) -> str:
-    return as_url(db_url)
+    return db_url
 
 
 @pytest.fixture

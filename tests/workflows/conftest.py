@@ -11,7 +11,6 @@ from temporalio.testing import WorkflowEnvironment
 from deploy.binaries import temporal_test_server
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.api.support import as_url
 from tests.workflows.support import seconds_policy
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ def task_queue() -> str:
 @pytest.fixture
 def app(db_url: str) -> Iterator[Wardship]:
     """The Wardship application on this test's empty database, with the seconds policy."""
-    env = event_store_env(as_url(db_url), pool_size=10)
+    env = event_store_env(db_url, pool_size=10)
     application = Wardship(env=env, policy=seconds_policy())
     try:
         yield application

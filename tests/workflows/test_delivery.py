@@ -16,7 +16,6 @@ from deploy import ports
 from deploy.binaries import temporal_cli
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.api.support import as_url
 from tests.workflows.support import eventually, intake_deadline, open_red_report, seconds_policy
 from workflows.channels import (
     IDEMPOTENCY_HEADER,
@@ -104,7 +103,7 @@ async def test_missed_deadline_reaches_a_signed_webhook_and_a_mailbox(
     dev_server: WorkflowEnvironment, db_url: str, task_queue: str, received: Received,
     webhook_url: str, smtp_port: int,
 ) -> None:
-    app = Wardship(env=event_store_env(as_url(db_url)), policy=seconds_policy(intake="2s"))
+    app = Wardship(env=event_store_env(db_url), policy=seconds_policy(intake="2s"))
     channels: list[Channel] = [
         WebhookChannel(webhook_url, SECRET),
         EmailChannel("127.0.0.1", smtp_port, "wardship@test.invalid", ["duty@test.invalid"]),
