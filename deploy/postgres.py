@@ -105,7 +105,8 @@ class EmbeddedPostgres:
             "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
         )
-        log.info("postgres_initialised", data_dir=str(self.data_dir))
+        # The folder name only: absolute machine paths stay out of logs.
+        log.info("postgres_initialised", data_dir=self.data_dir.name)
 
     def _run(self, program: str, *args: str) -> None:
         result = subprocess.run(  # noqa: S603 - our own binaries, arguments built here
