@@ -78,6 +78,11 @@ def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
 
 Writer = Annotated[Actor, Depends(require_roles(*WRITERS))]
 Opener = Annotated[Actor, Depends(require_roles(*OPENERS))]
+# Lists and read models: everyone but reporters, who read only their own cases by id.
+Reader = Annotated[Actor, Depends(require_roles(
+    Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN))]
+Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+Inspector = Annotated[Actor, Depends(require_roles(Role.INSPECTOR, Role.ADMIN))]
 
 
 async def _access_log(request: Request) -> AccessLog:

@@ -16,7 +16,7 @@ import psycopg
 from fastapi import Depends, Header, Request
 from prometheus_client.core import GaugeMetricFamily
 
-from api.deps import CurrentUser  # noqa: TC001 (FastAPI resolves dependencies at run time)
+from api.deps import CurrentUser
 from api.problems import Problem
 from projections.store import STATE_TABLE
 

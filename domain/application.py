@@ -23,6 +23,7 @@ from domain.errors import (
     StaleVersion,
     VersionConflict,
 )
+from domain.group_commit import GroupCommit
 from domain.hashchain import GENESIS, event_hash
 from domain.policy import load_policy, shipped_policies
 from domain.stages import ALL_ACTIONS
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
-# Reports about one child racing each other: each lost race re-reads the child's file.
-OPEN_ATTEMPTS = 5
+# Lost races retried: reports about one child re-read its file; actions without an
+# expected version are judged again on the new state.
+SAVE_ATTEMPTS = 5
 
 
 class DeadlineAsDict(Transcoding):
@@ -72,6 +74,11 @@ class Wardship(Application[UUID]):
         self.policies[self.policy.version] = self.policy
         key = self.env.get("CIPHER_KEY") or ""
         self._identity_key = hashlib.sha256(b"wardship-child-identity:" + key.encode()).digest()
+        self._group_commit = GroupCommit(self._record, self._take_snapshots)
+
+    def close(self) -> None:
+        self._group_commit.close()
+        super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -92,7 +99,7 @@ class Wardship(Application[UUID]):
                       occurred_at=occurred_at)
         file_id = child_file_id(child_identity(child, jurisdiction), self._identity_key)
         case_id = case_id or uuid4()
-        for _attempt in range(OPEN_ATTEMPTS):
+        for _attempt in range(SAVE_ATTEMPTS):
             # A failed save has taken the new case's pending events: build it afresh each time.
             case = ProtectionCase.open(
                 ctx, case_id=case_id, child_id=str(file_id), entry=entry,
@@ -114,20 +121,30 @@ class Wardship(Application[UUID]):
         """Run one action on a case; refuses stale versions and records nothing on refusal."""
         if action not in ALL_ACTIONS:
             raise InvalidCommand(f"unknown action {action!r}")
-        case = self._case(case_id)
-        if expected_version is not None and expected_version != case.version:
-            raise StaleVersion(
-                f"the case is at version {case.version}, not {expected_version}; reload it"
-            )
-        ctx = Context(actor=actor, policy=self._policy_of(case),
-                      now=now or datetime.now(UTC), occurred_at=occurred_at)
-        command: Callable[..., None] = getattr(case, action)
-        try:
-            command(ctx, **params)
-        except TypeError as error:
-            raise InvalidCommand(f"bad fields for '{action}': {error}") from None
-        position = self._save_case(case)
-        return {**case_view(case, actor), "position": position}
+        # Without an expected version the caller asked for the action on the case as it is,
+        # so losing a race to another writer means judging the action again on the new state.
+        attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            case = self._case(case_id)
+            if expected_version is not None and expected_version != case.version:
+                raise StaleVersion(
+                    f"the case is at version {case.version}, not {expected_version}; reload it"
+                )
+            ctx = Context(actor=actor, policy=self._policy_of(case),
+                          now=now or datetime.now(UTC), occurred_at=occurred_at)
+            command: Callable[..., None] = getattr(case, action)
+            try:
+                command(ctx, **params)
+            except TypeError as error:
+                raise InvalidCommand(f"bad fields for '{action}': {error}") from None
+            try:
+                position = self._save_case(case)
+            except VersionConflict:
+                if attempt == attempts:
+                    raise
+                continue
+            return {**case_view(case, actor), "position": position}
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
         case = self._case(case_id)
@@ -249,7 +266,7 @@ class Wardship(Application[UUID]):
     def _save_case(self, case: ProtectionCase) -> int | None:
         """Save the case's new events; the log position of the last one (None: nothing new)."""
         try:
-            return _position(self.save(case))
+            return _position(self._group_commit.save(case))
         except IntegrityError:
             raise VersionConflict(
                 "someone else changed the case at the same moment; reload it and retry"

@@ -6,6 +6,7 @@ one event; the events in `domain.events` only apply what was decided.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,26 @@ class ProtectionCase(Aggregate):
         self.opened_at: datetime | None = None
         self.opened_by = ""
         self.last_occurred_at: datetime | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ProtectionCase:
+        """The repository copies cached cases for each command; copy only what events change.
+
+        Deadlines are frozen and the opening facts (child, concern, source) never change, so
+        they are shared; the tables events write into are copied to the depth they write.
+        """
+        clone = copy.copy(self)
+        clone.__dict__.update(
+            _pending_events=[],
+            deadlines=dict(self.deadlines),
+            approvals={k: dict(v) for k, v in self.approvals.items()},
+            referrals={k: dict(v) for k, v in self.referrals.items()},
+            services={k: dict(v) for k, v in self.services.items()},
+            notifications={
+                k: {**v, "deliveries": dict(v["deliveries"])}
+                for k, v in self.notifications.items()
+            },
+        )
+        return clone
 
     # --- opening -------------------------------------------------------------------------
 

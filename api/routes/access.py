@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import datetime  # noqa: TC003 (FastAPI reads query types at run time)
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from api.deps import require_roles
+from api.deps import Inspector
 from api.readmodels import Pool, check_scope, like_prefix
 from api.responses import OrjsonResponse
-from domain.actors import Actor
-from domain.codes import Role
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
-Inspector = Annotated[Actor, Depends(require_roles(Role.INSPECTOR, Role.ADMIN))]
 
 
 @router.get("", response_class=OrjsonResponse)

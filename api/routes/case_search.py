@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from api.deps import require_roles
+from api.deps import Reader
 from api.readmodels import (
     MinPosition,
     Pool,
@@ -18,12 +18,8 @@ from api.readmodels import (
     wait_for,
 )
 from api.responses import OrjsonResponse
-from domain.actors import Actor
-from domain.codes import Role
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
-Reader = Annotated[Actor, Depends(require_roles(
-    Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN))]
 
 Stage = Literal["discovery", "report", "emergency_response", "assessment", "assistance",
                 "guardianship_intervention", "closed"]

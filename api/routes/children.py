@@ -6,24 +6,19 @@ are read from the encrypted event store (the domain's ChildFile) and the read is
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 
-from api.deps import AccessLogDep, App, require_roles
+from api.deps import AccessLogDep, App, Reader
 from api.problems import Problem
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
-from domain.actors import Actor
-from domain.codes import Role
 from domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
-Reader = Annotated[Actor, Depends(require_roles(
-    Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN))]
 
 
 def _not_found(child_id: UUID) -> Problem:

@@ -7,18 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import App, require_roles
+from api.deps import App, Supervisor
 from api.domain_problems import domain_problem
 from api.problems import Problem
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
-from domain.actors import Actor
-from domain.codes import Role
 from domain.errors import DomainError
 
 if TYPE_CHECKING:
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
-Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 POLL = 0.2  # seconds between looks for new notifications on an open stream
 
 COLUMNS = (

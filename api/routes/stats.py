@@ -5,18 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from api.deps import require_roles
+from api.deps import Reader
 from api.problems import Problem
 from api.readmodels import MinPosition, Pool, check_scope, like_prefix, wait_for
 from api.responses import OrjsonResponse
-from domain.actors import Actor
-from domain.codes import Role
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
-Reader = Annotated[Actor, Depends(require_roles(
-    Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN))]
 
 COUNTS = {
     "by_stage": "stage", "by_grade": "coalesce(grade, 'ungraded')",

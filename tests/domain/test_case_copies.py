@@ -1,0 +1,51 @@
+"""Commands work on copies of cached cases: a copy's changes never reach the original."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from domain.actors import Context
+from domain.codes import Stage
+from domain.views import case_view
+from tests.domain.builders import CASEWORKER, SUPERVISOR, T0, case_at
+
+if TYPE_CHECKING:
+    from domain.application import Wardship
+
+
+class TestCaseCopies:
+    def test_acting_on_a_copy_leaves_the_cached_case_as_it_was(
+        self, memory_app: Wardship
+    ) -> None:
+        # A case with something in every table that events write into.
+        driver = case_at(memory_app, Stage.ASSISTANCE)
+        driver.do("create_plan", services=[
+            {"type": "tutoring", "provider": "school", "due_at": T0 + timedelta(days=5)}])
+        driver.do("refer", partner="education", reason="school absence")
+        driver.do("request_approval", subject="closure", reason="stable")
+        visit = next(d for d in driver.view["deadlines"] if d["kind"] == "home_visit")
+        referral = next(d for d in driver.view["deadlines"] if d["kind"] == "referral_response")
+        missed_at = T0 + timedelta(days=400)
+        memory_app.record_deadline_missed(driver.case_id, visit["id"], missed_at)
+        memory_app.record_escalation(driver.case_id, visit["id"], 1, missed_at)
+        original = driver.case
+        before = case_view(original)
+        notifications = copy.deepcopy(original.notifications)
+
+        # Every kind of change, made on a copy and never saved.
+        clone = copy.deepcopy(original)
+        at = Context(actor=CASEWORKER, policy=memory_app.policy, now=missed_at)
+        clone.deliver_service(at, service_id=next(iter(clone.services)))
+        clone.record_referral_response(at, referral_id=next(iter(clone.referrals)),
+                                       response="seen")
+        clone.approve(Context(actor=SUPERVISOR, policy=memory_app.policy, now=missed_at),
+                      subject="closure")
+        nid = next(iter(clone.notifications))
+        clone.record_delivery(nid, "webhook", True, "200", missed_at)
+        clone.record_deadline_missed(referral["id"], missed_at)
+
+        assert case_view(original) == before
+        assert original.notifications == notifications
+        assert original.pending_events == []
