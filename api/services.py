@@ -34,11 +34,12 @@ log = structlog.get_logger("wardship.services")
 # Event-store connections per API process: one per concurrent command is plenty.
 EVENT_STORE_POOL_SIZE = 8
 RETRY_SECONDS = 5.0
-COMMAND_THREADS = 4
+COMMAND_THREADS = 8
 # Each command checks a connection out twice (load, save): a pre-ping doubles the round
-# trips, and the library already retries on a broken connection. The insert as one database
-# function call saves the rest.
-API_STORE_TUNING = {"POSTGRES_PRE_PING": "n", "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
+# trips, and the library already retries on a broken connection. The library's database
+# functions stay off (its default): with them on, a tailing subscription was measured to miss
+# events under concurrent writers (ARCHITECTURE.md), and the relay and projections tail.
+API_STORE_TUNING = {"POSTGRES_PRE_PING": "n"}
 
 
 def build_wardship(settings: Settings) -> Wardship:
