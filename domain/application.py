@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
     from domain.events import CaseEvent
     from domain.policy import Policy
+
+T = TypeVar("T")
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
@@ -146,28 +148,38 @@ class Wardship(Application[UUID]):
             return {**case_view(case, actor), "position": position}
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def change(self, case_id: UUID, command: Callable[[ProtectionCase], T]) -> T:
+        """Apply a service command (misses, escalations, deliveries) and save it.
+
+        These commands are judged on the case as it is, so a lost race is retried on the new
+        state; they are idempotent, so a retry never records twice.
+        """
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            case = self._case(case_id)
+            result = command(case)
+            try:
+                self._save_case(case)
+            except VersionConflict:
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+                continue
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
-        case = self._case(case_id)
-        recorded = case.record_deadline_missed(deadline_id, now)
-        self._save_case(case)
-        return recorded
+        return self.change(case_id, lambda case: case.record_deadline_missed(deadline_id, now))
 
     def record_escalation(
         self, case_id: UUID, deadline_id: str, level: int, now: datetime
     ) -> str | None:
-        case = self._case(case_id)
-        notification_id = case.record_escalation(deadline_id, level, now)
-        self._save_case(case)
-        return notification_id
+        return self.change(case_id, lambda case: case.record_escalation(deadline_id, level, now))
 
     def record_delivery(
         self, case_id: UUID, notification_id: str, channel: str, delivered: bool, detail: str,
         now: datetime,
     ) -> bool:
-        case = self._case(case_id)
-        recorded = case.record_delivery(notification_id, channel, delivered, detail, now)
-        self._save_case(case)
-        return recorded
+        return self.change(case_id, lambda case: case.record_delivery(
+            notification_id, channel, delivered, detail, now))
 
     def acknowledge_notification(
         self, case_id: UUID, notification_id: str, actor: Actor, now: datetime | None = None

@@ -21,7 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from domain.application import Wardship
 from domain.policy import load_policy
 from domain.storage import event_store_env
-from workflows.activities import CaseActivities, CaseWriter
+from workflows.activities import CaseActivities
 from workflows.case_workflow import CaseWorkflow
 from workflows.channels import build_channels
 from workflows.relay import Relay
@@ -55,11 +55,11 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
-    *, threads: int = 256, writer: CaseWriter | None = None, max_cached_workflows: int = 10_000,
+    *, threads: int = 256, max_cached_workflows: int = 10_000,
     workflow_tasks: int = 1000, pollers: int = 5, sandboxed: bool = False,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together."""
-    activities = CaseActivities(app, channels, writer)
+    activities = CaseActivities(app, channels)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
     # no restricted builtins). It is safe here: `workflows.case_workflow` imports only
     # temporalio, the standard library (asyncio, contextlib, datetime) and the stdlib-only
@@ -71,9 +71,9 @@ def build_worker(
         client, task_queue=task_queue, workflows=[CaseWorkflow], activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=threads),
         workflow_runner=runner,
-        # The writer batches the aggregate saves, so many concurrent activities are cheap.
+        # The application group-commits the saves, so many concurrent activities are cheap.
         max_concurrent_activities=threads, max_concurrent_local_activities=threads * 4,
-        # A workflow task keeps its slot while its local activity waits for the batched save,
+        # A workflow task keeps its slot while its local activity waits for the grouped save,
         # so with 200 slots 1,000 deadlines due together queued for seconds before starting.
         max_concurrent_workflow_tasks=workflow_tasks,
         # Above the number of live case workflows: an evicted workflow replays its whole
@@ -109,8 +109,7 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
     client = await connect(config.temporal_address, config.namespace, stop)
     if client is None:
         return
-    writer = CaseWriter(app)
-    worker = build_worker(client, app, channels, config.task_queue, writer=writer)
+    worker = build_worker(client, app, channels, config.task_queue)
     relay = Relay(app, client, config.task_queue)
     log.info("worker_started", task_queue=config.task_queue,
              channels=[channel.name for channel in channels])
@@ -118,7 +117,6 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         relay_task = asyncio.create_task(relay.run(stop))
         await stop.wait()
         await relay_task
-    writer.close()
     app.close()
     log.info("worker_stopped")
 

@@ -24,7 +24,6 @@ from deploy.binaries import temporal_cli
 from domain.application import Wardship
 from domain.storage import event_store_env
 from tests.workflows.support import eventually, open_red_report, seconds_policy
-from workflows.activities import CaseWriter
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.relay import Relay
 from workflows.worker import build_worker
@@ -38,7 +37,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sandboxed-cache1000": {"sandboxed": True, "max_cached_workflows": 1000,
                             "workflow_tasks": 200, "threads": 64},
     "pollers20": {"pollers": 20, "workflow_tasks": 200, "threads": 64},
-    "batch100": {"max_batch": 100},
 }
 
 
@@ -79,8 +77,6 @@ async def test_deadline_latency_for_1000_cases_due_together(db_url: str) -> None
     try:
         relay = Relay(app, env.client, task_queue)
         settings = dict(VARIANTS[variant])
-        if "max_batch" in settings:
-            settings["writer"] = CaseWriter(app, max_batch=settings.pop("max_batch"))
         async with build_worker(env.client, app, [], task_queue, **settings):
             relay_task = asyncio.create_task(relay.run(stop))
             # Every case opened "at" the same moment, so every intake falls due together.
