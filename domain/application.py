@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid4
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from domain.policy import Policy
 
 T = TypeVar("T")
+# Locks striped by case id: bounded memory, and distinct cases rarely wait on each other.
+CASE_LOCK_STRIPES = 256
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
@@ -77,6 +80,7 @@ class Wardship(Application[UUID]):
         key = self.env.get("CIPHER_KEY") or ""
         self._identity_key = hashlib.sha256(b"wardship-child-identity:" + key.encode()).digest()
         self._group_commit = GroupCommit(self._record, self._take_snapshots)
+        self._case_locks = [threading.Lock() for _ in range(CASE_LOCK_STRIPES)]
 
     def close(self) -> None:
         self._group_commit.close()
@@ -154,16 +158,19 @@ class Wardship(Application[UUID]):
         These commands are judged on the case as it is, so a lost race is retried on the new
         state; they are idempotent, so a retry never records twice.
         """
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
-            case = self._case(case_id)
-            result = command(case)
-            try:
-                self._save_case(case)
-            except VersionConflict:
-                if attempt == SAVE_ATTEMPTS:
-                    raise
-                continue
-            return result
+        # Steps on one case (a burst of misses and escalations) take turns in this process
+        # instead of racing each other to the store; other cases still share commits.
+        with self._case_locks[hash(case_id) % len(self._case_locks)]:
+            for attempt in range(1, SAVE_ATTEMPTS + 1):
+                case = self._case(case_id)
+                result = command(case)
+                try:
+                    self._save_case(case)
+                except VersionConflict:
+                    if attempt == SAVE_ATTEMPTS:
+                        raise
+                    continue
+                return result
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:

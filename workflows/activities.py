@@ -12,7 +12,7 @@ from uuid import UUID
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import DomainError
+from domain.errors import DomainError, VersionConflict
 from workflows.channels import Notification
 from workflows.messages import DeliveryInput, StepInput, StepResult
 
@@ -102,6 +102,9 @@ class CaseActivities:
             # The application group-commits concurrent saves, so a burst of due deadlines
             # shares a few transactions.
             return self.app.change(UUID(case_id), command)
+        except VersionConflict:
+            # Another process kept winning the race for this case: Temporal retries later.
+            raise
         except DomainError as error:
             # A missing case or deadline will not appear by retrying.
             raise ApplicationError(str(error), type=error.code, non_retryable=True) from None
