@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
@@ -58,6 +58,7 @@ class CaseWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
         self._signals = 0
         self._wake = False
+        self._gone = False
 
     @workflow.signal(name=SIGNAL)
     def case_changed(self, state: CaseState) -> None:
@@ -146,6 +147,8 @@ class CaseWorkflow:
         return min(times, default=None)
 
     def _finished(self) -> bool:
+        if self._gone:
+            return True  # the store has no such case (e.g. its database was replaced)
         return (self._state is not None and self._state.closed and not self._busy
                 and not self._ladders and not self._open())
 
@@ -167,11 +170,17 @@ class CaseWorkflow:
 
     async def _step(self, case_id: str, deadline_id: str, due_at: datetime, level: int) -> None:
         try:
-            result: StepResult = await workflow.execute_local_activity(
-                "record_step", StepInput(case_id, deadline_id, level, workflow.now()),
-                result_type=StepResult, start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STEP_RETRY,
-            )
+            try:
+                result: StepResult = await workflow.execute_local_activity(
+                    "record_step", StepInput(case_id, deadline_id, level, workflow.now()),
+                    result_type=StepResult, start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=STEP_RETRY,
+                )
+            except (ActivityError, ApplicationError) as error:
+                # Only a lasting refusal gets here (retries are unlimited): no such case or
+                # deadline in the store. Stop watching it rather than asking again forever.
+                self._refused(deadline_id, error)
+                return
             if result.still_open:
                 return
             if not result.awaits_escalation:
@@ -193,6 +202,16 @@ class CaseWorkflow:
         finally:
             self._busy.discard(deadline_id)
             self._wake = True
+
+    def _refused(self, deadline_id: str, error: ActivityError | ApplicationError) -> None:
+        # A local activity's failure arrives as the ApplicationError itself.
+        cause = error.cause if isinstance(error, ActivityError) else error
+        code = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+        workflow.logger.warning("deadline step refused for good: %s (%s)", deadline_id, code)
+        self._ladders.pop(deadline_id, None)
+        self._settled.add(deadline_id)
+        if code == "case_not_found":
+            self._gone = True
 
     async def _deliver_all(self, case_id: str, result: StepResult) -> bool:
         assert result.notification_id is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 from temporalio.client import WorkflowHistoryEventFilterType
 
@@ -19,6 +21,7 @@ from tests.workflows.support import (
 )
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.channels import WebhookChannel
+from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
 from workflows.relay import Relay
 from workflows.worker import build_worker
 
@@ -176,3 +179,25 @@ async def test_notification_no_channel_delivered_escalates_at_once_and_records_f
         assert failures[0].channel == "webhook"
         assert failures[0].notification_id == f"{case_id}:{deadline_id}:L1"
         assert INTAKE in deadline_id
+
+
+async def test_a_workflow_for_a_case_the_store_does_not_know_ends_instead_of_retrying(
+    time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
+) -> None:
+    # Temporal remembers a case that this database never had (e.g. the database was replaced).
+    env = time_skipping_env
+    now = await env.get_current_time()
+    unknown = str(uuid4())
+    state = CaseState(case_id=unknown, version=3, stage="report", closed=False,
+                      deadlines=[DeadlineTimer("intake-1", INTAKE, after(now, 1))],
+                      escalation_delays=[0.0])
+    async with build_worker(env.client, app, [], task_queue):
+        handle = await env.client.start_workflow(
+            CaseWorkflow.run, CaseWorkflowInput(case_id=unknown, state=state),
+            id=workflow_id(unknown), task_queue=task_queue)
+        # Its deadline falls due, the store refuses for good, and the workflow completes.
+        await env.sleep(timedelta(seconds=5))
+        await asyncio.wait_for(handle.result(), timeout=30)
+    steps = [e async for e in handle.fetch_history_events()
+             if e.HasField("marker_recorded_event_attributes")]
+    assert len(steps) == 1
