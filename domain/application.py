@@ -127,11 +127,8 @@ class Wardship(Application[UUID]):
         """Run one action on a case; refuses stale versions and records nothing on refusal."""
         if action not in ALL_ACTIONS:
             raise InvalidCommand(f"unknown action {action!r}")
-        # Without an expected version the caller asked for the action on the case as it is,
-        # so losing a race to another writer means judging the action again on the new state.
-        attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
-        for attempt in range(1, attempts + 1):
-            case = self._case(case_id)
+
+        def act(case: ProtectionCase) -> None:
             if expected_version is not None and expected_version != case.version:
                 raise StaleVersion(
                     f"the case is at version {case.version}, not {expected_version}; reload it"
@@ -143,14 +140,12 @@ class Wardship(Application[UUID]):
                 command(ctx, **params)
             except TypeError as error:
                 raise InvalidCommand(f"bad fields for '{action}': {error}") from None
-            try:
-                position = self._save_case(case)
-            except VersionConflict:
-                if attempt == attempts:
-                    raise
-                continue
-            return {**case_view(case, actor), "position": position}
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+        # With an expected version the caller judged the case as they read it: no retry.
+        # Without one, losing a race means judging the action again on the new state.
+        attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
+        _, case, position = self._saving(case_id, act, attempts)
+        return {**case_view(case, actor), "position": position}
 
     def change(self, case_id: UUID, command: Callable[[ProtectionCase], T]) -> T:
         """Apply a service command (misses, escalations, deliveries) and save it.
@@ -158,19 +153,26 @@ class Wardship(Application[UUID]):
         These commands are judged on the case as it is, so a lost race is retried on the new
         state; they are idempotent, so a retry never records twice.
         """
-        # Steps on one case (a burst of misses and escalations) take turns in this process
-        # instead of racing each other to the store; other cases still share commits.
+        result, _, _ = self._saving(case_id, command, SAVE_ATTEMPTS)
+        return result
+
+    def _saving(
+        self, case_id: UUID, command: Callable[[ProtectionCase], T], attempts: int
+    ) -> tuple[T, ProtectionCase, int | None]:
+        """Load, command, save; retried on a lost race. Returns result, case and log position."""
+        # Commands on one case take turns in this process instead of racing each other to
+        # the store; other cases still share group commits.
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
-            for attempt in range(1, SAVE_ATTEMPTS + 1):
+            for attempt in range(1, attempts + 1):
                 case = self._case(case_id)
                 result = command(case)
                 try:
-                    self._save_case(case)
+                    position = self._save_case(case)
                 except VersionConflict:
-                    if attempt == SAVE_ATTEMPTS:
+                    if attempt == attempts:
                         raise
                     continue
-                return result
+                return result, case, position
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
