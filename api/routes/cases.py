@@ -11,11 +11,12 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import (
+    BEARER_SECURITY,
     AccessLogDep,
     App,
+    AppAndWriter,
     CurrentUser,
     Opener,
-    Writer,
     may_see,
     scoped_case,
 )
@@ -98,12 +99,14 @@ async def get_case(
     responses={200: {"model": CaseView, "description": "the case after the action"},
                400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM,
                412: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+    openapi_extra=BEARER_SECURITY,
 )
 async def perform_action(
-    case_id: UUID, body: ActionBody, user: Writer, app: App, request: Request,
+    case_id: UUID, body: ActionBody, app_and_user: AppAndWriter, request: Request,
     if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Perform one action, e.g. `{"action": "accept_report", "grade": "red", ...}`."""
+    app, user = app_and_user
     # Read from app state, not as dependencies: each dependency costs on the hot path.
     store: IdempotencyStore = request.app.state.idempotency
     metrics: Metrics = request.app.state.metrics
