@@ -189,6 +189,17 @@ class TestBadInput:
                            if_match="yesterday")
         assert response.status_code == 400
 
+    def test_malformed_headers_are_422_and_change_nothing(self, api: Api) -> None:
+        case = api.open_case()
+        headers: dict[str, str]
+        for headers in ({"key": "not a key!"}, {"key": "k" * 201}, {"if_match": "9" * 41}):
+            response = api.act(case["id"], {"action": "add_note", "text": "x"},
+                               key=headers.get("key"), if_match=headers.get("if_match"))
+            assert response.status_code == 422, (headers, response.text)
+            assert response.json()["errors"][0]["loc"][0] == "header"
+        assert api.client.get(f"/v1/cases/{case['id']}",
+                              headers=api.auth()).json()["version"] == case["version"]
+
 
 class TestTokens:
     def test_no_token_is_401(self, api: Api) -> None:
