@@ -67,9 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost, so that it times and counts every answer, 413s included.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_problem_handlers(app)
+    # Case commands first: routes are matched in order, and theirs are the busiest.
+    app.include_router(cases.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(cases.router)
     app.include_router(inspection.router)
     for reads in (case_search, deadlines, notifications, children, stats, access):
         app.include_router(reads.router)
