@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from datetime import UTC, datetime
@@ -287,11 +288,17 @@ class Wardship(Application[UUID]):
     def _save_case(self, case: ProtectionCase) -> int | None:
         """Save the case's new events; the log position of the last one (None: nothing new)."""
         try:
-            return _position(self._group_commit.save(case))
+            recordings = self._group_commit.save(case)
         except IntegrityError:
             raise VersionConflict(
                 "someone else changed the case at the same moment; reload it and retry"
             ) from None
+        if recordings and self.repository.cache is not None:
+            # The library caches only what it loads: keep the case as saved, so the next
+            # load's fast-forward (which still reads, and so sees other writers) has no event
+            # of ours to decode again. A copy: the caller still reads `case`.
+            self.repository.cache.put(case.id, copy.deepcopy(case))
+        return _position(recordings)
 
     def _policy_of(self, case: ProtectionCase) -> Policy:
         try:
