@@ -27,6 +27,7 @@ from api.idempotency import IdempotencyStore, StoredAnswer, request_hash
 from api.problems import Problem
 from api.responses import OrjsonResponse, etag
 from api.schemas import ActionBody, CaseView, OpenCase
+from api.services import run_command
 from domain.errors import CaseNotFound, DomainError, StaleVersion
 from domain.stages import role_may
 from domain.views import case_view
@@ -142,10 +143,9 @@ async def perform_action(
             return Response(stored.body, stored.status, media_type="application/json",
                             headers={**stored.headers, "Idempotent-Replayed": "true"})
     try:
-        view = await to_thread.run_sync(
-            functools.partial(app.perform, case_id, user, body.action, body.params(),
-                              occurred_at=body.occurred_at, expected_version=expected),
-            limiter=request.app.state.command_limiter)
+        view = await run_command(request.app, functools.partial(
+            app.perform, case_id, user, body.action, body.params(),
+            occurred_at=body.occurred_at, expected_version=expected))
     except BaseException as error:
         if idempotency_key is not None:
             await store.release(user.subject, idempotency_key)
