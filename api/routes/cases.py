@@ -155,12 +155,11 @@ async def perform_action(
         raise
     metrics.commands.labels(body.action, "done").inc()
     request.app.state.own_writes.wrote(user.subject, view["position"])
-    response = OrjsonResponse(view, headers={
-        "ETag": etag(view["version"]), "X-Position": str(view["position"]),
-    })
+    headers = {"ETag": etag(view["version"]), "X-Position": str(view["position"])}
+    response = OrjsonResponse(view, headers=headers)
     if idempotency_key is not None:
         await store.complete(user.subject, idempotency_key, StoredAnswer(
-            response.status_code, {"ETag": etag(view["version"])}, bytes(response.body)))
+            response.status_code, headers, bytes(response.body)))
     return response
 
 
