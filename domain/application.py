@@ -194,11 +194,9 @@ class Wardship(Application[UUID]):
     def acknowledge_notification(
         self, case_id: UUID, notification_id: str, actor: Actor, now: datetime | None = None
     ) -> bool:
-        case = self._case(case_id)
         ctx = Context(actor=actor, now=now or datetime.now(UTC))
-        recorded = case.acknowledge_notification(ctx, notification_id)
-        self._save_case(case)
-        return recorded
+        return self.change(case_id, lambda case: case.acknowledge_notification(
+            ctx, notification_id))
 
     # --- queries -------------------------------------------------------------------------
 

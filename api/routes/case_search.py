@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
@@ -18,14 +18,10 @@ from api.readmodels import (
     wait_for,
 )
 from api.responses import OrjsonResponse
+from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-Stage = Literal["discovery", "report", "emergency_response", "assessment", "assistance",
-                "guardianship_intervention", "closed"]
-Grade = Literal["red", "orange", "yellow", "blue"]
-Category = Literal["orphan", "de_facto_unsupported", "left_behind", "in_difficulty",
-                   "street_child", "other"]
 COLUMNS = (
     "case_id AS id, child_id, jurisdiction, stage, grade, assignee, child_category,"
     " source_channel, opened_at, updated_at, version, next_due_at,"
@@ -39,7 +35,7 @@ async def search_cases(
     stage: Stage | None = None, grade: Grade | None = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
-    category: Category | None = None, overdue: bool | None = None,
+    category: ChildCategory | None = None, overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> OrjsonResponse:
@@ -52,7 +48,7 @@ async def search_cases(
                           ("child_category", category)):
         if value is not None:
             where.append(f"{column} = %({column})s")
-            params[column] = value
+            params[column] = str(value)  # an enum's code, as the read model stores it
     if overdue is not None:
         where.append(("" if overdue else "NOT ")
                      + "(coalesce(next_due_at < now(), false) OR escalating > 0)")
