@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import threading
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 from eventsourcing.utils import get_topic
 
@@ -20,6 +21,7 @@ from domain.codes import ChildCategory
 from domain.deadlines import Deadline
 from domain.errors import (
     CaseNotFound,
+    DomainError,
     InvalidCommand,
     PolicyError,
     StaleVersion,
@@ -74,7 +76,8 @@ class Wardship(Application[UUID]):
     def __init__(
         self, env: dict[str, str] | None = None, policy: Policy | None = None
     ) -> None:
-        super().__init__(env)
+        # Cached aggregates are replaced, never brought up to date in place (see `_load`).
+        super().__init__({**(env or {}), self.AGGREGATE_CACHE_FASTFORWARD: "n"})
         self.policy = policy or load_policy()
         self.policies = {p.version: p for p in shipped_policies()}
         self.policies[self.policy.version] = self.policy
@@ -164,6 +167,19 @@ class Wardship(Application[UUID]):
         # Commands on one case take turns in this process instead of racing each other to
         # the store; other cases still share group commits.
         with self._case_locks[hash(case_id) % len(self._case_locks)]:
+            # First judge the case as this process last saw it, without reading the store:
+            # a successful save proves it was current, since the store refuses a version
+            # another writer took. A refusal, an answer with nothing to save or a lost race
+            # is judged again on the case read afresh, so only those pay for the read.
+            case = self._case(case_id, read=False)
+            try:
+                result = command(case)
+            except DomainError:
+                pass
+            else:
+                if case.pending_events:
+                    with contextlib.suppress(VersionConflict):
+                        return result, case, self._save_case(case)
             for attempt in range(1, attempts + 1):
                 case = self._case(case_id)
                 result = command(case)
@@ -218,7 +234,7 @@ class Wardship(Application[UUID]):
 
     def child_file(self, file_id: UUID) -> dict[str, Any]:
         try:
-            file: ChildFile = self.repository.get(file_id)
+            file: ChildFile = self._load(file_id)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no child file {file_id}") from None
         return {"id": str(file.id), "category": file.category, "jurisdiction": file.jurisdiction,
@@ -274,9 +290,35 @@ class Wardship(Application[UUID]):
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _case(self, case_id: UUID, version: int | None = None) -> ProtectionCase:
+    def _load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True) -> Any:
+        """A private copy of an aggregate: at a version, or as it is now.
+
+        The cache holds each aggregate as this process last saw it and is never changed in
+        place (a newer copy replaces it), so a copy is never torn by another thread bringing
+        it up to date. `read=False` skips asking the store for newer events, for a command
+        whose save will find out.
+        """
+        cache = self.repository.cache
         try:
-            case: ProtectionCase = self.repository.get(case_id, version=version)
+            cached = cache.get(aggregate_id) if cache is not None and version is None else None
+        except KeyError:
+            cached = None
+        if cached is None:
+            # Rebuilt from the store (the library caches the latest version it rebuilds).
+            return self.repository.get(aggregate_id, version=version)
+        aggregate: Any = copy.deepcopy(cached)
+        if read:
+            newer = list(self.events.get(aggregate_id, gt=aggregate.version))
+            aggregate = project_aggregate(aggregate, newer)
+            if newer and cache is not None:
+                cache.put(aggregate_id, copy.deepcopy(aggregate))
+        return aggregate
+
+    def _case(
+        self, case_id: UUID, version: int | None = None, *, read: bool = True
+    ) -> ProtectionCase:
+        try:
+            case: ProtectionCase = self._load(case_id, version, read=read)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no case {case_id}") from None
         if not isinstance(case, ProtectionCase):
@@ -309,7 +351,7 @@ class Wardship(Application[UUID]):
     def _child_file_for(self, file_id: UUID, case: ProtectionCase, category: str) -> ChildFile:
         personal = {k: v for k, v in case.child.items() if k != "category"}
         try:
-            file: ChildFile = self.repository.get(file_id)
+            file: ChildFile = self._load(file_id)
         except AggregateNotFoundError:
             return ChildFile.register(file_id, jurisdiction=case.jurisdiction, category=category,
                                       personal=personal, case_id=str(case.id))
