@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows.messages import DEFAULT_WAKE_EARLY
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = "default"
     task_queue: str = "wardship-cases"
+    # Case workflows wake this many seconds before each due time and wait for it in the
+    # worker, so that a burst of deadlines is judged on time (docs/performance.md).
+    deadline_wake_early: float = Field(default=DEFAULT_WAKE_EARLY, ge=0.0, le=60.0)
 
     host: str = "127.0.0.1"
     port: int = 8000

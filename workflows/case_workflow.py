@@ -1,8 +1,10 @@
 """`CaseWorkflow`: one per case; sleeps until each open deadline, then climbs the escalation ladder.
 
 The workflow owns time, never facts: the relay signals the case's deadlines at a version, and
-when one falls due an activity asks the aggregate whether it was missed. Deterministic code
-only (`workflow.now()`, no I/O).
+when one falls due an activity asks the aggregate whether it was missed. It wakes a few
+seconds early (`CaseState.wake_early`) and the activity waits for the due time, because
+when many deadlines fall due together Temporal needs seconds to fire every timer and hand
+out every workflow task. Deterministic code only (`workflow.now()`, no I/O).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SIGNAL = "case_changed"
 MAX_HISTORY_EVENTS = 5_000
 MAX_SIGNALS_PER_RUN = 500
 
+STEP_TIMEOUT = timedelta(seconds=30)
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
@@ -91,9 +94,10 @@ class CaseWorkflow:
             if not self._busy and self._history_is_long():
                 workflow.continue_as_new(self._carry(start.case_id))
             now = workflow.now()
-            for deadline_id, due_at, level in self._due(now):
+            for deadline_id, due_at, level, at in self._due(now):
                 self._busy.add(deadline_id)
-                task = asyncio.create_task(self._step(start.case_id, deadline_id, due_at, level))
+                task = asyncio.create_task(
+                    self._step(start.case_id, deadline_id, due_at, level, at))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             self._wake = False
@@ -108,6 +112,9 @@ class CaseWorkflow:
                 await workflow.wait_condition(lambda: self._wake, timeout=timeout)
 
     # --- planning ------------------------------------------------------------------------
+
+    def _early(self) -> timedelta:
+        return timedelta(seconds=self._state.wake_early if self._state else 0.0)
 
     def _delays(self) -> list[timedelta]:
         seconds = self._state.escalation_delays if self._state else []
@@ -132,19 +139,22 @@ class CaseWorkflow:
                 del self._ladders[deadline_id]
                 self._settled.add(deadline_id)
 
-    def _due(self, now: datetime) -> list[tuple[str, datetime, int]]:
+    def _due(self, now: datetime) -> list[tuple[str, datetime, int, datetime]]:
+        """Steps to start now: (deadline id, due time, level, time to act), earliest first."""
         # Level 1 without delay is recorded with the miss itself: one activity, one save.
         first = 1 if self._delays()[0] <= timedelta(0) else 0
-        items = [(d.id, d.due_at, first) for d in self._open()
-                 if d.due_at <= now and d.id not in self._busy]
-        items += [(r.deadline_id, r.due_at, r.level) for r in self._ladders.values()
-                  if r.at <= now and r.deadline_id not in self._busy]
+        horizon = now + self._early()
+        items = [(d.id, d.due_at, first, d.due_at) for d in self._open()
+                 if d.due_at <= horizon and d.id not in self._busy]
+        items += [(r.deadline_id, r.due_at, r.level, r.at) for r in self._ladders.values()
+                  if r.at <= horizon and r.deadline_id not in self._busy]
         return sorted(items, key=lambda item: (item[1], item[0]))
 
     def _next_time(self) -> datetime | None:
         times = [d.due_at for d in self._open() if d.id not in self._busy]
         times += [r.at for r in self._ladders.values() if r.deadline_id not in self._busy]
-        return min(times, default=None)
+        earliest = min(times, default=None)
+        return None if earliest is None else earliest - self._early()
 
     def _finished(self) -> bool:
         if self._gone:
@@ -168,12 +178,15 @@ class CaseWorkflow:
 
     # --- acting --------------------------------------------------------------------------
 
-    async def _step(self, case_id: str, deadline_id: str, due_at: datetime, level: int) -> None:
+    async def _step(
+        self, case_id: str, deadline_id: str, due_at: datetime, level: int, at: datetime
+    ) -> None:
         try:
             try:
                 result: StepResult = await workflow.execute_local_activity(
-                    "record_step", StepInput(case_id, deadline_id, level, workflow.now()),
-                    result_type=StepResult, start_to_close_timeout=timedelta(seconds=30),
+                    "record_step", StepInput(case_id, deadline_id, level, workflow.now(), at),
+                    result_type=StepResult,
+                    start_to_close_timeout=STEP_TIMEOUT + self._early(),
                     retry_policy=STEP_RETRY,
                 )
             except (ActivityError, ApplicationError) as error:
@@ -234,7 +247,7 @@ class CaseWorkflow:
                                    detail=f"failed after retries: {cause}"[:500])
             await workflow.execute_local_activity(
                 "record_delivery_failed", failed, result_type=bool,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=STEP_RETRY,
+                start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
             )
             return False
         return True

@@ -40,7 +40,9 @@ QUIET_TOPICS = frozenset(f"domain.events:{name}" for name in (
 ))
 
 
-def case_state(case: ProtectionCase, escalation_delays: list[float]) -> CaseState:
+def case_state(
+    case: ProtectionCase, escalation_delays: list[float], wake_early: float = 0.0
+) -> CaseState:
     """What a case's workflow needs to know about the case at its current version."""
     timers = [DeadlineTimer(d.id, d.kind, d.due_at) for d in case.open_deadlines()]
     timers += [DeadlineTimer(d.id, d.kind, d.due_at, missed=True)
@@ -48,6 +50,7 @@ def case_state(case: ProtectionCase, escalation_delays: list[float]) -> CaseStat
     return CaseState(
         case_id=str(case.id), version=case.version, stage=case.stage,
         closed=case.stage == "closed", deadlines=timers, escalation_delays=escalation_delays,
+        wake_early=wake_early,
     )
 
 
@@ -57,6 +60,7 @@ class Relay:
     def __init__(
         self, app: Wardship, client: Client, task_queue: str, *, batch_size: int = 1000,
         poll_interval: float = 0.1, concurrency: int = 64, name: str = "wardship",
+        wake_early: float = 0.0,
     ) -> None:
         recorder = app.recorder
         if not isinstance(recorder, PostgresApplicationRecorder):
@@ -67,6 +71,7 @@ class Relay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.name = name
+        self.wake_early = wake_early
         self._recorder = recorder
         self._tracking = PostgresTrackingRecorder(
             datastore=recorder.datastore, tracking_table_name=TRACKING_TABLE
@@ -123,7 +128,7 @@ class Relay:
             case = self.app.get_case_aggregate(case_id)
             policy = self.app.policies.get(case.policy_version, self.app.policy)
             delays = [delay.total_seconds() for delay in policy.escalation_levels]
-            states.append(case_state(case, delays))
+            states.append(case_state(case, delays, self.wake_early))
         return states
 
     async def _signal(self, state: CaseState) -> None:

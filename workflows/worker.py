@@ -24,6 +24,7 @@ from domain.storage import event_store_env
 from workflows.activities import CaseActivities
 from workflows.case_workflow import CaseWorkflow
 from workflows.channels import build_channels
+from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay
 
 if TYPE_CHECKING:
@@ -51,15 +52,18 @@ class WorkerConfig:
     smtp_port: int = 25
     smtp_from: str | None = None
     smtp_to: str | None = None
+    wake_early: float = DEFAULT_WAKE_EARLY
 
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
     *, threads: int = 256, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 1000, pollers: int = 5, sandboxed: bool = False,
+    workflow_tasks: int = 4000, local_activities: int = 4000, pollers: int = 5,
+    sandboxed: bool = False,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together."""
-    activities = CaseActivities(app, channels)
+    executor = ThreadPoolExecutor(max_workers=threads)
+    activities = CaseActivities(app, channels, executor)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
     # no restricted builtins). It is safe here: `workflows.case_workflow` imports only
     # temporalio, the standard library (asyncio, contextlib, datetime) and the stdlib-only
@@ -69,12 +73,14 @@ def build_worker(
                               else UnsandboxedWorkflowRunner())
     return Worker(
         client, task_queue=task_queue, workflows=[CaseWorkflow], activities=activities.all(),
-        activity_executor=ThreadPoolExecutor(max_workers=threads),
+        activity_executor=executor,
         workflow_runner=runner,
         # The application group-commits the saves, so many concurrent activities are cheap.
-        max_concurrent_activities=threads, max_concurrent_local_activities=threads * 4,
-        # A workflow task keeps its slot while its local activity waits for the grouped save,
-        # so with 200 slots 1,000 deadlines due together queued for seconds before starting.
+        max_concurrent_activities=threads,
+        # A step's local activity, and its workflow task, hold their slots while it waits for
+        # the due time (the workflow wakes early): every deadline due within that window
+        # needs one of each, or it starts late. 4,000 due within 5 s is the design load.
+        max_concurrent_local_activities=local_activities,
         max_concurrent_workflow_tasks=workflow_tasks,
         # Above the number of live case workflows: an evicted workflow replays its whole
         # history on its next task, just when its deadline falls due.
@@ -110,7 +116,7 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
     if client is None:
         return
     worker = build_worker(client, app, channels, config.task_queue)
-    relay = Relay(app, client, config.task_queue)
+    relay = Relay(app, client, config.task_queue, wake_early=config.wake_early)
     log.info("worker_started", task_queue=config.task_queue,
              channels=[channel.name for channel in channels])
     async with worker:

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         cipher_key=settings.effective_cipher_key(), policy_path=settings.policy,
         webhook_url=settings.webhook_url, webhook_secret=secret, smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port, smtp_from=settings.smtp_from, smtp_to=settings.smtp_to,
+        wake_early=settings.deadline_wake_early,
     ))
 
 

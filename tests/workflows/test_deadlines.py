@@ -200,3 +200,28 @@ async def test_a_workflow_for_a_case_the_store_does_not_know_ends_instead_of_ret
     steps = [e async for e in handle.fetch_history_events()
              if e.HasField("marker_recorded_event_attributes")]
     assert len(steps) == 1
+
+
+async def test_a_workflow_woken_early_still_judges_at_the_due_time(
+    time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
+) -> None:
+    env = time_skipping_env
+    # Workflows wake 5 s before each due time and their step waits for it in the worker.
+    relay = Relay(app, env.client, task_queue, wake_early=5.0)
+    async with build_worker(env.client, app, [], task_queue):
+        case_id = open_red_report(app, await env.get_current_time())
+        deadline_id, due_at = intake_deadline(app, case_id)
+        await relay.run_once()
+        await env.sleep(timedelta(seconds=6))  # woken: the step is waiting for the due time
+
+        # Accepted in that window, one second before due: the step finds it done.
+        accept(app, case_id, after(due_at, -1))
+        await eventually(lambda: app.get_case_aggregate(case_id).deadlines[deadline_id].status
+                         == "met")
+        for _ in range(100):
+            if deadline_id not in await watched(env, case_id):
+                break
+            await asyncio.sleep(0.1)
+        assert deadline_id not in await watched(env, case_id)
+        assert events_named(app, case_id, "DeadlineMissed") == []
+        assert notifications(app, case_id) == {}
