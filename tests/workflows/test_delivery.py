@@ -16,7 +16,13 @@ from deploy import ports
 from deploy.binaries import temporal_cli
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.workflows.support import eventually, intake_deadline, open_red_report, seconds_policy
+from tests.workflows.support import (
+    events_named,
+    eventually,
+    intake_deadline,
+    open_red_report,
+    seconds_policy,
+)
 from workflows.channels import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -109,13 +115,14 @@ async def test_missed_deadline_reaches_a_signed_webhook_and_a_mailbox(
         EmailChannel("127.0.0.1", smtp_port, "wardship@test.invalid", ["duty@test.invalid"]),
     ]
     stop = asyncio.Event()
-    relay = Relay(app, dev_server.client, task_queue)
+    # As deployed, the workflow wakes before the due time and its step waits for it.
+    relay = Relay(app, dev_server.client, task_queue, wake_early=1.0)
     try:
         async with build_worker(dev_server.client, app, channels, task_queue):
             relay_task = asyncio.create_task(relay.run(stop))
             # A caseworker's command; nobody accepts the report within its 2 s.
             case_id = open_red_report(app)
-            deadline_id, _ = intake_deadline(app, case_id)
+            deadline_id, due_at = intake_deadline(app, case_id)
             notification_id = f"{case_id}:{deadline_id}:L1"
 
             # Both channels report delivery in the case's record.
@@ -125,6 +132,9 @@ async def test_missed_deadline_reaches_a_signed_webhook_and_a_mailbox(
                     "webhook": "delivered", "email": "delivered"}
 
             await eventually(delivered, within=60)
+            # Judged by the wall clock at the due time, not when the workflow woke.
+            [escalation] = events_named(app, case_id, "EscalationRecorded")
+            assert escalation.timestamp >= due_at
             stop.set()
             await relay_task
     finally:
