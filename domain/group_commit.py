@@ -3,8 +3,8 @@
 The PostgreSQL recorder locks its events table for each write transaction (that is how it
 keeps the notification log gap-free), which caps one application at ~600-700 saves a second
 however many threads write. Queuing concurrent saves and recording them together lifts the
-cap without giving up optimistic concurrency: a batch that conflicts is redone save by save,
-so only the writer that really lost gets the conflict.
+cap without giving up optimistic concurrency: a batch that conflicts is halved until the saves
+that lost stand alone, so only the writer that really lost gets the conflict.
 """
 
 from __future__ import annotations
@@ -74,25 +74,21 @@ class GroupCommit:
     def _commit(self, jobs: list[_Save]) -> None:
         try:
             recordings = self._record(_processing(jobs))
-        except IntegrityError:
-            # Someone else wrote one of these aggregates (or two jobs raced on one): retry
-            # alone, so each job learns its own fate.
-            for job in jobs:
-                self._commit_one(job)
+        except IntegrityError as error:
+            if len(jobs) == 1:
+                jobs[0].done.set_exception(error)
+                return
+            # Someone else wrote one of these aggregates: halve the batch until the saves
+            # that lost stand alone, so that the others still share transactions.
+            middle = len(jobs) // 2
+            self._commit(jobs[:middle])
+            self._commit(jobs[middle:])
             return
         except Exception as error:
             for job in jobs:
                 job.done.set_exception(error)
             return
         self._finish(jobs, recordings)
-
-    def _commit_one(self, job: _Save) -> None:
-        try:
-            recordings = self._record(_processing([job]))
-        except Exception as error:
-            job.done.set_exception(error)
-            return
-        self._finish([job], recordings)
 
     def _finish(self, jobs: list[_Save], recordings: list[Recording[UUID]]) -> None:
         try:

@@ -6,6 +6,7 @@ check tell it when another process wrote in between; these tests hold it to that
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
@@ -93,3 +94,26 @@ def test_a_refusal_is_reported_only_when_the_store_agrees(
                      {"grade": "yellow", "assignee": "cw-1"}, occurred_at=T0 + 2 * STEP,
                      now=T0 + 2 * STEP)
     assert here.get_case(driver.case_id)["stage"] == "closed"
+
+
+def test_saves_grouped_with_one_that_lost_its_race_are_all_kept(
+    apps: tuple[Wardship, Wardship],
+) -> None:
+    here, there = apps
+    drivers = [open_case(here, at=T0) for _ in range(8)]
+    versions = [d.view["version"] for d in drivers]
+    there.perform(drivers[0].case_id, CASEWORKER, "add_note", {"text": "from there"})
+
+    def write(index: int) -> str:
+        try:
+            here.perform(drivers[index].case_id, CASEWORKER, "add_note", {"text": "here"},
+                         expected_version=versions[index])
+        except StaleVersion:
+            return "stale"
+        return "saved"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(write, range(8)))
+    assert outcomes == ["stale"] + ["saved"] * 7
+    assert [len(here.case_events(d.case_id)) for d in drivers] == [versions[0] + 1] + [
+        v + 1 for v in versions[1:]]
