@@ -4,6 +4,8 @@ Its position lives in a tracking table in the same database and moves only after
 accepted every signal of a batch, so a restart resumes where it stopped. Signals are
 idempotent (the workflow ignores versions it has seen), so a batch retried after a crash
 between signalling and saving the position does no harm. Commands never wait on this.
+Every worker replica runs a relay, but only the one holding the relay lease relays; the
+others stand by and one takes over within a second or so when the holder goes away.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 
 from workflows.case_workflow import SIGNAL, CaseWorkflow, workflow_id
+from workflows.lease import Lease
 from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from domain.case import ProtectionCase
 
 log = structlog.get_logger("wardship.relay")
+# How often a standby relay asks whether the lease has become free.
+STANDBY_INTERVAL = 1.0
 
 TRACKING_TABLE = "wardship_relay_tracking"
 CASE_EVENT_TOPICS = "domain.events:"
@@ -77,6 +82,7 @@ class Relay:
             datastore=recorder.datastore, tracking_table_name=TRACKING_TABLE
         )
         self._tracking.create_table()
+        self._lease = Lease(recorder.datastore.pool, f"relay:{name}")
         self._limit = asyncio.Semaphore(concurrency)
         self._position: int | None = None
 
@@ -106,21 +112,48 @@ class Relay:
         log.debug("relayed", events=len(notifications), cases=len(states), position=last)
         return len(notifications)
 
+    @property
+    def leading(self) -> bool:
+        """Whether this relay holds the lease (and so is the one relaying)."""
+        return self._lease.held
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set; waits and retries while Temporal or the store is down."""
+        """Relay until `stop` is set while holding the lease; stands by while another does.
+
+        Waits and retries while Temporal or the store is down.
+        """
         backoff = self.poll_interval
-        while not stop.is_set():
-            try:
-                relayed = await self.run_once()
-            except Exception as error:
-                log.warning("relay_retrying", error=type(error).__name__, detail=str(error)[:200],
-                            retry_in=round(backoff, 2))
-                await _sleep_unless(stop, backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            backoff = self.poll_interval
-            if relayed < self.batch_size:
-                await _sleep_unless(stop, self.poll_interval)
+        try:
+            while not stop.is_set():
+                try:
+                    relayed = await self._relay_if_leading()
+                except Exception as error:
+                    # Read the position again: another relay may have moved it meanwhile.
+                    self._position = None
+                    log.warning("relay_retrying", error=type(error).__name__,
+                                detail=str(error)[:200], retry_in=round(backoff, 2))
+                    await _sleep_unless(stop, backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                backoff = self.poll_interval
+                if relayed is None:
+                    await _sleep_unless(stop, STANDBY_INTERVAL)
+                elif relayed < self.batch_size:
+                    await _sleep_unless(stop, self.poll_interval)
+        finally:
+            await asyncio.to_thread(self._lease.release)
+
+    async def _relay_if_leading(self) -> int | None:
+        """One batch if this relay holds the lease (None: another relay does)."""
+        was_leading = self._lease.held
+        if not await asyncio.to_thread(self._lease.hold):
+            if was_leading:
+                log.warning("relay_lease_lost")
+            return None
+        if not was_leading:
+            self._position = None  # whoever relayed before moved it
+            log.info("relay_leading", position=await asyncio.to_thread(self.position))
+        return await self.run_once()
 
     def _states(self, case_ids: list[UUID]) -> list[CaseState]:
         states = []
