@@ -310,9 +310,21 @@ class Wardship(Application[UUID]):
         if read:
             newer = list(self.events.get(aggregate_id, gt=aggregate.version))
             aggregate = project_aggregate(aggregate, newer)
-            if newer and cache is not None:
-                cache.put(aggregate_id, copy.deepcopy(aggregate))
+            if newer:
+                self._remember(aggregate)
         return aggregate
+
+    def _remember(self, aggregate: Any) -> None:
+        """Cache a copy (the caller keeps using its own), unless a newer one is there already."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        try:
+            cached = cache.get(aggregate.id)
+        except KeyError:
+            cached = None
+        if cached is None or cached.version < aggregate.version:
+            cache.put(aggregate.id, copy.deepcopy(aggregate))
 
     def _case(
         self, case_id: UUID, version: int | None = None, *, read: bool = True
@@ -333,11 +345,9 @@ class Wardship(Application[UUID]):
             raise VersionConflict(
                 "someone else changed the case at the same moment; reload it and retry"
             ) from None
-        if recordings and self.repository.cache is not None:
-            # The library caches only what it loads: keep the case as saved, so the next
-            # load's fast-forward (which still reads, and so sees other writers) has no event
-            # of ours to decode again. A copy: the caller still reads `case`.
-            self.repository.cache.put(case.id, copy.deepcopy(case))
+        if recordings:
+            # The next command on this case is judged on it as saved, without a read.
+            self._remember(case)
         return _position(recordings)
 
     def _policy_of(self, case: ProtectionCase) -> Policy:
