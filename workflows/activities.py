@@ -7,6 +7,7 @@ delivery outcome twice, and a channel is not used again once its delivery is rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from workflows.channels import Channel
 
 T = TypeVar("T")
+# Longest a judged step keeps its answer while other judgements of the same burst still run.
+HOLD_RESULTS_AT_MOST = 1.0  # seconds
 
 
 class CaseActivities:
@@ -39,13 +42,29 @@ class CaseActivities:
         self.channels = {channel.name: channel for channel in channels}
         # Saves block on the group commit: the more wait at once, the more share a transaction.
         self.executor = executor
+        self._judging = 0  # steps being judged now (on the worker's event loop, so no lock)
+        self._quiet = asyncio.Event()
 
     @activity.defn(name="record_step")
     async def record_step(self, step: StepInput) -> StepResult:
         """Wait for the step's time if the workflow woke early, then let the case judge it."""
         await asyncio.sleep(seconds_until(step))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._judge, step)
+        self._judging += 1
+        self._quiet.clear()
+        try:
+            result = await loop.run_in_executor(self.executor, self._judge, step)
+        finally:
+            self._judging -= 1
+            if self._judging == 0:
+                self._quiet.set()
+        # When many deadlines fall due together, every miss is recorded before the workflows
+        # plan their next steps: handing results back at once made each workflow's next
+        # activation take the CPU from the judgements still running (p99 ~0.9 s -> ~0.65 s
+        # in docs/performance.md). Channels are told up to this much later.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), HOLD_RESULTS_AT_MOST)
+        return result
 
     def _judge(self, step: StepInput) -> StepResult:
         """Record the miss if the deadline is still open at the step's time, then escalate."""

@@ -3,21 +3,26 @@
 Run with `./run bench -k deadline_latency` (dev server in memory, real PostgreSQL).
 `DEADLINE_BENCH=<variant>` measures one of the tuning variants recorded in docs/performance.md
 (see VARIANTS); `DEADLINE_BENCH_SERVER_ARGS` passes extra `temporal server start-dev` flags;
-`DEADLINE_BENCH_WAKE_EARLY` sets how many seconds before due the workflows wake.
+`DEADLINE_BENCH_WAKE_EARLY` sets how many seconds before due the workflows wake;
+`DEADLINE_BENCH_WORKERS` how many `wardship worker` processes run beside the benchmark's own
+worker (default 0; on this 2-core machine a second worker process made it slower).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shlex
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -26,14 +31,21 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.binaries import temporal_cli
 from domain.application import Wardship
+from domain.policy import parse_policy
 from domain.storage import event_store_env
-from tests.workflows.support import eventually, open_red_report, seconds_policy
+from tests.workflows.support import eventually, open_red_report, seconds_policy_toml
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay
 from workflows.worker import build_worker
 
+if TYPE_CHECKING:
+    from pathlib import Path
+    from subprocess import Popen
+
 CASES = 1_000
+# Personal fields encrypted, as deployed; the worker processes get the same key.
+CIPHER_KEY = base64.b64encode(b"wardship-benchmark-key-32-bytes!").decode()
 LEAD = 60  # seconds from opening to due: time to open every case, relay it, start its workflow
 # Worker settings of each variant measured (keyword arguments of `build_worker`).
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -95,22 +107,55 @@ def recorded(app: Wardship, after: int) -> list[Any]:
         after + 1, 10_000, topics=["domain.events:EscalationRecorded"]))
 
 
+def start_workers(count: int, settings: dict[str, str], logs: Path) -> list[Popen[bytes]]:
+    """`wardship worker` processes, as deployed; returns once each has started."""
+    processes = []
+    for index in range(count):
+        with (logs / f"worker-{index}.log").open("w") as stderr:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "worker"], env={**os.environ, **settings},
+                stdout=subprocess.DEVNULL, stderr=stderr))
+    for index in range(count):
+        log = logs / f"worker-{index}.log"
+        give_up = time.monotonic() + 60
+        while "worker_started" not in log.read_text():
+            assert time.monotonic() < give_up, log.read_text()[-2000:]
+            time.sleep(0.1)
+    return processes
+
+
 @pytest.mark.bench
-async def test_deadline_latency_for_1000_cases_due_together(db_url: str) -> None:
-    app = Wardship(env=event_store_env(db_url, pool_size=10),
-                   policy=seconds_policy(intake=f"{LEAD}s", levels=("0s", "1d")))
+async def test_deadline_latency_for_1000_cases_due_together(
+    db_url: str, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(seconds_policy_toml(intake=f"{LEAD}s", levels=("0s", "1d")))
+    app = Wardship(env=event_store_env(db_url, CIPHER_KEY, pool_size=10),
+                   policy=parse_policy(policy.read_text(), "bench policy"))
+    extra_workers = int(os.environ.get("DEADLINE_BENCH_WORKERS", "0"))
     variant = os.environ.get("DEADLINE_BENCH", "default")
     server_args = shlex.split(os.environ.get("DEADLINE_BENCH_SERVER_ARGS", ""))
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()),
                                                 dev_server_extra_args=server_args)
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
+    others: list[Popen[bytes]] = []
     try:
         wake_early = float(os.environ.get("DEADLINE_BENCH_WAKE_EARLY", DEFAULT_WAKE_EARLY))
         relay = Relay(app, env.client, task_queue, wake_early=wake_early)
         settings = dict(VARIANTS[variant])
+        settings_of_others = {
+            "DATABASE_URL": db_url, "WARDSHIP_CIPHER_KEY": CIPHER_KEY,
+            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "WARDSHIP_TASK_QUEUE": task_queue, "WARDSHIP_POLICY": str(policy),
+            "WARDSHIP_STATE_DIR": str(tmp_path), "WARDSHIP_LOG_LEVEL": "INFO",
+        }
         async with build_worker(env.client, app, [], task_queue, **settings):
             relay_task = asyncio.create_task(relay.run(stop))
+            # This process relays (the others' relays stand by), so it can watch progress.
+            await eventually(lambda: relay.leading)
+            others += await asyncio.to_thread(start_workers, extra_workers, settings_of_others,
+                                              tmp_path)
             # Every case opened "at" the same moment, so every intake falls due together.
             opened = datetime.now(UTC)
             with ThreadPoolExecutor(8) as pool:
@@ -140,6 +185,10 @@ async def test_deadline_latency_for_1000_cases_due_together(db_url: str) -> None
         judged = [event.timestamp for event in events]
         visible = [watch.visible_at(n.id) for n in found]
     finally:
+        for process in others:
+            process.terminate()
+        for process in others:
+            await asyncio.to_thread(process.wait, 30)
         await env.shutdown()
         app.close()
 
@@ -149,7 +198,7 @@ async def test_deadline_latency_for_1000_cases_due_together(db_url: str) -> None
     p99 = delays[int(0.99 * len(delays)) - 1]
     judging = sorted((at - due_at).total_seconds() for at in judged)
     print(f"\nvariant {variant} {VARIANTS[variant]} server args {server_args} "
-          f"wake early {wake_early}s")
+          f"wake early {wake_early}s, {extra_workers} more worker processes")
     print(f"{CASES} cases opened, relayed, workflows idle {slack:.1f}s before due (+{LEAD}s)")
     print(f"due -> notification committed and visible: median {median:.3f}s  p99 {p99:.3f}s  "
           f"max {delays[-1]:.3f}s  min {delays[0]:.3f}s")

@@ -22,10 +22,12 @@ CASEWORKER = Actor("cw-test-1", frozenset({Role.CASEWORKER}), TOWNSHIP, "Test Ca
 INTAKE = "intake_danger"
 
 
-def seconds_policy(intake: str = "10s", levels: tuple[str, ...] = ("0s", "30s", "60s")) -> Policy:
+def seconds_policy_toml(
+    intake: str = "10s", levels: tuple[str, ...] = ("0s", "30s", "60s")
+) -> str:
     """A policy whose urgent intake falls due in seconds; every other deadline a day away."""
     ladder = ", ".join(f'"{level}"' for level in levels)
-    return parse_policy(f"""
+    return f"""
 version = "test-seconds-1"
 calendar = "CN"
 
@@ -45,7 +47,12 @@ approval = "1d"
 
 [escalation]
 levels = [{ladder}]
-""", "test policy")
+"""
+
+
+def seconds_policy(intake: str = "10s", levels: tuple[str, ...] = ("0s", "30s", "60s")) -> Policy:
+    """The seconds policy, parsed."""
+    return parse_policy(seconds_policy_toml(intake, levels), "test policy")
 
 
 def open_red_report(app: Wardship, now: datetime | None = None, child: str = "Test Child") -> UUID:
