@@ -15,8 +15,6 @@ import base64
 import os
 import shlex
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -33,7 +31,12 @@ from deploy.binaries import temporal_cli
 from domain.application import Wardship
 from domain.policy import parse_policy
 from domain.storage import event_store_env
-from tests.workflows.support import eventually, open_red_report, seconds_policy_toml
+from tests.workflows.support import (
+    eventually,
+    open_red_report,
+    seconds_policy_toml,
+    start_workers,
+)
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay
@@ -105,23 +108,6 @@ def recorded(app: Wardship, after: int) -> list[Any]:
     """Level-1 escalation notifications (not yet decoded) after a log position."""
     return list(app.recorder.select_notifications(
         after + 1, 10_000, topics=["domain.events:EscalationRecorded"]))
-
-
-def start_workers(count: int, settings: dict[str, str], logs: Path) -> list[Popen[bytes]]:
-    """`wardship worker` processes, as deployed; returns once each has started."""
-    processes = []
-    for index in range(count):
-        with (logs / f"worker-{index}.log").open("w") as stderr:
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "worker"], env={**os.environ, **settings},
-                stdout=subprocess.DEVNULL, stderr=stderr))
-    for index in range(count):
-        log = logs / f"worker-{index}.log"
-        give_up = time.monotonic() + 60
-        while "worker_started" not in log.read_text():
-            assert time.monotonic() < give_up, log.read_text()[-2000:]
-            time.sleep(0.1)
-    return processes
 
 
 @pytest.mark.bench

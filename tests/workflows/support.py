@@ -1,8 +1,12 @@
-"""Shared helpers for the workflow tests: a second-scale policy, a case opener, waiting."""
+"""Shared helpers for the workflow tests: a second-scale policy, a case opener, waiting, and
+`wardship worker` processes."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,6 +18,8 @@ from domain.policy import Policy, parse_policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
+    from subprocess import Popen
 
     from domain.application import Wardship
 
@@ -99,3 +105,20 @@ async def eventually(check: Callable[[], Any], within: float = 30.0) -> Any:
 
 def after(moment: datetime, seconds: float) -> datetime:
     return moment + timedelta(seconds=seconds)
+
+
+def start_workers(count: int, settings: dict[str, str], logs: Path) -> list[Popen[bytes]]:
+    """`wardship worker` processes, as deployed; returns once each has started."""
+    processes = []
+    for index in range(count):
+        with (logs / f"worker-{index}.log").open("w") as stderr:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "worker"], env={**os.environ, **settings},
+                stdout=subprocess.DEVNULL, stderr=stderr))
+    for index in range(count):
+        log = logs / f"worker-{index}.log"
+        give_up = time.monotonic() + 60
+        while "worker_started" not in log.read_text():
+            assert time.monotonic() < give_up, log.read_text()[-2000:]
+            time.sleep(0.1)
+    return processes

@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from temporalio.testing import WorkflowEnvironment
 
 from deploy import ports
-from deploy.binaries import temporal_cli
 from domain.application import Wardship
 from domain.storage import event_store_env
 from tests.workflows.support import (
@@ -35,7 +33,9 @@ from workflows.relay import Relay
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
+
+    from temporalio.testing import WorkflowEnvironment
 
     from workflows.channels import Channel
 
@@ -94,15 +94,6 @@ def smtp_port(received: Received) -> Iterator[int]:
         yield port
     finally:
         controller.stop()
-
-
-@pytest.fixture(scope="module")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_cli()))
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def test_missed_deadline_reaches_a_signed_webhook_and_a_mailbox(
