@@ -225,25 +225,3 @@ async def test_a_workflow_woken_early_still_judges_at_the_due_time(
         assert deadline_id not in await watched(env, case_id)
         assert events_named(app, case_id, "DeadlineMissed") == []
         assert notifications(app, case_id) == {}
-
-
-async def test_worker_stopped_while_a_woken_step_waits_still_records_the_miss_once(
-    time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
-) -> None:
-    env = time_skipping_env
-    relay = Relay(app, env.client, task_queue, wake_early=3.0)
-    async with build_worker(env.client, app, [], task_queue, max_cached_workflows=0):
-        case_id = open_red_report(app, await env.get_current_time())
-        deadline_id, due_at = intake_deadline(app, case_id)
-        await relay.run_once()
-        # Woken at 7 s, its step waits for 10 s; the worker stops meanwhile (and finishes
-        # the step it has started, or leaves it to the next worker).
-        await env.sleep(timedelta(seconds=8))
-
-    # Another worker picks the workflow up: the miss is on record once, at its due time.
-    async with build_worker(env.client, app, [], task_queue):
-        await env.sleep(timedelta(seconds=15))
-        await eventually(lambda: f"{case_id}:{deadline_id}:L1" in notifications(app, case_id))
-        [missed] = events_named(app, case_id, "DeadlineMissed")
-        assert missed.occurred_at == due_at
-        assert len(events_named(app, case_id, "EscalationRecorded")) == 1
