@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import threading
@@ -171,18 +170,17 @@ class Wardship(Application[UUID]):
             # a successful save proves it was current, since the store refuses a version
             # another writer took. A refusal, an answer with nothing to save or a lost race
             # is judged again on the case read afresh, so only those pay for the read.
-            case = self._case(case_id, read=False)
-            try:
-                result = command(case)
-            except DomainError:
-                pass
-            else:
-                if case.pending_events:
-                    with contextlib.suppress(VersionConflict):
-                        return result, case, self._save_case(case)
-            for attempt in range(1, attempts + 1):
-                case = self._case(case_id)
-                result = command(case)
+            for attempt in range(attempts + 1):
+                read = attempt > 0
+                case = self._case(case_id, read=read)
+                try:
+                    result = command(case)
+                except DomainError:
+                    if read:
+                        raise
+                    continue
+                if not read and not case.pending_events:
+                    continue
                 try:
                     position = self._save_case(case)
                 except VersionConflict:
@@ -298,11 +296,7 @@ class Wardship(Application[UUID]):
         it up to date. `read=False` skips asking the store for newer events, for a command
         whose save will find out.
         """
-        cache = self.repository.cache
-        try:
-            cached = cache.get(aggregate_id) if cache is not None and version is None else None
-        except KeyError:
-            cached = None
+        cached = self._cached(aggregate_id) if version is None else None
         if cached is None:
             # Rebuilt from the store (the library caches the latest version it rebuilds).
             return self.repository.get(aggregate_id, version=version)
@@ -316,15 +310,21 @@ class Wardship(Application[UUID]):
 
     def _remember(self, aggregate: Any) -> None:
         """Cache a copy (the caller keeps using its own), unless a newer one is there already."""
+        cached = self._cached(aggregate.id)
+        if self.repository.cache is not None and (
+            cached is None or cached.version < aggregate.version
+        ):
+            self.repository.cache.put(aggregate.id, copy.deepcopy(aggregate))
+
+    def _cached(self, aggregate_id: UUID) -> Any:
+        """The cached aggregate itself (never to be changed), or None."""
         cache = self.repository.cache
         if cache is None:
-            return
+            return None
         try:
-            cached = cache.get(aggregate.id)
+            return cache.get(aggregate_id)
         except KeyError:
-            cached = None
-        if cached is None or cached.version < aggregate.version:
-            cache.put(aggregate.id, copy.deepcopy(aggregate))
+            return None
 
     def _case(
         self, case_id: UUID, version: int | None = None, *, read: bool = True
