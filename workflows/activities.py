@@ -69,7 +69,7 @@ class CaseActivities:
     def _judge(self, step: StepInput) -> StepResult:
         """Record the miss if the deadline is still open at the step's time, then escalate."""
         channels = sorted(self.channels)
-        now = max(step.now, step.at or step.now)
+        now = max(step.now, step.at)
 
         def command(case: ProtectionCase) -> StepResult:
             deadline = case.deadlines.get(step.deadline_id)
@@ -143,8 +143,6 @@ class CaseActivities:
 
 def seconds_until(step: StepInput) -> float:
     """How long to wait before judging the step (0 when its time has come)."""
-    if step.at is None:
-        return 0.0
     # The workflow's clock bounds the wait too: under the time-skipping test server it runs
     # far ahead of the wall clock.
     left = min(step.at - datetime.now(UTC), step.at - step.now)

@@ -71,7 +71,7 @@ class StepInput:
     deadline_id: str
     level: int
     now: datetime
-    at: datetime | None = None
+    at: datetime
 
 
 @dataclass(frozen=True)
