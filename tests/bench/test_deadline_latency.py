@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.binaries import temporal_cli
 from domain.application import Wardship
-from domain.policy import parse_policy
+from domain.policy import load_policy
 from domain.storage import event_store_env
 from tests.workflows.support import (
     eventually,
@@ -117,7 +117,7 @@ async def test_deadline_latency_for_1000_cases_due_together(
     policy = tmp_path / "policy.toml"
     policy.write_text(seconds_policy_toml(intake=f"{LEAD}s", levels=("0s", "1d")))
     app = Wardship(env=event_store_env(db_url, CIPHER_KEY, pool_size=10),
-                   policy=parse_policy(policy.read_text(), "bench policy"))
+                   policy=load_policy(policy))
     extra_workers = int(os.environ.get("DEADLINE_BENCH_WORKERS", "0"))
     variant = os.environ.get("DEADLINE_BENCH", "default")
     server_args = shlex.split(os.environ.get("DEADLINE_BENCH_SERVER_ARGS", ""))
@@ -130,18 +130,14 @@ async def test_deadline_latency_for_1000_cases_due_together(
         wake_early = float(os.environ.get("DEADLINE_BENCH_WAKE_EARLY", DEFAULT_WAKE_EARLY))
         relay = Relay(app, env.client, task_queue, wake_early=wake_early)
         settings = dict(VARIANTS[variant])
-        settings_of_others = {
-            "DATABASE_URL": db_url, "WARDSHIP_CIPHER_KEY": CIPHER_KEY,
-            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-            "WARDSHIP_TASK_QUEUE": task_queue, "WARDSHIP_POLICY": str(policy),
-            "WARDSHIP_STATE_DIR": str(tmp_path), "WARDSHIP_LOG_LEVEL": "INFO",
-        }
         async with build_worker(env.client, app, [], task_queue, **settings):
             relay_task = asyncio.create_task(relay.run(stop))
             # This process relays (the others' relays stand by), so it can watch progress.
             await eventually(lambda: relay.leading)
-            others += await asyncio.to_thread(start_workers, extra_workers, settings_of_others,
-                                              tmp_path)
+            others += await asyncio.to_thread(
+                lambda: start_workers(extra_workers, env.client, task_queue, database_url=db_url,
+                                      cipher_key=CIPHER_KEY, policy=policy, workdir=tmp_path,
+                                      wake_early=wake_early))
             # Every case opened "at" the same moment, so every intake falls due together.
             opened = datetime.now(UTC)
             with ThreadPoolExecutor(8) as pool:

@@ -15,11 +15,14 @@ from uuid import UUID
 from domain.actors import Actor
 from domain.codes import Role
 from domain.policy import Policy, parse_policy
+from workflows.messages import DEFAULT_WAKE_EARLY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
     from subprocess import Popen
+
+    from temporalio.client import Client
 
     from domain.application import Wardship
 
@@ -107,16 +110,27 @@ def after(moment: datetime, seconds: float) -> datetime:
     return moment + timedelta(seconds=seconds)
 
 
-def start_workers(count: int, settings: dict[str, str], logs: Path) -> list[Popen[bytes]]:
-    """`wardship worker` processes, as deployed; returns once each has started."""
+def start_workers(
+    count: int, client: Client, task_queue: str, *, database_url: str, cipher_key: str,
+    policy: Path, workdir: Path, wake_early: float = DEFAULT_WAKE_EARLY,
+) -> list[Popen[bytes]]:
+    """`wardship worker` processes, as deployed, on this test's store, policy, Temporal server
+    and task queue; returns once each has started (their logs are kept in `workdir`)."""
+    settings = {
+        "DATABASE_URL": database_url, "WARDSHIP_CIPHER_KEY": cipher_key,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "WARDSHIP_TASK_QUEUE": task_queue, "WARDSHIP_POLICY": str(policy),
+        "WARDSHIP_STATE_DIR": str(workdir), "WARDSHIP_LOG_LEVEL": "INFO",
+        "WARDSHIP_DEADLINE_WAKE_EARLY": str(wake_early),
+    }
     processes = []
     for index in range(count):
-        with (logs / f"worker-{index}.log").open("w") as stderr:
+        with (workdir / f"worker-{index}.log").open("w") as stderr:
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "worker"], env={**os.environ, **settings},
                 stdout=subprocess.DEVNULL, stderr=stderr))
     for index in range(count):
-        log = logs / f"worker-{index}.log"
+        log = workdir / f"worker-{index}.log"
         give_up = time.monotonic() + 60
         while "worker_started" not in log.read_text():
             assert time.monotonic() < give_up, log.read_text()[-2000:]

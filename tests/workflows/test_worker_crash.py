@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from domain.application import Wardship
-from domain.policy import parse_policy
+from domain.policy import load_policy
 from domain.storage import event_store_env
 from tests.workflows.support import (
     events_named,
@@ -37,14 +37,9 @@ async def test_a_worker_killed_while_a_woken_step_waits_still_records_the_miss_o
 ) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text(seconds_policy_toml(intake="8s", levels=("0s", "1d")))
-    app = Wardship(env=event_store_env(db_url, KEY),
-                   policy=parse_policy(policy.read_text(), "test policy"))
-    [doomed] = start_workers(1, {
-        "DATABASE_URL": db_url, "WARDSHIP_CIPHER_KEY": KEY, "WARDSHIP_POLICY": str(policy),
-        "TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
-        "WARDSHIP_TASK_QUEUE": task_queue, "WARDSHIP_STATE_DIR": str(tmp_path),
-        "WARDSHIP_DEADLINE_WAKE_EARLY": "5",
-    }, tmp_path)
+    app = Wardship(env=event_store_env(db_url, KEY), policy=load_policy(policy))
+    [doomed] = start_workers(1, dev_server.client, task_queue, database_url=db_url,
+                             cipher_key=KEY, policy=policy, workdir=tmp_path, wake_early=5.0)
     stop = asyncio.Event()
     try:
         # That worker relays the new case; its workflow wakes 3 s in and waits for 8 s.
