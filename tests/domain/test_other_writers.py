@@ -7,7 +7,7 @@ check tell it when another process wrote in between; these tests hold it to that
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +18,7 @@ from tests.domain.builders import CASEWORKER, CIPHER_KEY, STEP, T0, open_case
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from uuid import UUID
 
 
 @pytest.fixture
@@ -30,70 +31,78 @@ def apps(db_url: str) -> Iterator[tuple[Wardship, Wardship]]:
     second.close()
 
 
+def changed_elsewhere(
+    apps: tuple[Wardship, Wardship], action: str, params: dict[str, Any]
+) -> tuple[Wardship, UUID, dict[str, Any]]:
+    """A case opened by the first process (which caches it), then changed by the second.
+
+    Returns the first process, the case id, and the case as the second left it.
+    """
+    here, there = apps
+    driver = open_case(here, at=T0)
+    view = there.perform(driver.case_id, CASEWORKER, action, params,
+                         occurred_at=T0 + STEP, now=T0 + STEP)
+    return here, driver.case_id, view
+
+
 def test_an_action_allowed_only_after_another_process_wrote_is_judged_on_the_new_state(
     apps: tuple[Wardship, Wardship],
 ) -> None:
-    here, there = apps
-    driver = open_case(here, at=T0)  # `here` now caches the case at its report stage
-    there.perform(driver.case_id, CASEWORKER, "accept_report",
-                  {"grade": "yellow", "assignee": "cw-1"}, occurred_at=T0 + STEP, now=T0 + STEP)
+    # `here` caches the case at its report stage; `there` accepts the report.
+    here, case_id, _ = changed_elsewhere(
+        apps, "accept_report", {"grade": "yellow", "assignee": "cw-1"})
 
     when = T0 + 2 * STEP
-    view = here.perform(driver.case_id, CASEWORKER, "record_assessment",
+    view = here.perform(case_id, CASEWORKER, "record_assessment",
                         {"guardianship_capacity": "impaired", "needs": ["schooling"]},
                         occurred_at=when, now=when)
 
     assert view["stage"] == "assessment"
-    assert [type(e).__name__ for e in here.case_events(driver.case_id)][-2:] == [
+    assert [type(e).__name__ for e in here.case_events(case_id)][-2:] == [
         "ReportAccepted", "AssessmentRecorded"]
-    assert here.verify_chain(driver.case_id)["valid"]
+    assert here.verify_chain(case_id)["valid"]
 
 
 def test_a_write_on_an_out_of_date_case_is_neither_lost_nor_overwrites_the_other(
     apps: tuple[Wardship, Wardship],
 ) -> None:
-    here, there = apps
-    driver = open_case(here, at=T0)
-    there.perform(driver.case_id, CASEWORKER, "add_note", {"text": "from there"})
+    here, case_id, _ = changed_elsewhere(apps, "add_note", {"text": "from there"})
 
-    here.perform(driver.case_id, CASEWORKER, "add_note", {"text": "from here"})
+    here.perform(case_id, CASEWORKER, "add_note", {"text": "from here"})
 
-    notes = [e.text for e in there.case_events(driver.case_id) if hasattr(e, "text")]
+    there = apps[1]
+    notes = [e.text for e in there.case_events(case_id) if hasattr(e, "text")]
     assert notes == ["from there", "from here"]
-    assert there.verify_chain(driver.case_id)["valid"]
+    assert there.verify_chain(case_id)["valid"]
 
 
 def test_the_expected_version_is_checked_against_the_store_not_the_cache(
     apps: tuple[Wardship, Wardship],
 ) -> None:
-    here, there = apps
-    driver = open_case(here, at=T0)
-    newer = there.perform(driver.case_id, CASEWORKER, "add_note", {"text": "first"})
+    here, case_id, newer = changed_elsewhere(apps, "add_note", {"text": "first"})
 
     # The caller read the newer version (from the other process): it is current.
-    view = here.perform(driver.case_id, CASEWORKER, "add_note", {"text": "second"},
+    view = here.perform(case_id, CASEWORKER, "add_note", {"text": "second"},
                         expected_version=newer["version"])
     assert view["version"] == newer["version"] + 1
     # The version `here` had cached is stale, and is refused as such.
     with pytest.raises(StaleVersion):
-        here.perform(driver.case_id, CASEWORKER, "add_note", {"text": "third"},
+        here.perform(case_id, CASEWORKER, "add_note", {"text": "third"},
                      expected_version=newer["version"] - 1)
 
 
 def test_a_refusal_is_reported_only_when_the_store_agrees(
     apps: tuple[Wardship, Wardship],
 ) -> None:
-    here, there = apps
-    driver = open_case(here, at=T0)
-    there.perform(driver.case_id, CASEWORKER, "screen_out", {"reason": "not a protection matter"},
-                  occurred_at=T0 + STEP, now=T0 + STEP)
+    here, case_id, _ = changed_elsewhere(
+        apps, "screen_out", {"reason": "not a protection matter"})
 
     # `here` still has the case open at report, where accepting is allowed; it is closed now.
     with pytest.raises(ActionNotAllowed):
-        here.perform(driver.case_id, CASEWORKER, "accept_report",
+        here.perform(case_id, CASEWORKER, "accept_report",
                      {"grade": "yellow", "assignee": "cw-1"}, occurred_at=T0 + 2 * STEP,
                      now=T0 + 2 * STEP)
-    assert here.get_case(driver.case_id)["stage"] == "closed"
+    assert here.get_case(case_id)["stage"] == "closed"
 
 
 def test_saves_grouped_with_one_that_lost_its_race_are_all_kept(
