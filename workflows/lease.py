@@ -7,6 +7,7 @@ dies PostgreSQL releases it and a standby takes over.
 
 from __future__ import annotations
 
+import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,11 @@ if TYPE_CHECKING:
 class Lease:
     """A named lease over one connection borrowed from the event store's pool while held."""
 
-    def __init__(self, pool: ConnectionPool[Any], name: str) -> None:
+    def __init__(self, pool: ConnectionPool[Any], name: str, check_every: float = 1.0) -> None:
         self._pool = pool
+        # A held lease is confirmed at most this often (seconds), not on every call.
+        self._check_every = check_every
+        self._checked = 0.0
         # Advisory locks take a bigint; a CRC keeps distinct names apart in practice.
         self._key = zlib.crc32(f"wardship-lease:{name}".encode())
         self._conn: Connection[Any] | None = None
@@ -31,12 +35,15 @@ class Lease:
     def hold(self) -> bool:
         """Take the lease if it is free, or check it is still ours; True while we hold it."""
         if self._conn is not None:
+            if time.monotonic() - self._checked < self._check_every:
+                return True
             try:
                 self._conn.execute("SELECT 1")
             except Exception:
                 # The session is gone, and the lock with it; another process may hold it now.
                 self._give_back()
                 return False
+            self._checked = time.monotonic()
             return True
         conn = self._pool.getconn()
         try:
@@ -48,6 +55,7 @@ class Lease:
             self._pool.putconn(conn)
             return False
         self._conn = conn
+        self._checked = time.monotonic()
         return True
 
     def release(self) -> None:
