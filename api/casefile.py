@@ -16,7 +16,7 @@ from eventsourcing.utils import get_topic
 from api.signing import key_id, sign, signature_is_valid
 
 # The chain's own canonical form: exported fields must hash exactly as stored ones did.
-from domain.hashchain import GENESIS, _plain, event_hash
+from domain.hashchain import GENESIS, ChainLink, check_chain, plain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,7 +43,7 @@ def exported_event(event: CaseEvent) -> dict[str, Any]:
     return {
         "version": event.originator_version,
         "topic": get_topic(type(event)),
-        "fields": _plain(dict(vars(event))),
+        "fields": plain(dict(vars(event))),
     }
 
 
@@ -71,7 +71,7 @@ def build_case_file(
         "exported_at": exported_at.isoformat(),
         "exported_by": {"subject": exported_by.subject, "role": exported_by.role.value},
         "policy": policy_document(policy),
-        "stored_chain": _plain(stored_chain),
+        "stored_chain": plain(stored_chain),
         "event_count": len(events),
         "head_hash": str(vars(events[-1]).get("hash")) if events else GENESIS,
         "events": [exported_event(e) for e in events],
@@ -124,22 +124,13 @@ def check_case_file(document: Any, trusted_public_key: str | None = None) -> Cas
 
 
 def _first_bad_event(case_id: str, events: list[Any]) -> tuple[int | None, str]:
-    prev = GENESIS
     for expected, entry in enumerate(events, start=1):
-        fields = entry.get("fields") if isinstance(entry, dict) else None
-        topic = entry.get("topic") if isinstance(entry, dict) else None
-        if not isinstance(fields, dict) or not isinstance(topic, str):
+        if not (isinstance(entry, dict) and isinstance(entry.get("fields"), dict)
+                and isinstance(entry.get("topic"), str)):
             return expected, "malformed event entry"
-        if entry.get("version") != expected or fields.get("originator_version") != expected:
-            return expected, f"expected version {expected} here (event removed or reordered)"
-        if fields.get("originator_id") != case_id:
-            return expected, "belongs to another case"
-        if fields.get("prev_hash") != prev:
-            return expected, "previous-hash link broken (event removed or reordered)"
-        if event_hash(topic, fields) != fields.get("hash"):
-            return expected, "content does not match its hash (event changed)"
-        prev = str(fields["hash"])
-    return None, ""
+    check = check_chain(case_id, (ChainLink(e.get("version"), e["topic"], e["fields"])
+                                  for e in events))
+    return check.first_bad_version, check.problem or ""
 
 
 def _head(events: list[Any]) -> str:

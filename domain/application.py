@@ -1,35 +1,37 @@
-"""The Wardship Application: stores cases and child files, and is the only way to change them."""
+"""The Wardship Application: the commands and queries of cases and child files.
+
+It is the only way to change them. Loading and saving go through `domain.store`, which holds
+the cache, the per-case turns, group commit and retries.
+"""
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
-from eventsourcing.persistence import IntegrityError, Recording, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Transcoding
 from eventsourcing.utils import get_topic
 
-from domain.actors import SYSTEM, Actor, Context
+from domain.actions import RULES
+from domain.actors import Context
 from domain.case import ProtectionCase
+from domain.case_state import RECORD_TYPES, from_plain
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.codes import ChildCategory
 from domain.deadlines import Deadline
 from domain.errors import (
     CaseNotFound,
-    DomainError,
     InvalidCommand,
     PolicyError,
     StaleVersion,
     VersionConflict,
 )
-from domain.group_commit import GroupCommit
-from domain.hashchain import GENESIS, event_hash
+from domain.hashchain import ChainLink, check_chain
 from domain.policy import load_policy, shipped_policies
-from domain.stages import ALL_ACTIONS
+from domain.store import SAVE_ATTEMPTS, AggregateStore
 from domain.views import case_view
 
 if TYPE_CHECKING:
@@ -37,18 +39,14 @@ if TYPE_CHECKING:
 
     from eventsourcing.persistence import JSONTranscoder
 
+    from domain.actors import Actor
     from domain.events import CaseEvent
     from domain.policy import Policy
 
 T = TypeVar("T")
-# Locks striped by case id: bounded memory, and distinct cases rarely wait on each other.
-CASE_LOCK_STRIPES = 256
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
-# Lost races retried: reports about one child re-read its file; actions without an
-# expected version are judged again on the new state.
-SAVE_ATTEMPTS = 5
 
 
 class DeadlineAsDict(Transcoding):
@@ -64,6 +62,20 @@ class DeadlineAsDict(Transcoding):
         return Deadline.from_dict(data)
 
 
+class RecordAsDict(Transcoding):
+    """Lets snapshots carry the case's typed records (approvals, referrals, ...)."""
+
+    def __init__(self, record_type: type[Any]) -> None:
+        self.type = record_type
+        self.name = record_type.__name__.lower()
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return dict(vars(obj))
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return from_plain(self.type, data)
+
+
 class Wardship(Application[UUID]):
     """Cases and child files in one event store, personal data encrypted by the cipher."""
 
@@ -75,23 +87,24 @@ class Wardship(Application[UUID]):
     def __init__(
         self, env: dict[str, str] | None = None, policy: Policy | None = None
     ) -> None:
-        # Cached aggregates are replaced, never brought up to date in place (see `_load`).
+        # Cached aggregates are replaced, never brought up to date in place (domain.store).
         super().__init__({**(env or {}), self.AGGREGATE_CACHE_FASTFORWARD: "n"})
         self.policy = policy or load_policy()
         self.policies = {p.version: p for p in shipped_policies()}
         self.policies[self.policy.version] = self.policy
         key = self.env.get("CIPHER_KEY") or ""
         self._identity_key = hashlib.sha256(b"wardship-child-identity:" + key.encode()).digest()
-        self._group_commit = GroupCommit(self._record, self._take_snapshots)
-        self._case_locks = [threading.Lock() for _ in range(CASE_LOCK_STRIPES)]
+        self.store = AggregateStore(self, self.snapshotting_intervals)
 
     def close(self) -> None:
-        self._group_commit.close()
+        self.store.close()
         super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DeadlineAsDict())
+        for record_type in RECORD_TYPES:
+            transcoder.register(RecordAsDict(record_type))
 
     # --- commands ------------------------------------------------------------------------
 
@@ -115,11 +128,11 @@ class Wardship(Application[UUID]):
                 jurisdiction=jurisdiction, child=child, concern=concern, source=source,
             )
             try:
-                recordings = self.save(case, self._child_file_for(file_id, case, category))
-            except IntegrityError:
+                position = self.store.save(case, self._child_file_for(file_id, case, category))
+            except VersionConflict:
                 # Another report about the same child changed its file first: link anew.
                 continue
-            return {**case_view(case, actor), "position": _position(recordings)}
+            return {**case_view(case, actor), "position": position}
         raise VersionConflict("the child's file is being changed by other reports; retry")
 
     def perform(
@@ -128,7 +141,7 @@ class Wardship(Application[UUID]):
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """Run one action on a case; refuses stale versions and records nothing on refusal."""
-        if action not in ALL_ACTIONS:
+        if action not in RULES:
             raise InvalidCommand(f"unknown action {action!r}")
 
         def act(case: ProtectionCase) -> None:
@@ -147,7 +160,7 @@ class Wardship(Application[UUID]):
         # With an expected version the caller judged the case as they read it: no retry.
         # Without one, losing a race means judging the action again on the new state.
         attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
-        _, case, position = self._saving(case_id, act, attempts)
+        _, case, position = self._change(case_id, act, attempts)
         return {**case_view(case, actor), "position": position}
 
     def change(self, case_id: UUID, command: Callable[[ProtectionCase], T]) -> T:
@@ -156,39 +169,8 @@ class Wardship(Application[UUID]):
         These commands are judged on the case as it is, so a lost race is retried on the new
         state; they are idempotent, so a retry never records twice.
         """
-        result, _, _ = self._saving(case_id, command, SAVE_ATTEMPTS)
+        result, _, _ = self._change(case_id, command, SAVE_ATTEMPTS)
         return result
-
-    def _saving(
-        self, case_id: UUID, command: Callable[[ProtectionCase], T], attempts: int
-    ) -> tuple[T, ProtectionCase, int | None]:
-        """Load, command, save; retried on a lost race. Returns result, case and log position."""
-        # Commands on one case take turns in this process instead of racing each other to
-        # the store; other cases still share group commits.
-        with self._case_locks[hash(case_id) % len(self._case_locks)]:
-            # First judge the case as this process last saw it, without reading the store:
-            # a successful save proves it was current, since the store refuses a version
-            # another writer took. A refusal, an answer with nothing to save or a lost race
-            # is judged again on the case read afresh, so only those pay for the read.
-            for attempt in range(attempts + 1):
-                read = attempt > 0
-                case = self._case(case_id, read=read)
-                try:
-                    result = command(case)
-                except DomainError:
-                    if read:
-                        raise
-                    continue
-                if not read and not case.pending_events:
-                    continue
-                try:
-                    position = self._save_case(case)
-                except VersionConflict:
-                    if attempt == attempts:
-                        raise
-                    continue
-                return result, case, position
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
         return self.change(case_id, lambda case: case.record_deadline_missed(deadline_id, now))
@@ -232,7 +214,7 @@ class Wardship(Application[UUID]):
 
     def child_file(self, file_id: UUID) -> dict[str, Any]:
         try:
-            file: ChildFile = self._load(file_id)
+            file: ChildFile = self.store.load(file_id)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no child file {file_id}") from None
         return {"id": str(file.id), "category": file.category, "jurisdiction": file.jurisdiction,
@@ -250,105 +232,51 @@ class Wardship(Application[UUID]):
         records = self.recorder.select_events(case_id)
         if not records:
             raise CaseNotFound(f"no case {case_id}")
-        prev = GENESIS
-        for expected_version, record in enumerate(records, start=1):
-            problem = None
-            if record.originator_version != expected_version:
-                problem = f"event {expected_version} is missing"
-            else:
-                try:
-                    event = self.mapper.to_domain_event(record)
-                except Exception:
-                    problem = "stored event cannot be decoded (changed bytes)"
-                else:
-                    fields = dict(vars(event))
-                    if fields.get("prev_hash") != prev:
-                        problem = "previous-hash link broken (event removed or reordered)"
-                    elif event_hash(get_topic(type(event)), fields) != fields.get("hash"):
-                        problem = "content does not match its hash (event changed)"
-                    prev = str(fields.get("hash"))
-            if problem:
-                return {"valid": False, "events": len(records),
-                        "first_bad_version": expected_version, "problem": problem}
-        snapshot_version = self._latest_snapshot_version(case_id)
-        if snapshot_version > len(records):
+        check = check_chain(str(case_id), (self._link(record) for record in records))
+        result = {"valid": check.valid, "events": len(records),
+                  "first_bad_version": check.first_bad_version, "problem": check.problem}
+        snapshot_version = self.store.latest_snapshot_version(case_id)
+        if check.valid and snapshot_version > len(records):
             # The chain alone cannot show a removed tail; a later snapshot can.
-            return {"valid": False, "events": len(records),
-                    "first_bad_version": len(records) + 1,
+            return {**result, "valid": False, "first_bad_version": len(records) + 1,
                     "problem": f"event {len(records) + 1} is missing (a snapshot exists at "
                                f"version {snapshot_version})"}
-        return {"valid": True, "events": len(records), "first_bad_version": None,
-                "problem": None, "head_hash": prev}
-
-    def _latest_snapshot_version(self, case_id: UUID) -> int:
-        if self.snapshots is None:
-            return 0
-        latest = list(self.snapshots.get(case_id, desc=True, limit=1))
-        return latest[0].originator_version if latest else 0
+        return {**result, "head_hash": check.head_hash} if check.valid else result
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True) -> Any:
-        """A private copy of an aggregate: at a version, or as it is now.
-
-        The cache holds each aggregate as this process last saw it and is never changed in
-        place (a newer copy replaces it), so a copy is never torn by another thread bringing
-        it up to date. `read=False` skips asking the store for newer events, for a command
-        whose save will find out.
-        """
-        cached = self._cached(aggregate_id) if version is None else None
-        if cached is None:
-            # Rebuilt from the store (the library caches the latest version it rebuilds).
-            return self.repository.get(aggregate_id, version=version)
-        aggregate: Any = copy.deepcopy(cached)
-        if read:
-            newer = list(self.events.get(aggregate_id, gt=aggregate.version))
-            aggregate = project_aggregate(aggregate, newer)
-            if newer:
-                self._remember(aggregate)
-        return aggregate
-
-    def _remember(self, aggregate: Any) -> None:
-        """Cache a copy (the caller keeps using its own), unless a newer one is there already."""
-        cached = self._cached(aggregate.id)
-        if self.repository.cache is not None and (
-            cached is None or cached.version < aggregate.version
-        ):
-            self.repository.cache.put(aggregate.id, copy.deepcopy(aggregate))
-
-    def _cached(self, aggregate_id: UUID) -> Any:
-        """The cached aggregate itself (never to be changed), or None."""
-        cache = self.repository.cache
-        if cache is None:
-            return None
+    def _link(self, record: Any) -> ChainLink:
         try:
-            return cache.get(aggregate_id)
-        except KeyError:
-            return None
+            event = self.mapper.to_domain_event(record)
+        except Exception:
+            return ChainLink(record.originator_version, record.topic, None)
+        return ChainLink(record.originator_version, get_topic(type(event)), dict(vars(event)))
 
-    def _case(
-        self, case_id: UUID, version: int | None = None, *, read: bool = True
-    ) -> ProtectionCase:
+    def _change(
+        self, case_id: UUID, command: Callable[[ProtectionCase], T], attempts: int
+    ) -> tuple[T, ProtectionCase, int | None]:
         try:
-            case: ProtectionCase = self._load(case_id, version, read=read)
+            result, case, position = self.store.change(case_id, self._as_case(command), attempts)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no case {case_id}") from None
+        return result, case, position
+
+    @staticmethod
+    def _as_case(command: Callable[[ProtectionCase], T]) -> Callable[[Any], T]:
+        def on_case(aggregate: Any) -> T:
+            if not isinstance(aggregate, ProtectionCase):
+                raise CaseNotFound(f"no case {aggregate.id}")
+            return command(aggregate)
+        return on_case
+
+    def _case(self, case_id: UUID, version: int | None = None) -> ProtectionCase:
+        try:
+            case = self.store.load(case_id, version)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no case {case_id}") from None
         if not isinstance(case, ProtectionCase):
             raise CaseNotFound(f"no case {case_id}")
         return case
-
-    def _save_case(self, case: ProtectionCase) -> int | None:
-        """Save the case's new events; the log position of the last one (None: nothing new)."""
-        try:
-            recordings = self._group_commit.save(case)
-        except IntegrityError:
-            raise VersionConflict(
-                "someone else changed the case at the same moment; reload it and retry"
-            ) from None
-        if recordings:
-            # The next command on this case is judged on it as saved, without a read.
-            self._remember(case)
-        return _position(recordings)
 
     def _policy_of(self, case: ProtectionCase) -> Policy:
         try:
@@ -361,7 +289,7 @@ class Wardship(Application[UUID]):
     def _child_file_for(self, file_id: UUID, case: ProtectionCase, category: str) -> ChildFile:
         personal = {k: v for k, v in case.child.items() if k != "category"}
         try:
-            file: ChildFile = self._load(file_id)
+            file: ChildFile = self.store.load(file_id)
         except AggregateNotFoundError:
             return ChildFile.register(file_id, jurisdiction=case.jurisdiction, category=category,
                                       personal=personal, case_id=str(case.id))
@@ -377,11 +305,3 @@ class Wardship(Application[UUID]):
         if version is None:
             raise CaseNotFound(f"case {case_id} did not exist at {as_of.isoformat()}")
         return version
-
-
-__all__ = ["SYSTEM", "Wardship"]
-
-
-def _position(recordings: list[Recording[UUID]]) -> int | None:
-    """Where the saved events landed in the notification log, for read-your-writes."""
-    return max((r.notification.id for r in recordings), default=None)

@@ -6,16 +6,26 @@ one event; the events in `domain.events` only apply what was decided.
 
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from domain import access
 from domain import events as ev
+from domain.actions import ACTIONS, RULES, ActionRule
 from domain.actors import CLOCK_SKEW, SYSTEM, Actor, Context
+from domain.case_state import (
+    Approval,
+    Notification,
+    Referral,
+    Service,
+    from_plain,
+)
 from domain.codes import (
+    ApprovalStatus,
     ApprovalSubject,
     AssessmentOutcome,
     AssistanceOutcome,
@@ -27,7 +37,6 @@ from domain.codes import (
     LegalGround,
     Partner,
     Placement,
-    Role,
     Stage,
     jurisdiction_is_valid,
 )
@@ -41,36 +50,14 @@ from domain.errors import (
 )
 from domain.hashchain import GENESIS, event_hash
 from domain.policy import SERVICE_DELIVERY
-from domain.stages import role_may, stage_actions
 
 if TYPE_CHECKING:
     from uuid import UUID
 
 Changes = list[dict[str, Any]]
 
-# Which deadline kinds each action completes.
-MEETS: dict[str, tuple[str, ...]] = {
-    "file_report": ("report_filing",),
-    "accept_report": ("intake", "intake_danger"),
-    "screen_out": ("intake", "intake_danger"),
-    "dispatch_response": ("response_dispatch",),
-    "complete_emergency": ("emergency_completion",),
-    "complete_assessment": ("assessment",),
-    "create_plan": ("plan_creation",),
-    "record_visit": ("home_visit",),
-    "deliver_service": (SERVICE_DELIVERY,),
-    "record_referral_response": ("referral_response",),
-    "review_case": ("case_review",),
-    "review_guardianship": ("guardianship_review",),
-    "approve": ("approval",),
-    "reject": ("approval",),
-}
 # Escalation level -> length of the division code notified (township, county, city, province).
 LEVEL_CODE_LENGTH = {1: 9, 2: 6, 3: 4}
-GATED_BY_APPROVAL = {
-    "petition_court": ApprovalSubject.COURT_PETITION,
-    "start_long_term_guardianship": ApprovalSubject.LONG_TERM_GUARDIANSHIP,
-}
 
 
 def _check(values: type[Any], value: str, field: str) -> str:
@@ -95,6 +82,8 @@ def _require_ground(ground: str | None, article: int, action: str) -> str:
 class ProtectionCase(Aggregate):
     """One child-protection case moving through the stages of the linked response."""
 
+    # 2: approvals, referrals, services and notifications are typed records.
+    class_version: ClassVar[int] = 2
     jurisdiction: str
     child_id: str
     stage: str
@@ -104,10 +93,10 @@ class ProtectionCase(Aggregate):
         self.grade: str | None = None
         self.assignee: str | None = None
         self.deadlines: dict[str, Deadline] = {}
-        self.approvals: dict[str, dict[str, Any]] = {}
-        self.referrals: dict[str, dict[str, Any]] = {}
-        self.services: dict[str, dict[str, Any]] = {}
-        self.notifications: dict[str, dict[str, Any]] = {}
+        self.approvals: dict[str, Approval] = {}
+        self.referrals: dict[str, Referral] = {}
+        self.services: dict[str, Service] = {}
+        self.notifications: dict[str, Notification] = {}
         self.placement: str | None = None
         self.temporary_guardianship: str | None = None
         self.long_term_guardianship: str | None = None
@@ -125,25 +114,13 @@ class ProtectionCase(Aggregate):
         self.opened_by = ""
         self.last_occurred_at: datetime | None = None
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> ProtectionCase:
-        """The repository copies cached cases for each command; copy only what events change.
-
-        Deadlines are frozen and the opening facts (child, concern, source) never change, so
-        they are shared; the tables events write into are copied to the depth they write.
-        """
-        clone = copy.copy(self)
-        clone.__dict__.update(
-            _pending_events=[],
-            deadlines=dict(self.deadlines),
-            approvals={k: dict(v) for k, v in self.approvals.items()},
-            referrals={k: dict(v) for k, v in self.referrals.items()},
-            services={k: dict(v) for k, v in self.services.items()},
-            notifications={
-                k: {**v, "deliveries": dict(v["deliveries"])}
-                for k, v in self.notifications.items()
-            },
-        )
-        return clone
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Snapshots taken before approvals, referrals, services and notifications were typed."""
+        for table, record_type in (("approvals", Approval), ("referrals", Referral),
+                                   ("services", Service), ("notifications", Notification)):
+            state[table] = {key: from_plain(record_type, value)
+                            for key, value in state.get(table, {}).items()}
 
     # --- opening -------------------------------------------------------------------------
 
@@ -164,7 +141,7 @@ class ProtectionCase(Aggregate):
         entry = _check(Entry, entry, "entry")
         if not jurisdiction_is_valid(jurisdiction):
             raise InvalidCommand(f"jurisdiction {jurisdiction!r} is not a division code")
-        if not ctx.actor.covers(jurisdiction) and Role.SYSTEM not in ctx.actor.roles:
+        if not access.may_open_case(ctx.actor, jurisdiction):
             raise ActionNotAllowed("open_case", "-", [], "your jurisdiction does not cover it")
         _check_time(ctx)
         stage = Stage.DISCOVERY if entry == Entry.DISCOVERY else Stage.REPORT
@@ -197,13 +174,21 @@ class ProtectionCase(Aggregate):
     # --- reading -------------------------------------------------------------------------
 
     def allowed_actions(self, actor: Actor | None = None) -> list[str]:
-        """Actions the stage and the case's facts allow (for this actor's roles, when given)."""
-        actions = [a for a in stage_actions(self.stage) if self._available(a)]
-        if actor is None:
-            return actions
-        if not actor.covers(self.jurisdiction):
-            return []
-        return [a for a in actions if role_may(actor.roles, a)]
+        """Actions the stage and the case's facts allow (for this actor, when given)."""
+        return [rule.name for rule in ACTIONS if self._allows(rule)
+                and (actor is None or access.may_take(actor, rule, self.jurisdiction))]
+
+    @property
+    def has_undelivered_service(self) -> bool:
+        return any(not s.delivered for s in self.services.values())
+
+    @property
+    def has_open_referral(self) -> bool:
+        return any(not r.responded for r in self.referrals.values())
+
+    @property
+    def has_pending_approval(self) -> bool:
+        return any(a.status == ApprovalStatus.REQUESTED for a in self.approvals.values())
 
     def open_deadlines(self) -> list[Deadline]:
         return sorted((d for d in self.deadlines.values() if d.is_open), key=lambda d: d.due_at)
@@ -211,48 +196,44 @@ class ProtectionCase(Aggregate):
     # --- discovery and report ------------------------------------------------------------
 
     def file_report(self, ctx: Context, *, danger_now: bool = False, summary: str = "") -> None:
-        changes = self._begin("file_report", ctx, Stage.REPORT)
-        changes += _entry_deadlines(ctx, Stage.REPORT, None, self.version + 1, danger_now)
-        self._record(ev.ReportFiled, ctx, Stage.REPORT, changes,
-                     danger_now=danger_now, summary=summary)
+        step = self._begin("file_report", ctx)
+        step.changes += _entry_deadlines(ctx, step.stage, None, self.version + 1, danger_now)
+        self._record(step, ctx, danger_now=danger_now, summary=summary)
 
     def dismiss(self, ctx: Context, *, reason: str) -> None:
-        changes = self._begin("dismiss", ctx, Stage.CLOSED)
-        self._record(ev.CaseDismissed, ctx, Stage.CLOSED, changes, reason=_text(reason, "reason"))
+        step = self._begin("dismiss", ctx)
+        self._record(step, ctx, reason=_text(reason, "reason"))
 
     def accept_report(self, ctx: Context, *, grade: str, assignee: str) -> None:
         grade = _check(Grade, grade, "grade")
-        target = Stage.EMERGENCY_RESPONSE if Grade(grade).is_urgent else Stage.ASSESSMENT
-        changes = self._begin("accept_report", ctx, target)
-        changes += _entry_deadlines(ctx, target, Grade(grade), self.version + 1)
-        self._record(ev.ReportAccepted, ctx, target, changes,
-                     grade=grade, assignee=_text(assignee, "assignee"))
+        step = self._begin("accept_report", ctx, decided=grade)
+        step.changes += _entry_deadlines(ctx, step.stage, Grade(grade), self.version + 1)
+        self._record(step, ctx, grade=grade, assignee=_text(assignee, "assignee"))
 
     def screen_out(self, ctx: Context, *, reason: str, referral: str | None = None) -> None:
-        changes = self._begin("screen_out", ctx, Stage.CLOSED)
-        self._record(ev.ReportScreenedOut, ctx, Stage.CLOSED, changes,
-                     reason=_text(reason, "reason"), referral=referral)
+        step = self._begin("screen_out", ctx)
+        self._record(step, ctx, reason=_text(reason, "reason"), referral=referral)
 
     # --- emergency response --------------------------------------------------------------
 
     def dispatch_response(self, ctx: Context, *, responders: list[str]) -> None:
-        changes = self._begin("dispatch_response", ctx)
+        step = self._begin("dispatch_response", ctx)
         if not responders:
             raise InvalidCommand("name at least one responder, e.g. police or civil_affairs")
-        self._record(ev.ResponseDispatched, ctx, self.stage, changes, responders=list(responders))
+        self._record(step, ctx, responders=list(responders))
 
     def place_child(self, ctx: Context, *, placement: str, ground: str | None = None) -> None:
-        changes = self._begin("place_child", ctx)
+        step = self._begin("place_child", ctx)
         placement = _check(Placement, placement, "placement")
         if ground is not None:
             ground = _require_ground(ground, 92, "place_child")
-            changes += self._first_guardianship_review(ctx)
-        self._record(ev.ChildPlaced, ctx, self.stage, changes, placement=placement, ground=ground)
+            step.changes += self._first_guardianship_review(ctx)
+        self._record(step, ctx, placement=placement, ground=ground)
 
     def complete_emergency(self, ctx: Context, *, summary: str = "") -> None:
-        changes = self._begin("complete_emergency", ctx, Stage.ASSESSMENT)
-        changes += _entry_deadlines(ctx, Stage.ASSESSMENT, self._grade, self.version + 1)
-        self._record(ev.EmergencyCompleted, ctx, Stage.ASSESSMENT, changes, summary=summary)
+        step = self._begin("complete_emergency", ctx)
+        step.changes += _entry_deadlines(ctx, step.stage, self._grade, self.version + 1)
+        self._record(step, ctx, summary=summary)
 
     # --- assessment ----------------------------------------------------------------------
 
@@ -260,31 +241,25 @@ class ProtectionCase(Aggregate):
         self, ctx: Context, *, guardianship_capacity: str, grade: str | None = None,
         needs: list[str] | None = None, summary: str = "",
     ) -> None:
-        changes = self._begin("record_assessment", ctx)
+        step = self._begin("record_assessment", ctx)
         capacity = _check(GuardianshipCapacity, guardianship_capacity, "guardianship_capacity")
         new_grade = _check(Grade, grade, "grade") if grade else None
-        self._record(ev.AssessmentRecorded, ctx, self.stage, changes,
-                     guardianship_capacity=capacity, grade=new_grade,
+        self._record(step, ctx, guardianship_capacity=capacity, grade=new_grade,
                      needs=list(needs or []), summary=summary)
 
     def complete_assessment(self, ctx: Context, *, outcome: str) -> None:
         outcome = _check(AssessmentOutcome, outcome, "outcome")
-        target = {
-            AssessmentOutcome.ASSISTANCE: Stage.ASSISTANCE,
-            AssessmentOutcome.INTERVENTION: Stage.GUARDIANSHIP_INTERVENTION,
-            AssessmentOutcome.CLOSE: Stage.CLOSED,
-        }[AssessmentOutcome(outcome)]
-        changes = self._begin("complete_assessment", ctx, target)
+        step = self._begin("complete_assessment", ctx, decided=outcome)
         # Checked after the stage, so a wrong stage is reported as such.
         if self.assessments == 0:
             raise InvalidCommand("record an assessment before completing it")
-        changes += _entry_deadlines(ctx, target, self._grade, self.version + 1)
-        self._record(ev.AssessmentCompleted, ctx, target, changes, outcome=outcome)
+        step.changes += _entry_deadlines(ctx, step.stage, self._grade, self.version + 1)
+        self._record(step, ctx, outcome=outcome)
 
     # --- assistance ----------------------------------------------------------------------
 
     def create_plan(self, ctx: Context, *, services: list[dict[str, Any]]) -> None:
-        changes = self._begin("create_plan", ctx)
+        step = self._begin("create_plan", ctx)
         if not services:
             raise InvalidCommand("a plan needs at least one service (type, provider, due_at)")
         version = self.version + 1
@@ -296,187 +271,168 @@ class ProtectionCase(Aggregate):
             service_id = f"svc-{version}-{number}"
             planned.append({"id": service_id, "type": _text(service.get("type"), "type"),
                             "provider": str(service.get("provider") or ""), "due_at": due_at})
-            changes.append(opening(f"{SERVICE_DELIVERY}-{version}-{number}", SERVICE_DELIVERY,
-                                   due_at, Stage.ASSISTANCE, service_id))
-        self._record(ev.PlanCreated, ctx, self.stage, changes, services=planned)
+            step.changes.append(opening(f"{SERVICE_DELIVERY}-{version}-{number}", SERVICE_DELIVERY,
+                                   due_at, self.stage, service_id))
+        self._record(step, ctx, services=planned)
 
     def deliver_service(self, ctx: Context, *, service_id: str, note: str = "") -> None:
-        changes = self._begin("deliver_service", ctx, ref=service_id)
+        step = self._begin("deliver_service", ctx, ref=service_id)
         if service_id not in self.services:
             raise InvalidCommand(f"no planned service {service_id!r} in this case")
-        self._record(ev.ServiceDelivered, ctx, self.stage, changes,
-                     service_id=service_id, note=note)
+        self._record(step, ctx, service_id=service_id, note=note)
 
     def record_visit(self, ctx: Context, *, child_seen: bool, findings: str = "") -> None:
-        changes = self._begin("record_visit", ctx)
-        changes += self._next_visit(ctx)
-        self._record(ev.VisitRecorded, ctx, self.stage, changes,
-                     child_seen=child_seen, findings=findings)
+        step = self._begin("record_visit", ctx)
+        step.changes += self._next_visit(ctx)
+        self._record(step, ctx, child_seen=child_seen, findings=findings)
 
     def sign_care_agreement(
         self, ctx: Context, *, caregiver: str, period_start: str, period_end: str
     ) -> None:
-        changes = self._begin("sign_care_agreement", ctx)
+        step = self._begin("sign_care_agreement", ctx)
         if not period_start or not period_end or period_end < period_start:
             raise InvalidCommand("a care agreement needs period_start <= period_end (dates)")
-        self._record(ev.CareAgreementSigned, ctx, self.stage, changes,
-                     caregiver=_text(caregiver, "caregiver"),
+        self._record(step, ctx, caregiver=_text(caregiver, "caregiver"),
                      period_start=period_start, period_end=period_end)
 
     def record_guardian_contact(self, ctx: Context, *, channel: str = "", note: str = "") -> None:
-        changes = self._begin("record_guardian_contact", ctx)
-        self._record(ev.GuardianContactRecorded, ctx, self.stage, changes,
-                     channel=channel, note=note)
+        step = self._begin("record_guardian_contact", ctx)
+        self._record(step, ctx, channel=channel, note=note)
 
     def complete_assistance(self, ctx: Context, *, outcome: str) -> None:
         outcome = _check(AssistanceOutcome, outcome, "outcome")
-        target = {
-            AssistanceOutcome.CLOSE: Stage.CLOSED,
-            AssistanceOutcome.INTERVENTION: Stage.GUARDIANSHIP_INTERVENTION,
-            AssistanceOutcome.REASSESS: Stage.ASSESSMENT,
-        }[AssistanceOutcome(outcome)]
-        changes = self._begin("complete_assistance", ctx, target)
-        changes += _entry_deadlines(ctx, target, self._grade, self.version + 1)
-        self._record(ev.AssistanceCompleted, ctx, target, changes, outcome=outcome)
+        step = self._begin("complete_assistance", ctx, decided=outcome)
+        step.changes += _entry_deadlines(ctx, step.stage, self._grade, self.version + 1)
+        self._record(step, ctx, outcome=outcome)
 
     # --- guardianship intervention -------------------------------------------------------
 
     def admonish_guardian(self, ctx: Context, *, note: str = "") -> None:
-        changes = self._begin("admonish_guardian", ctx)
-        self._record(ev.GuardianAdmonished, ctx, self.stage, changes, note=note)
+        step = self._begin("admonish_guardian", ctx)
+        self._record(step, ctx, note=note)
 
     def order_family_education(self, ctx: Context, *, note: str = "") -> None:
-        changes = self._begin("order_family_education", ctx)
-        self._record(ev.FamilyEducationOrdered, ctx, self.stage, changes, note=note)
+        step = self._begin("order_family_education", ctx)
+        self._record(step, ctx, note=note)
 
     def start_temporary_guardianship(self, ctx: Context, *, ground: str, placement: str) -> None:
-        changes = self._begin("start_temporary_guardianship", ctx)
+        step = self._begin("start_temporary_guardianship", ctx)
         ground = _require_ground(ground, 92, "start_temporary_guardianship")
         placement = _check(Placement, placement, "placement")
-        changes += self._first_guardianship_review(ctx)
-        self._record(ev.TemporaryGuardianshipStarted, ctx, self.stage, changes,
-                     ground=ground, placement=placement)
+        step.changes += self._first_guardianship_review(ctx)
+        self._record(step, ctx, ground=ground, placement=placement)
 
     def petition_court(self, ctx: Context, *, ground: str, summary: str = "") -> None:
-        changes = self._begin("petition_court", ctx)
+        step = self._begin("petition_court", ctx)
         ground = _require_ground(ground, 108, "petition_court")
-        self._record(ev.CourtPetitioned, ctx, self.stage, changes, ground=ground, summary=summary)
+        self._record(step, ctx, ground=ground, summary=summary)
 
     def record_court_decision(self, ctx: Context, *, decision: str, summary: str = "") -> None:
-        changes = self._begin("record_court_decision", ctx)
-        self._record(ev.CourtDecisionRecorded, ctx, self.stage, changes,
-                     decision=_text(decision, "decision"), summary=summary)
+        step = self._begin("record_court_decision", ctx)
+        self._record(step, ctx, decision=_text(decision, "decision"), summary=summary)
 
     def start_long_term_guardianship(self, ctx: Context, *, ground: str) -> None:
-        changes = self._begin("start_long_term_guardianship", ctx)
+        step = self._begin("start_long_term_guardianship", ctx)
         ground = _require_ground(ground, 94, "start_long_term_guardianship")
-        self._record(ev.LongTermGuardianshipStarted, ctx, self.stage, changes, ground=ground)
+        self._record(step, ctx, ground=ground)
 
     def review_guardianship(self, ctx: Context, *, findings: str = "") -> None:
-        changes = self._begin("review_guardianship", ctx)
-        changes.append(self._guardianship_review(ctx))
-        self._record(ev.GuardianshipReviewed, ctx, self.stage, changes, findings=findings)
+        step = self._begin("review_guardianship", ctx)
+        step.changes.append(self._guardianship_review(ctx))
+        self._record(step, ctx, findings=findings)
 
     def end_intervention(self, ctx: Context, *, outcome: str) -> None:
         outcome = _check(InterventionOutcome, outcome, "outcome")
-        target = Stage.CLOSED if outcome == InterventionOutcome.CLOSE else Stage.ASSISTANCE
-        changes = self._begin("end_intervention", ctx, target)
-        changes += _entry_deadlines(ctx, target, self._grade, self.version + 1)
-        self._record(ev.InterventionEnded, ctx, target, changes, outcome=outcome)
+        step = self._begin("end_intervention", ctx, decided=outcome)
+        step.changes += _entry_deadlines(ctx, step.stage, self._grade, self.version + 1)
+        self._record(step, ctx, outcome=outcome)
 
     # --- any open stage ------------------------------------------------------------------
 
     def assign(self, ctx: Context, *, assignee: str) -> None:
-        changes = self._begin("assign", ctx)
-        self._record(ev.CaseAssigned, ctx, self.stage, changes,
-                     assignee=_text(assignee, "assignee"))
+        step = self._begin("assign", ctx)
+        self._record(step, ctx, assignee=_text(assignee, "assignee"))
 
     def add_note(self, ctx: Context, *, text: str) -> None:
-        changes = self._begin("add_note", ctx)
-        self._record(ev.NoteAdded, ctx, self.stage, changes, text=_text(text, "text"))
+        step = self._begin("add_note", ctx)
+        self._record(step, ctx, text=_text(text, "text"))
 
     def refer(
         self, ctx: Context, *, partner: str, reason: str = "", due_at: datetime | None = None
     ) -> None:
         partner = _check(Partner, partner, "partner")
-        changes = self._begin("refer", ctx)
+        step = self._begin("refer", ctx)
         version = self.version + 1
         referral_id = f"ref-{version}"
         due = due_at or ctx.due("referral_response")
         assert due is not None  # referral_response is a required, ungraded kind
-        changes.append(opening(f"referral_response-{version}", "referral_response", due,
+        step.changes.append(opening(f"referral_response-{version}", "referral_response", due,
                                None, referral_id))
-        self._record(ev.CaseReferred, ctx, self.stage, changes,
-                     referral_id=referral_id, partner=partner, reason=reason)
+        self._record(step, ctx, referral_id=referral_id, partner=partner, reason=reason)
 
     def record_referral_response(self, ctx: Context, *, referral_id: str, response: str) -> None:
-        changes = self._begin("record_referral_response", ctx, ref=referral_id)
+        step = self._begin("record_referral_response", ctx, ref=referral_id)
         if referral_id not in self.referrals:
             raise InvalidCommand(f"no referral {referral_id!r} in this case")
-        self._record(ev.ReferralResponseRecorded, ctx, self.stage, changes,
-                     referral_id=referral_id, response=_text(response, "response"))
+        self._record(step, ctx, referral_id=referral_id, response=_text(response, "response"))
 
     def escalate(self, ctx: Context, *, grade: str = "red", reason: str) -> None:
         grade = _check(Grade, grade, "grade")
         if not Grade(grade).is_urgent:
             raise InvalidCommand("escalation means new danger: grade must be red or orange")
-        changes = self._begin("escalate", ctx, Stage.EMERGENCY_RESPONSE)
-        changes += _entry_deadlines(ctx, Stage.EMERGENCY_RESPONSE, Grade(grade), self.version + 1)
-        self._record(ev.CaseEscalated, ctx, Stage.EMERGENCY_RESPONSE, changes,
-                     grade=grade, reason=_text(reason, "reason"))
+        step = self._begin("escalate", ctx)
+        step.changes += _entry_deadlines(ctx, step.stage, Grade(grade), self.version + 1)
+        self._record(step, ctx, grade=grade, reason=_text(reason, "reason"))
 
     def transfer_jurisdiction(self, ctx: Context, *, jurisdiction: str) -> None:
         if not jurisdiction_is_valid(jurisdiction):
             raise InvalidCommand(f"jurisdiction {jurisdiction!r} is not a division code")
         if jurisdiction == self.jurisdiction:
             raise InvalidCommand("the case is already in that jurisdiction")
-        changes = self._begin("transfer_jurisdiction", ctx)
+        step = self._begin("transfer_jurisdiction", ctx)
         # The receiving office starts afresh: no ladder keeps climbing in the old one.
-        changes += [resolving(d.id) for d in self.deadlines.values() if d.awaits_escalation]
-        self._record(ev.JurisdictionTransferred, ctx, self.stage, changes,
-                     from_jurisdiction=self.jurisdiction, to_jurisdiction=jurisdiction)
+        step.changes += [resolving(d.id) for d in self.deadlines.values() if d.awaits_escalation]
+        self._record(step, ctx, from_jurisdiction=self.jurisdiction, to_jurisdiction=jurisdiction)
 
     def close(self, ctx: Context, *, reason: str, outcome: str = "") -> None:
-        changes = self._begin("close", ctx, Stage.CLOSED)
-        self._record(ev.CaseClosed, ctx, Stage.CLOSED, changes,
-                     reason=_text(reason, "reason"), outcome=outcome)
+        step = self._begin("close", ctx)
+        self._record(step, ctx, reason=_text(reason, "reason"), outcome=outcome)
 
     def review_case(self, ctx: Context, *, findings: str = "") -> None:
-        changes = self._begin("review_case", ctx)
-        changes.append(_case_review(ctx, self.version + 1))
-        self._record(ev.CaseReviewed, ctx, self.stage, changes, findings=findings)
+        step = self._begin("review_case", ctx)
+        step.changes.append(_case_review(ctx, self.version + 1))
+        self._record(step, ctx, findings=findings)
 
     def reopen(self, ctx: Context, *, reason: str, danger_now: bool = False) -> None:
-        changes = self._begin("reopen", ctx, Stage.REPORT)
+        step = self._begin("reopen", ctx)
         version = self.version + 1
-        changes += _entry_deadlines(ctx, Stage.REPORT, None, version, danger_now)
-        changes.append(_case_review(ctx, version))
-        self._record(ev.CaseReopened, ctx, Stage.REPORT, changes,
-                     reason=_text(reason, "reason"), danger_now=danger_now)
+        step.changes += _entry_deadlines(ctx, step.stage, None, version, danger_now)
+        step.changes.append(_case_review(ctx, version))
+        self._record(step, ctx, reason=_text(reason, "reason"), danger_now=danger_now)
 
     # --- approvals -----------------------------------------------------------------------
 
     def request_approval(self, ctx: Context, *, subject: str, reason: str = "") -> None:
         subject = _check(ApprovalSubject, subject, "subject")
         if subject in self.approvals:
-            state = self.approvals[subject]["status"]
+            state = self.approvals[subject].status
             raise ApprovalRefused(f"a {subject} approval is already {state} for this case")
-        changes = self._begin("request_approval", ctx)
+        step = self._begin("request_approval", ctx)
         due = ctx.due("approval")
         assert due is not None
-        changes.append(opening(f"approval-{self.version + 1}", "approval", due, None, subject))
-        self._record(ev.ApprovalRequested, ctx, self.stage, changes, subject=subject,
+        step.changes.append(opening(f"approval-{self.version + 1}", "approval", due, None, subject))
+        self._record(step, ctx, subject=subject,
                      reason=reason)
 
     def approve(self, ctx: Context, *, subject: str) -> None:
         subject = self._pending_decision(ctx, subject)
-        changes = self._begin("approve", ctx, ref=subject)
-        self._record(ev.ApprovalGranted, ctx, self.stage, changes, subject=subject)
+        step = self._begin("approve", ctx, ref=subject)
+        self._record(step, ctx, subject=subject)
 
     def reject(self, ctx: Context, *, subject: str, reason: str) -> None:
         subject = self._pending_decision(ctx, subject)
-        changes = self._begin("reject", ctx, ref=subject)
-        self._record(ev.ApprovalRejected, ctx, self.stage, changes, subject=subject,
+        step = self._begin("reject", ctx, ref=subject)
+        self._record(step, ctx, subject=subject,
                      reason=_text(reason, "reason"))
 
     # --- deadlines and notifications (recorded by the service, not by people) -------------
@@ -487,9 +443,9 @@ class ProtectionCase(Aggregate):
         if not deadline.is_open or now < deadline.due_at:
             return False
         ctx = Context(actor=SYSTEM, now=now, occurred_at=deadline.due_at)
-        self._record(ev.DeadlineMissed, ctx, self.stage,
-                     [closing(deadline_id, DeadlineStatus.MISSED)],
-                     deadline_id=deadline_id, kind=deadline.kind, due_at=deadline.due_at)
+        self._record_event(ev.DeadlineMissed, ctx, self.stage,
+                           [closing(deadline_id, DeadlineStatus.MISSED)],
+                           deadline_id=deadline_id, kind=deadline.kind, due_at=deadline.due_at)
         return True
 
     def record_escalation(self, deadline_id: str, level: int, now: datetime) -> str | None:
@@ -507,12 +463,12 @@ class ProtectionCase(Aggregate):
             raise InvalidCommand("escalation levels start at 1")
         length = LEVEL_CODE_LENGTH.get(level, 2)
         ctx = Context(actor=SYSTEM, now=now)
-        self._record(ev.EscalationRecorded, ctx, self.stage, [],
-                     notification_id=notification_id, deadline_id=deadline_id,
-                     kind=deadline.kind, due_at=deadline.due_at, level=level,
-                     recipient_jurisdiction=self.jurisdiction[:length],
-                     assignee=self.assignee if level == 1 else None,
-                     case_jurisdiction=self.jurisdiction)
+        self._record_event(ev.EscalationRecorded, ctx, self.stage, [],
+                           notification_id=notification_id, deadline_id=deadline_id,
+                           kind=deadline.kind, due_at=deadline.due_at, level=level,
+                           recipient_jurisdiction=self.jurisdiction[:length],
+                           assignee=self.assignee if level == 1 else None,
+                           case_jurisdiction=self.jurisdiction)
         return notification_id
 
     def record_delivery(
@@ -520,80 +476,73 @@ class ProtectionCase(Aggregate):
     ) -> bool:
         """Record one channel's outcome for a notification; idempotent per outcome."""
         outcome = "delivered" if delivered else "failed"
-        deliveries = self._notification(notification_id)["deliveries"]
+        deliveries = self._notification(notification_id).deliveries
         if deliveries.get(channel) == outcome or deliveries.get(channel) == "delivered":
             return False
         cls = ev.NotificationDelivered if delivered else ev.NotificationDeliveryFailed
         ctx = Context(actor=SYSTEM, now=now)
-        self._record(cls, ctx, self.stage, [], notification_id=notification_id,
-                     channel=channel, detail=detail[:500])
+        self._record_event(cls, ctx, self.stage, [], notification_id=notification_id,
+                           channel=channel, detail=detail[:500])
         return True
 
     def acknowledge_notification(self, ctx: Context, notification_id: str) -> bool:
         """A supervisor of the recipient jurisdiction acknowledges; idempotent."""
         notification = self._notification(notification_id)
-        if not ({Role.SUPERVISOR, Role.ADMIN} & ctx.actor.roles):
-            raise ActionNotAllowed("acknowledge", self.stage, [], "only supervisors acknowledge")
-        if ctx.actor.jurisdiction != notification["recipient_jurisdiction"]:
+        if not access.may_acknowledge(ctx.actor, notification.recipient_jurisdiction):
             raise ActionNotAllowed("acknowledge", self.stage, [],
-                                   "the notification is addressed to another jurisdiction")
-        if notification["acknowledged_by"]:
+                                   "only supervisors holding the notification's own "
+                                   "jurisdiction code acknowledge it")
+        if notification.acknowledged_by:
             return False
-        self._record(ev.NotificationAcknowledged, ctx, self.stage, [],
-                     notification_id=notification_id)
+        self._record_event(ev.NotificationAcknowledged, ctx, self.stage, [],
+                           notification_id=notification_id)
         return True
 
     # --- the machinery -------------------------------------------------------------------
 
-    def _available(self, action: str) -> bool:
-        """Actions that need something to act on: a guardianship, referral, request, service."""
-        if action == "review_guardianship":
-            return self.temporary_guardianship is not None
-        if action == "record_referral_response":
-            return any(not r["responded"] for r in self.referrals.values())
-        if action in ("approve", "reject"):
-            return any(a["status"] == "requested" for a in self.approvals.values())
-        if action == "deliver_service":
-            return any(not s["delivered"] for s in self.services.values())
-        return True
+    def _allows(self, rule: ActionRule) -> bool:
+        """The rule's stages hold the case's, and the case has what the action acts on."""
+        return Stage(self.stage) in rule.stages and (rule.needs is None or rule.needs(self))
 
     @property
     def _grade(self) -> Grade | None:
         return Grade(self.grade) if self.grade else None
 
     def _begin(
-        self, action: str, ctx: Context, target: str | None = None, ref: str | None = None
-    ) -> Changes:
-        """Refuse what the stage, role, law or approvals forbid; else the deadline changes."""
+        self, action: str, ctx: Context, *, decided: str | None = None, ref: str | None = None
+    ) -> _Step:
+        """Refuse what the stage, role, law or approvals forbid; else the step to record."""
+        rule = RULES[action]
         allowed = self.allowed_actions()
         if action not in allowed:
             raise ActionNotAllowed(action, self.stage, allowed)
-        if Role.SYSTEM not in ctx.actor.roles:
+        if not access.may_take(ctx.actor, rule, self.jurisdiction):
             mine = self.allowed_actions(ctx.actor)
-            if action not in mine:
-                raise ActionNotAllowed(action, self.stage, mine,
-                                       f"your role or jurisdiction may not '{action}'")
+            raise ActionNotAllowed(action, self.stage, mine,
+                                   f"your role or jurisdiction may not '{action}'")
         _check_time(ctx)
-        self._check_approval(action, target)
-        met = self._meet(action, ctx, ref)
-        return met + self._leave(target, {change["id"] for change in met})
+        target = rule.target(decided)
+        self._check_approval(rule, target)
+        met = self._meet(rule, ctx, ref)
+        changes = met + self._leave(target, {change["id"] for change in met})
+        return _Step(rule, str(target or self.stage), changes)
 
-    def _check_approval(self, action: str, target: str | None) -> None:
-        subject = GATED_BY_APPROVAL.get(action)
-        if target == Stage.CLOSED and self._grade is not None and self._grade.is_urgent:
-            subject = ApprovalSubject.CLOSURE
+    def _check_approval(self, rule: ActionRule, target: Stage | None) -> None:
+        urgent = self._grade is not None and self._grade.is_urgent
+        subject = rule.required_approval(target, urgent)
         if subject is None:
             return
-        if self.approvals.get(subject, {}).get("status") != "approved":
+        approval = self.approvals.get(subject)
+        if approval is None or approval.status != ApprovalStatus.APPROVED:
             raise ApprovalRequired(
-                f"'{action}' needs an approved '{subject}' request first: "
+                f"'{rule.name}' needs an approved '{subject}' request first: "
                 f"request_approval with subject '{subject}', then a supervisor approves it"
             )
 
-    def _meet(self, action: str, ctx: Context, ref: str | None) -> Changes:
+    def _meet(self, rule: ActionRule, ctx: Context, ref: str | None) -> Changes:
         changes: Changes = []
         for deadline in self.deadlines.values():
-            if deadline.kind not in MEETS.get(action, ()) or (ref and deadline.ref != ref):
+            if deadline.kind not in rule.meets or (ref and deadline.ref != ref):
                 continue
             if deadline.is_open:
                 in_time = ctx.when < deadline.due_at
@@ -622,7 +571,7 @@ class ProtectionCase(Aggregate):
 
     def _next_visit(self, ctx: Context) -> list[dict[str, Any]]:
         due = ctx.due("home_visit", self._grade)
-        return [opening(f"home_visit-{self.version + 1}", "home_visit", due, Stage.ASSISTANCE)]\
+        return [opening(f"home_visit-{self.version + 1}", "home_visit", due, self.stage)]\
             if due else []
 
     def _first_guardianship_review(self, ctx: Context) -> Changes:
@@ -639,9 +588,9 @@ class ProtectionCase(Aggregate):
     def _pending_decision(self, ctx: Context, subject: str) -> str:
         subject = _check(ApprovalSubject, subject, "subject")
         request = self.approvals.get(subject)
-        if not request or request["status"] != "requested":
+        if not request or request.status != ApprovalStatus.REQUESTED:
             raise ApprovalRefused(f"there is no pending '{subject}' request to decide")
-        if request["requested_by"] == ctx.actor.subject:
+        if request.requested_by == ctx.actor.subject:
             raise ApprovalRefused("nobody decides their own request: ask another supervisor")
         return subject
 
@@ -651,13 +600,17 @@ class ProtectionCase(Aggregate):
         except KeyError:
             raise InvalidCommand(f"no deadline {deadline_id!r} in this case") from None
 
-    def _notification(self, notification_id: str) -> dict[str, Any]:
+    def _notification(self, notification_id: str) -> Notification:
         try:
             return self.notifications[notification_id]
         except KeyError:
             raise InvalidCommand(f"no notification {notification_id!r} in this case") from None
 
-    def _record(
+    def _record(self, step: _Step, ctx: Context, **fields: Any) -> None:
+        """Record the action's event, leaving the case in the step's stage."""
+        self._record_event(step.rule.event, ctx, step.stage, step.changes, **fields)
+
+    def _record_event(
         self, event_class: type[ev.CaseEvent], ctx: Context, stage: str, changes: Changes,
         **fields: Any,
     ) -> None:
@@ -666,6 +619,15 @@ class ProtectionCase(Aggregate):
             **_base_fields(ctx, stage, changes, None, self.policy_version),
             **fields,
         )
+
+
+@dataclass
+class _Step:
+    """An action judged allowed: its rule, the stage it leaves the case in, deadline changes."""
+
+    rule: ActionRule
+    stage: str
+    changes: Changes
 
 
 def _base_fields(

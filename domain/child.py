@@ -43,7 +43,7 @@ class ChildFile(Aggregate):
             file.jurisdiction = self.jurisdiction
             file.category = self.category
             file.personal = dict(self.personal)
-            file.case_ids.append(self.case_id)
+            file.case_ids = [self.case_id]
 
     class CaseLinked(Aggregate.Event):
         """Another case about this child was opened; newer details fill in the file."""
@@ -54,7 +54,7 @@ class ChildFile(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             file: ChildFile = aggregate
-            file.case_ids.append(self.case_id)
+            file.case_ids = [*file.case_ids, self.case_id]
             file.category = self.category or file.category
             file.personal = {**file.personal, **{k: v for k, v in self.personal.items() if v}}
 

@@ -162,6 +162,13 @@ class ApprovalSubject(StrEnum):
     COURT_PETITION = "court_petition"
 
 
+class ApprovalStatus(StrEnum):
+    """Where an approval request stands (a rejected one is removed, so it can be asked again)."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+
+
 class LegalGround(StrEnum):
     """Minor Protection Law (2020) grounds for state guardianship and court petitions."""
 

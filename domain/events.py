@@ -8,10 +8,13 @@ that triggered it decided everything.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.case_state import Approval, Notification, Referral, Service, from_plain
+from domain.codes import ApprovalStatus
 from domain.deadlines import apply_changes
 
 if TYPE_CHECKING:
@@ -159,7 +162,7 @@ class PlanCreated(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         for service in self.services:
-            case.services[service["id"]] = {**service, "delivered": False}
+            case.services[service["id"]] = from_plain(Service, service)
 
 
 class ServiceDelivered(CaseEvent):
@@ -169,7 +172,7 @@ class ServiceDelivered(CaseEvent):
     note: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.services[self.service_id] = {**case.services[self.service_id], "delivered": True}
+        case.services[self.service_id] = replace(case.services[self.service_id], delivered=True)
 
 
 class VisitRecorded(CaseEvent):
@@ -299,7 +302,7 @@ class CaseReferred(CaseEvent):
     reason: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.referrals[self.referral_id] = {"partner": self.partner, "responded": False}
+        case.referrals[self.referral_id] = Referral(self.partner)
 
 
 class ReferralResponseRecorded(CaseEvent):
@@ -309,9 +312,8 @@ class ReferralResponseRecorded(CaseEvent):
     response: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.referrals[self.referral_id] = {
-            **case.referrals[self.referral_id], "responded": True,
-        }
+        case.referrals[self.referral_id] = replace(case.referrals[self.referral_id],
+                                                   responded=True)
 
 
 class CaseEscalated(CaseEvent):
@@ -370,7 +372,7 @@ class ApprovalRequested(CaseEvent):
     reason: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.approvals[self.subject] = {"status": "requested", "requested_by": self.actor_id}
+        case.approvals[self.subject] = Approval(ApprovalStatus.REQUESTED, self.actor_id)
 
 
 class ApprovalGranted(CaseEvent):
@@ -379,9 +381,8 @@ class ApprovalGranted(CaseEvent):
     subject: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.approvals[self.subject] = {
-            **case.approvals[self.subject], "status": "approved", "approved_by": self.actor_id,
-        }
+        case.approvals[self.subject] = replace(
+            case.approvals[self.subject], status=ApprovalStatus.APPROVED, approved_by=self.actor_id)
 
 
 class ApprovalRejected(CaseEvent):
@@ -415,11 +416,8 @@ class EscalationRecorded(CaseEvent):
     case_jurisdiction: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.notifications[self.notification_id] = {
-            "deadline_id": self.deadline_id, "level": self.level,
-            "recipient_jurisdiction": self.recipient_jurisdiction,
-            "deliveries": {}, "acknowledged_by": None,
-        }
+        case.notifications[self.notification_id] = Notification(
+            self.deadline_id, self.level, self.recipient_jurisdiction)
 
 
 class NotificationDelivered(CaseEvent):
@@ -430,7 +428,7 @@ class NotificationDelivered(CaseEvent):
     detail: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.notifications[self.notification_id]["deliveries"][self.channel] = "delivered"
+        _delivery(case, self.notification_id, self.channel, "delivered")
 
 
 class NotificationDeliveryFailed(CaseEvent):
@@ -441,7 +439,7 @@ class NotificationDeliveryFailed(CaseEvent):
     detail: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.notifications[self.notification_id]["deliveries"][self.channel] = "failed"
+        _delivery(case, self.notification_id, self.channel, "failed")
 
 
 class NotificationAcknowledged(CaseEvent):
@@ -450,4 +448,23 @@ class NotificationAcknowledged(CaseEvent):
     notification_id: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.notifications[self.notification_id]["acknowledged_by"] = self.actor_id
+        case.notifications[self.notification_id] = replace(
+            case.notifications[self.notification_id], acknowledged_by=self.actor_id)
+
+
+def _delivery(case: ProtectionCase, notification_id: str, channel: str, outcome: str) -> None:
+    notification = case.notifications[notification_id]
+    case.notifications[notification_id] = replace(
+        notification, deliveries={**notification.deliveries, channel: outcome})
+
+
+CASE_EVENTS: tuple[type[CaseEvent], ...] = tuple(
+    cls for cls in list(vars().values())
+    if isinstance(cls, type) and issubclass(cls, CaseEvent) and cls is not CaseEvent
+)
+# What the service records when deadlines pass (misses, escalations, deliveries) and their
+# acknowledgements: events of no action in the action table.
+NOTIFICATION_EVENTS: tuple[type[CaseEvent], ...] = (
+    DeadlineMissed, EscalationRecorded, NotificationDelivered, NotificationDeliveryFailed,
+    NotificationAcknowledged,
+)

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 GENESIS = "0" * 64
 # Fields that are the chain itself, not content.
 _NOT_HASHED = frozenset({"hash"})
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """The value in the chain's canonical JSON form (exports must hash as stored events did)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (datetime, date)):
@@ -32,7 +37,57 @@ def event_hash(topic: str, fields: dict[str, Any]) -> str:
     """SHA-256 over the event's topic and fields (which include prev_hash), canonically encoded."""
     content = {k: v for k, v in fields.items() if k not in _NOT_HASHED}
     encoded = json.dumps(
-        {"topic": topic, "fields": _plain(content)},
+        {"topic": topic, "fields": plain(content)},
         sort_keys=True, ensure_ascii=False, separators=(",", ":"),
     )
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One event as the chain check reads it; `fields` None: it could not be decoded."""
+
+    version: int
+    topic: str
+    fields: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The verdict on a chain: the first bad version and why, or the head hash."""
+
+    first_bad_version: int | None
+    problem: str | None
+    head_hash: str
+
+    @property
+    def valid(self) -> bool:
+        return self.first_bad_version is None
+
+
+def check_chain(case_id: str, links: Iterable[ChainLink]) -> ChainCheck:
+    """Recompute a case's chain from its first event; name the first event that breaks it."""
+    prev = GENESIS
+    for expected, link in enumerate(links, start=1):
+        problem = _broken(case_id, expected, link, prev)
+        if problem:
+            return ChainCheck(expected, problem, prev)
+        prev = str(link.fields["hash"]) if link.fields else prev
+    return ChainCheck(None, None, prev)
+
+
+def _broken(case_id: str, expected: int, link: ChainLink, prev: str) -> str | None:
+    fields = link.fields
+    if link.version != expected:
+        return f"event {expected} is missing (event removed or reordered)"
+    if fields is None:
+        return "stored event cannot be decoded (changed bytes)"
+    if fields.get("originator_version") != expected:
+        return f"expected version {expected} here (event removed or reordered)"
+    if str(fields.get("originator_id")) != case_id:
+        return "belongs to another case"
+    if fields.get("prev_hash") != prev:
+        return "previous-hash link broken (event removed or reordered)"
+    if event_hash(link.topic, fields) != fields.get("hash"):
+        return "content does not match its hash (event changed)"
+    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from domain.case_state import as_plain
+
 if TYPE_CHECKING:
     from domain.actors import Actor
     from domain.case import ProtectionCase
@@ -34,9 +36,9 @@ def case_view(case: ProtectionCase, actor: Actor | None = None) -> dict[str, Any
         "deadlines": [
             deadline_view(d) for d in sorted(case.deadlines.values(), key=lambda d: d.due_at)
         ],
-        "approvals": {k: dict(v) for k, v in case.approvals.items()},
-        "referrals": {k: dict(v) for k, v in case.referrals.items()},
-        "services": {k: dict(v) for k, v in case.services.items()},
+        "approvals": {k: as_plain(v) for k, v in case.approvals.items()},
+        "referrals": {k: as_plain(v) for k, v in case.referrals.items()},
+        "services": {k: as_plain(v) for k, v in case.services.items()},
         "temporary_guardianship": case.temporary_guardianship,
         "long_term_guardianship": case.long_term_guardianship,
         "closed_reason": case.closed_reason,

@@ -98,14 +98,14 @@ class CaseActivities:
         record = case.notifications.get(delivery.notification_id)
         if record is None:
             raise ApplicationError("no such notification", non_retryable=True)
-        if record["deliveries"].get(delivery.channel) == "delivered":
+        if record.deliveries.get(delivery.channel) == "delivered":
             return "already delivered"
-        deadline = case.deadlines[record["deadline_id"]]
+        deadline = case.deadlines[record.deadline_id]
         detail = channel.send(Notification(
             notification_id=delivery.notification_id, case_id=delivery.case_id,
-            kind=deadline.kind, level=int(record["level"]),
+            kind=deadline.kind, level=record.level,
             due_at=deadline.due_at.isoformat(),
-            recipient_jurisdiction=record["recipient_jurisdiction"],
+            recipient_jurisdiction=record.recipient_jurisdiction,
             case_jurisdiction=case.jurisdiction,
         ))
         self._run(delivery.case_id, lambda c: c.record_delivery(

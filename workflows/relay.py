@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import structlog
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
+from eventsourcing.utils import get_topic
 
+from domain.events import CASE_EVENTS, NOTIFICATION_EVENTS
 from workflows.case_workflow import SIGNAL, CaseWorkflow, workflow_id
 from workflows.lease import Lease
 from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
@@ -36,13 +38,11 @@ log = structlog.get_logger("wardship.relay")
 STANDBY_INTERVAL = 1.0
 
 TRACKING_TABLE = "wardship_relay_tracking"
-CASE_EVENT_TOPICS = "domain.events:"
-# Events the workflow's own activities record: they change no timer the workflow does not
-# already know of, and re-signalling for them would double the load just when many fall due.
-QUIET_TOPICS = frozenset(f"domain.events:{name}" for name in (
-    "DeadlineMissed", "EscalationRecorded", "NotificationDelivered",
-    "NotificationDeliveryFailed", "NotificationAcknowledged",
-))
+# Events the workflow's own activities record are quiet: they change no timer the workflow
+# does not already know of, and re-signalling for them would double the load just when many
+# fall due.
+SIGNALLED_TOPICS = frozenset(get_topic(cls) for cls in CASE_EVENTS) - frozenset(
+    get_topic(cls) for cls in NOTIFICATION_EVENTS)
 
 
 def case_state(
@@ -102,7 +102,7 @@ class Relay:
             return 0
         case_ids = list(dict.fromkeys(
             n.originator_id for n in notifications
-            if n.topic.startswith(CASE_EVENT_TOPICS) and n.topic not in QUIET_TOPICS
+            if n.topic in SIGNALLED_TOPICS
         ))
         states = await asyncio.to_thread(self._states, case_ids)
         await asyncio.gather(*(self._signal(state) for state in states))

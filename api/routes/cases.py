@@ -28,8 +28,9 @@ from api.problems import Problem
 from api.responses import OrjsonResponse, etag
 from api.schemas import ActionBody, CaseView, OpenCase
 from api.services import run_command
+from domain import access
+from domain.actions import RULES
 from domain.errors import CaseNotFound, DomainError, StaleVersion
-from domain.stages import role_may
 from domain.views import case_view
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ async def perform_action(
     # Read from app state, not as dependencies: each dependency costs on the hot path.
     store: IdempotencyStore = request.app.state.idempotency
     metrics: Metrics = request.app.state.metrics
-    if not role_may(user.roles, body.action):
+    if not access.holds_any(user, RULES[body.action].roles):
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
     expected = _expected_version(if_match)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from domain.actors import Context
+from domain.case_state import private_copy
 from domain.codes import Stage
 from domain.views import case_view
 from tests.domain.builders import CASEWORKER, SUPERVISOR, T0, case_at
@@ -32,10 +32,10 @@ class TestCaseCopies:
         memory_app.record_escalation(driver.case_id, visit["id"], 1, missed_at)
         original = driver.case
         before = case_view(original)
-        notifications = copy.deepcopy(original.notifications)
+        notifications = dict(original.notifications)
 
         # Every kind of change, made on a copy and never saved.
-        clone = copy.deepcopy(original)
+        clone = private_copy(original)
         at = Context(actor=CASEWORKER, policy=memory_app.policy, now=missed_at)
         clone.deliver_service(at, service_id=next(iter(clone.services)))
         clone.record_referral_response(at, referral_id=next(iter(clone.referrals)),

@@ -293,7 +293,7 @@ class TestEscalation:
         nid = memory_app.record_escalation(driver.case_id, intake["id"], 1, driver.clock)
         assert nid is not None
         notification = driver.case.notifications[nid]
-        assert notification["recipient_jurisdiction"] == "511102"
+        assert notification.recipient_jurisdiction == "511102"
 
     def test_the_same_level_twice_gives_one_notification(self, app: Wardship) -> None:
         driver = open_case(app)

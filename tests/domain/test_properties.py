@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.actions import ACTION_NAMES
 from domain.application import Wardship
 from domain.case import ProtectionCase
 from domain.codes import (
@@ -24,7 +25,6 @@ from domain.codes import (
     Stage,
 )
 from domain.errors import DomainError
-from domain.stages import ALL_ACTIONS
 from domain.storage import event_store_env
 from domain.views import case_view
 from tests.domain.builders import (
@@ -56,8 +56,8 @@ def params_for(
     """Valid-looking parameters for action (grounds of any article, so some are refused)."""
     text = st.sampled_from(["seen", "follow-up", "family moved"])
     draw = data.draw
-    undelivered = [k for k, s in case.services.items() if not s["delivered"]] or ["svc-0-0"]
-    unanswered = [k for k, r in case.referrals.items() if not r["responded"]] or ["ref-0"]
+    undelivered = [k for k, s in case.services.items() if not s.delivered] or ["svc-0-0"]
+    unanswered = [k for k, r in case.referrals.items() if not r.responded] or ["ref-0"]
     table: dict[str, Any] = {
         "file_report": lambda: {"danger_now": draw(st.booleans())},
         "dismiss": lambda: {"reason": draw(text)},
@@ -120,9 +120,9 @@ def check_invariants(case: ProtectionCase) -> None:
     assert len(keys) == len(set(keys)), f"two open deadlines for one step: {keys}"
     for subject, approval in case.approvals.items():
         assert subject in set(ApprovalSubject)
-        assert approval["status"] in ("requested", "approved")
-        if approval["status"] == "approved":
-            assert approval["approved_by"] != approval["requested_by"]
+        assert approval.status in ("requested", "approved")
+        if approval.status == "approved":
+            assert approval.approved_by != approval.requested_by
         assert any(d.kind == "approval" and d.ref == subject for d in case.deadlines.values())
 
 
@@ -157,7 +157,7 @@ class TestAnySequenceOfActions:
                 else:
                     allowed = case.allowed_actions()
                     use_allowed = bool(allowed) and data.draw(st.integers(0, 4)) > 0
-                    pool = list(allowed if use_allowed else ALL_ACTIONS)
+                    pool = list(allowed if use_allowed else ACTION_NAMES)
                     action = data.draw(st.sampled_from(sorted(pool)), label="action")
                     actor: Actor = data.draw(st.sampled_from(ACTORS))
                     params = params_for(action, case, clock, data)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from domain.application import Wardship
+    from domain.case_state import Notification
 
 TOWNSHIP = "511102001"
 CASEWORKER = Actor("cw-test-1", frozenset({Role.CASEWORKER}), TOWNSHIP, "Test Caseworker")
@@ -87,7 +88,7 @@ def accept(app: Wardship, case_id: UUID, at: datetime) -> None:
                 {"grade": "red", "assignee": CASEWORKER.subject}, occurred_at=at, now=at)
 
 
-def notifications(app: Wardship, case_id: UUID) -> dict[str, dict[str, Any]]:
+def notifications(app: Wardship, case_id: UUID) -> dict[str, Notification]:
     return dict(app.get_case_aggregate(case_id).notifications)
 
 

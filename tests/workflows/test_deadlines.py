@@ -66,7 +66,7 @@ async def test_red_report_not_accepted_notifies_level_1_then_level_2_then_stops(
         await env.sleep(timedelta(seconds=30))
         level_2 = f"{case_id}:{deadline_id}:L2"
         await eventually(lambda: level_2 in notifications(app, case_id))
-        assert notifications(app, case_id)[level_2]["recipient_jurisdiction"] == "511102"
+        assert notifications(app, case_id)[level_2].recipient_jurisdiction == "511102"
 
         # Intake finally accepts the report: the ladder stops before level 3.
         accept(app, case_id, after(due_at, 35))

@@ -119,7 +119,7 @@ async def test_missed_deadline_reaches_a_signed_webhook_and_a_mailbox(
             # Both channels report delivery in the case's record.
             def delivered() -> bool:
                 record = app.get_case_aggregate(case_id).notifications.get(notification_id)
-                return record is not None and record["deliveries"] == {
+                return record is not None and record.deliveries == {
                     "webhook": "delivered", "email": "delivered"}
 
             await eventually(delivered, within=60)

@@ -1,0 +1,107 @@
+"""Who may see and do what: the one access policy of the service.
+
+A user with division code C works only on cases whose code starts with C. Within that area,
+roles decide: caseworkers and supervisors act, inspectors read but never write, reporters
+see only what they reported. Routes and the aggregate ask this module; none decides itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.codes import Role
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from domain.actions import ActionRule
+    from domain.actors import Actor
+
+# Who may open a case (reporters file the reports they make).
+OPENERS = frozenset({Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
+# Who may take a case action at all (each action's own roles are in the action table).
+WRITERS = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
+# Who reads lists, boards, statistics and child files: everyone but reporters.
+READERS = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN})
+# Who works the supervisors' inbox and acknowledges notifications.
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+# Who reads the access log (who looked at which child).
+AUDITORS = frozenset({Role.INSPECTOR, Role.ADMIN})
+# Who inspects any case of their area; a caseworker inspects only their own cases.
+INSPECTORS = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
+# Inspectors audit what was known; supervisors lead the case work in their area.
+SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
+
+
+def covers(actor: Actor, jurisdiction: str) -> bool:
+    """Whether the jurisdiction lies in the actor's area (their code is a prefix of it)."""
+    return jurisdiction.startswith(actor.jurisdiction)
+
+
+def holds_any(actor: Actor, roles: Iterable[Role]) -> bool:
+    """Whether the actor holds at least one of the roles."""
+    return not actor.roles.isdisjoint(roles)
+
+
+def may_open_case(actor: Actor, jurisdiction: str) -> bool:
+    """Openers open cases in their own area; the service itself anywhere."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return holds_any(actor, OPENERS) and covers(actor, jurisdiction)
+
+
+def may_take(actor: Actor, rule: ActionRule, jurisdiction: str) -> bool:
+    """Whether the actor's roles allow the action on a case in that jurisdiction."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return holds_any(actor, rule.roles) and covers(actor, jurisdiction)
+
+
+def may_see_case(actor: Actor, jurisdiction: str, opened_by: str) -> bool:
+    """Within the actor's area; a reporter (and nothing more) sees only their own reports."""
+    if not covers(actor, jurisdiction):
+        return False
+    if actor.roles <= {Role.REPORTER}:
+        return opened_by == actor.subject
+    return True
+
+
+def may_inspect_cases(actor: Actor) -> bool:
+    """Whether the actor's roles allow inspection (history, state, verify) at all."""
+    return holds_any(actor, INSPECTORS | {Role.CASEWORKER})
+
+
+def may_inspect(actor: Actor, assignee: str | None, opened_by: str) -> bool:
+    """Inspection of a case the actor may see: inspecting roles, or the caseworker who leads
+    or opened it."""
+    return holds_any(actor, INSPECTORS) or actor.subject in (assignee, opened_by)
+
+
+def sees_personal_data(actor: Actor) -> bool:
+    """Whether the actor reads children's and reporters' names, ID numbers, addresses."""
+    return holds_any(actor, SEES_PERSONAL_DATA)
+
+
+def may_export(actor: Actor) -> bool:
+    """The signed case file holds every field (its hashes cover them): only those who see
+    personal data export it."""
+    return sees_personal_data(actor)
+
+
+def visible_jurisdictions(actor: Actor, jurisdictions: Sequence[str]) -> list[bool]:
+    """For each case of a child file (by its jurisdiction), whether the actor may see it."""
+    return [covers(actor, code) for code in jurisdictions]
+
+
+def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions: Sequence[str]
+                        ) -> bool:
+    """A reader sees a child's file when it, or one of the child's cases, is in their area."""
+    if not holds_any(actor, READERS):
+        return False
+    return covers(actor, file_jurisdiction) or any(visible_jurisdictions(actor,
+                                                                         case_jurisdictions))
+
+
+def may_acknowledge(actor: Actor, recipient_jurisdiction: str) -> bool:
+    """A notification is acknowledged by a supervisor holding exactly its addressed code."""
+    return holds_any(actor, SUPERVISORS) and actor.jurisdiction == recipient_jurisdiction

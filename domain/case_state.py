@@ -1,0 +1,89 @@
+"""The typed parts of a case's state: approvals, referrals, planned services, notifications.
+
+Each is frozen, like `Deadline`: an event puts a new value in the case's table and never
+changes one in place, so a copy of a case only needs its own tables (see `private_copy`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from domain.codes import ApprovalStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A request for a supervisor's approval of closure, long-term guardianship or a petition."""
+
+    status: ApprovalStatus
+    requested_by: str
+    approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Referral:
+    """A referral to a partner department, answered or not."""
+
+    partner: str
+    responded: bool = False
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of an assistance plan, delivered by its due time."""
+
+    id: str
+    type: str
+    provider: str
+    due_at: datetime
+    delivered: bool = False
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One escalation of a missed deadline to one jurisdiction, its deliveries and its ack."""
+
+    deadline_id: str
+    level: int
+    recipient_jurisdiction: str
+    deliveries: Mapping[str, str] = field(default_factory=dict)  # channel -> outcome
+    acknowledged_by: str | None = None
+
+
+RECORD_TYPES: tuple[type[Any], ...] = (Approval, Referral, Service, Notification)
+
+
+def as_plain(record: Any) -> dict[str, Any]:
+    """The record as a plain dict, leaving out fields not set yet (the answers' shape)."""
+    return {k: v for k, v in asdict(record).items() if v is not None}
+
+
+def from_plain(record_type: type[Any], data: Mapping[str, Any]) -> Any:
+    """A record from a plain dict (snapshots, and snapshots written before records were
+    typed)."""
+    names = {f.name for f in fields(record_type)}
+    values = {k: v for k, v in data.items() if k in names}
+    if record_type is Approval:
+        values["status"] = ApprovalStatus(values["status"])
+    if record_type is Notification:
+        values["deliveries"] = dict(values.get("deliveries") or {})
+    return record_type(**values)
+
+
+def private_copy(aggregate: Any) -> Any:
+    """A copy of an aggregate with tables of its own: values are immutable, so one level is
+    enough whatever tables the aggregate has."""
+    clone = object.__new__(type(aggregate))
+    state = {
+        name: dict(value) if isinstance(value, dict) else
+        list(value) if isinstance(value, list) else value
+        for name, value in vars(aggregate).items()
+    }
+    state["_pending_events"] = []
+    object.__setattr__(clone, "__dict__", state)
+    return clone

@@ -1,0 +1,243 @@
+"""Store machinery beside the domain: the aggregate cache, per-case turns, group commit and
+the retry of lost races. The rules are in the aggregates; this only loads and saves them.
+
+Why it exists (figures in docs/performance.md): the library's PostgreSQL recorder locks its
+events table for each write transaction, which caps one application at ~600-700 saves a
+second however many threads write, and a load-command-save cycle without a cache runs
+~250-300 a second. Saves of one moment therefore share a transaction (group commit), and a
+command is first judged on the cached case without reading the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eventsourcing.application import project_aggregate
+from eventsourcing.persistence import IntegrityError, Recording
+
+from domain.case_state import private_copy
+from domain.errors import DomainError, VersionConflict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from uuid import UUID
+
+    from eventsourcing.application import Application
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Locks striped by aggregate id: bounded memory, and distinct cases rarely wait on each other.
+LOCK_STRIPES = 256
+# Lost races retried: reports about one child re-read its file; actions without an expected
+# version and the service's own commands are judged again on the new state.
+SAVE_ATTEMPTS = 5
+
+
+class AggregateStore:
+    """Loads private copies of aggregates and saves them through one group-commit writer."""
+
+    def __init__(self, app: Application[UUID], snapshot_intervals: Mapping[type[Any], int]):
+        self._app = app
+        self._intervals = dict(snapshot_intervals)
+        self._group_commit = GroupCommit(self._record)
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+
+    def close(self) -> None:
+        self._group_commit.close()
+
+    def load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True) -> Any:
+        """A private copy of an aggregate: at a version, or as it is now.
+
+        The cache holds each aggregate as this process last saw it and is never changed in
+        place (a newer copy replaces it), so a copy is never torn by another thread bringing
+        it up to date. `read=False` skips asking the store for newer events, for a command
+        whose save will find out. Raises the library's AggregateNotFoundError.
+        """
+        cached = self._cached(aggregate_id) if version is None else None
+        if cached is None:
+            # Rebuilt from the store; the library caches the latest version it rebuilds.
+            found: Any = self._app.repository.get(aggregate_id, version=version,
+                                             deepcopy_from_cache=False)
+            return private_copy(found) if version is None else found
+        aggregate = private_copy(cached)
+        if read:
+            newer = list(self._app.events.get(aggregate_id, gt=aggregate.version))
+            aggregate = project_aggregate(aggregate, newer)
+            if newer:
+                self._remember(private_copy(aggregate))
+        return aggregate
+
+    def save(self, *aggregates: Any) -> int | None:
+        """Record the aggregates' new events in one transaction; their last log position.
+
+        Raises VersionConflict when another writer saved one of them first.
+        """
+        try:
+            recordings = self._group_commit.save(aggregates)
+        except IntegrityError:
+            raise VersionConflict(
+                "someone else changed the case at the same moment; reload it and retry"
+            ) from None
+        if recordings:
+            # The next command is judged on the aggregates as saved, without a read. The
+            # caller only reads them from now on.
+            for aggregate in aggregates:
+                self._remember(aggregate)
+        return max((r.notification.id for r in recordings), default=None)
+
+    def change(
+        self, aggregate_id: UUID, command: Callable[[Any], T], attempts: int = SAVE_ATTEMPTS
+    ) -> tuple[T, Any, int | None]:
+        """Load, command, save; a lost race is judged again. Returns result, aggregate and
+        log position (None: nothing to save)."""
+        # Commands on one aggregate take turns in this process instead of racing each other
+        # to the store; other aggregates still share group commits.
+        with self._locks[hash(aggregate_id) % len(self._locks)]:
+            # First judge the aggregate as this process last saw it, without reading the
+            # store: a successful save proves it was current, since the store refuses a
+            # version another writer took. A refusal, an answer with nothing to save or a
+            # lost race is judged again on a fresh read, so only those pay for the read.
+            for attempt in range(attempts + 1):
+                read = attempt > 0
+                aggregate = self.load(aggregate_id, read=read)
+                try:
+                    result = command(aggregate)
+                except DomainError:
+                    if read:
+                        raise
+                    continue
+                if not read and not aggregate.pending_events:
+                    continue
+                try:
+                    position = self.save(aggregate)
+                except VersionConflict:
+                    if attempt == attempts:
+                        raise
+                    continue
+                return result, aggregate, position
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def latest_snapshot_version(self, aggregate_id: UUID) -> int:
+        """The version of the newest snapshot of the aggregate (0: none)."""
+        if self._app.snapshots is None:
+            return 0
+        latest = list(self._app.snapshots.get(aggregate_id, desc=True, limit=1))
+        return latest[0].originator_version if latest else 0
+
+    def _record(self, aggregates: Sequence[Any], events: Sequence[Any]
+                ) -> list[Recording[UUID]]:
+        recordings = self._app.events.put(events)
+        try:
+            self._snapshot(aggregates, events)
+        except Exception:
+            # A snapshot only speeds loading; the events are saved, so the save stands.
+            log.exception("snapshot_failed")
+        return recordings
+
+    def _snapshot(self, aggregates: Sequence[Any], events: Sequence[Any]) -> None:
+        """Snapshot an aggregate whose new events crossed a multiple of its interval."""
+        if self._app.snapshots is None:
+            return
+        for aggregate in aggregates:
+            interval = self._intervals.get(type(aggregate))
+            mine = [e for e in events if e.originator_id == aggregate.id]
+            if interval and any(e.originator_version % interval == 0 for e in mine):
+                snapshot_class = getattr(type(aggregate), "Snapshot", None) or type(
+                    self._app).snapshot_class
+                assert snapshot_class is not None, "aggregates here define their Snapshot"
+                self._app.snapshots.put([snapshot_class.take(aggregate)])
+
+    def _remember(self, aggregate: Any) -> None:
+        """Cache the aggregate, never to be changed again, unless a newer one is there."""
+        cache = self._app.repository.cache
+        cached = self._cached(aggregate.id)
+        if cache is not None and (cached is None or cached.version < aggregate.version):
+            cache.put(aggregate.id, aggregate)
+
+    def _cached(self, aggregate_id: UUID) -> Any:
+        cache = self._app.repository.cache
+        if cache is None:
+            return None
+        try:
+            return cache.get(aggregate_id)
+        except KeyError:
+            return None
+
+
+@dataclass
+class _Save:
+    aggregates: Sequence[Any]
+    events: Sequence[Any]
+    done: Future[list[Recording[UUID]]] = field(default_factory=Future)
+
+
+class GroupCommit:
+    """One writer thread records every save queued at a moment in a single transaction.
+
+    A batch that conflicts is halved until the saves that lost stand alone, so only the
+    writer that really lost gets the conflict and the others still share transactions.
+    """
+
+    def __init__(
+        self,
+        record: Callable[[Sequence[Any], Sequence[Any]], list[Recording[UUID]]],
+        max_batch: int = 200,
+    ) -> None:
+        self._record = record
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
+        self._thread.start()
+
+    def save(self, aggregates: Sequence[Any]) -> list[Recording[UUID]]:
+        """Record the aggregates' pending events; raises IntegrityError if one lost a race."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        if not events:
+            return []
+        job = _Save(aggregates, events)
+        self._queue.put(job)
+        return job.done.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while (job := self._queue.get()) is not None:
+            jobs = [job]
+            while len(jobs) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                jobs.append(more)
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Save]) -> None:
+        try:
+            recordings = self._record([a for job in jobs for a in job.aggregates],
+                                      [e for job in jobs for e in job.events])
+        except IntegrityError as error:
+            if len(jobs) == 1:
+                jobs[0].done.set_exception(error)
+                return
+            middle = len(jobs) // 2
+            self._commit(jobs[:middle])
+            self._commit(jobs[middle:])
+            return
+        except Exception as error:
+            for job in jobs:
+                job.done.set_exception(error)
+            return
+        for job in jobs:
+            ids = {aggregate.id for aggregate in job.aggregates}
+            job.done.set_result([r for r in recordings if r.domain_event.originator_id in ids])
