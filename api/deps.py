@@ -21,9 +21,9 @@ from api.domain_problems import case_not_found
 from api.idempotency import IdempotencyStore
 from api.metrics import Metrics
 from api.problems import Problem
+from domain import access
 from domain.actors import Actor
 from domain.application import Wardship
-from domain.codes import Role
 from domain.errors import CaseNotFound
 
 if TYPE_CHECKING:
@@ -31,9 +31,8 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from domain.case import ProtectionCase
+    from domain.codes import Role
 
-WRITERS = (Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN)
-OPENERS = (Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN)
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with sub, name, roles, jurisdiction")
 
@@ -77,7 +76,7 @@ def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     return dependency
 
 
-Writer = Annotated[Actor, Depends(require_roles(*WRITERS))]
+Writer = Annotated[Actor, Depends(require_roles(*access.WRITERS))]
 
 
 async def _app_and_writer(request: Request) -> tuple[Wardship, Actor]:
@@ -91,23 +90,21 @@ async def _app_and_writer(request: Request) -> tuple[Wardship, Actor]:
         raise unauthenticated("send 'Authorization: Bearer <token>'")
     verifier: TokenVerifier = request.app.state.token_verifier
     user = await verifier.actor(token)
-    if not _WRITER_ROLES & user.roles:
-        names = ", ".join(sorted(r.value for r in _WRITER_ROLES))
+    if not access.holds_any(user, access.WRITERS):
+        names = ", ".join(sorted(r.value for r in access.WRITERS))
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"this needs one of the roles: {names}")
     return await get_wardship(request), user
 
 
-_WRITER_ROLES = frozenset(WRITERS)
 AppAndWriter = Annotated[tuple[Wardship, Actor], Depends(_app_and_writer)]
 # For routes using `AppAndWriter`, which does not declare the bearer scheme to OpenAPI itself.
 BEARER_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
-Opener = Annotated[Actor, Depends(require_roles(*OPENERS))]
+Opener = Annotated[Actor, Depends(require_roles(*access.OPENERS))]
 # Lists and read models: everyone but reporters, who read only their own cases by id.
-Reader = Annotated[Actor, Depends(require_roles(
-    Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN))]
-Supervisor = Annotated[Actor, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
-Inspector = Annotated[Actor, Depends(require_roles(Role.INSPECTOR, Role.ADMIN))]
+Reader = Annotated[Actor, Depends(require_roles(*access.READERS))]
+Supervisor = Annotated[Actor, Depends(require_roles(*access.SUPERVISORS))]
+Auditor = Annotated[Actor, Depends(require_roles(*access.AUDITORS))]
 
 
 async def _access_log(request: Request) -> AccessLog:
@@ -131,19 +128,8 @@ MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
 def may_see(case: ProtectionCase, user: Actor) -> bool:
-    """Within the caller's jurisdiction, and a reporter's own report when only a reporter."""
-    if not user.covers(case.jurisdiction):
-        return False
-    if user.roles <= {Role.REPORTER}:
-        return case.opened_by == user.subject
-    return True
-
-
-def check_scope(case: ProtectionCase, user: Actor) -> ProtectionCase:
-    """The case if the caller may see it; otherwise 404, as if it did not exist."""
-    if not may_see(case, user):
-        raise case_not_found(case.id)
-    return case
+    """Whether the access policy lets the caller see the case."""
+    return access.may_see_case(user, case.jurisdiction, case.opened_by)
 
 
 async def scoped_case(
@@ -154,4 +140,6 @@ async def scoped_case(
         case = await run_in_threadpool(app.get_case_aggregate, case_id, version)
     except CaseNotFound:
         raise case_not_found(case_id) from None
-    return check_scope(case, user)
+    if not may_see(case, user):
+        raise case_not_found(case_id)
+    return case

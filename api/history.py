@@ -6,10 +6,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from domain.codes import Role
-
 if TYPE_CHECKING:
-    from domain.actors import Actor
     from domain.events import CaseEvent
 
 MASK = "***"
@@ -23,19 +20,12 @@ PERSONAL_FIELDS: tuple[tuple[str, ...], ...] = (
     ("source", "reporter", "phone"),
     ("caregiver",),
 )
-# Inspectors audit what was known; supervisors lead the case work in their area.
-SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 # Fields every event has; the rest is the event's own payload.
 _COMMON = frozenset({
     "originator_id", "originator_version", "originator_topic", "timestamp", "actor_id",
     "actor_role", "occurred_at", "policy_version", "stage", "deadline_changes", "prev_hash",
     "hash",
 })
-
-
-def sees_personal_data(actor: Actor) -> bool:
-    """Whether the actor's roles let them read children's and reporters' personal fields."""
-    return bool(actor.roles & SEES_PERSONAL_DATA)
 
 
 def masked(payload: dict[str, Any]) -> dict[str, Any]:

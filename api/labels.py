@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from domain.actions import ACTIONS as ACTION_RULES
+
 Labels = dict[str, dict[str, str]]
 LANGUAGES = ("en", "zh")
 
@@ -15,49 +19,30 @@ STAGES: Labels = {
     "closed": {"en": "closed", "zh": "结案"},
 }
 
-# One label per event type: what happened, i.e. the action that was taken.
-EVENTS: Labels = {
+# Events recorded by the service rather than by an action of the table.
+_SERVICE_EVENTS: Labels = {
     "CaseOpened": {"en": "case opened", "zh": "立案"},
-    "ReportFiled": {"en": "report filed", "zh": "报告"},
-    "CaseDismissed": {"en": "concern dismissed", "zh": "排除"},
-    "ReportAccepted": {"en": "report accepted", "zh": "受理"},
-    "ReportScreenedOut": {"en": "report screened out", "zh": "不予受理"},
-    "ResponseDispatched": {"en": "response dispatched", "zh": "派员处置"},
-    "ChildPlaced": {"en": "child placed", "zh": "临时安置"},
-    "EmergencyCompleted": {"en": "emergency completed", "zh": "应急处置完成"},
-    "AssessmentRecorded": {"en": "assessment recorded", "zh": "记录评估"},
-    "AssessmentCompleted": {"en": "assessment completed", "zh": "评估完成"},
-    "PlanCreated": {"en": "plan created", "zh": "制定帮扶计划"},
-    "ServiceDelivered": {"en": "service delivered", "zh": "提供服务"},
-    "VisitRecorded": {"en": "visit recorded", "zh": "走访记录"},
-    "CareAgreementSigned": {"en": "care agreement signed", "zh": "签订委托照护协议"},
-    "GuardianContactRecorded": {"en": "guardian contacted", "zh": "联系监护人"},
-    "AssistanceCompleted": {"en": "assistance completed", "zh": "帮扶完成"},
-    "GuardianAdmonished": {"en": "guardian admonished", "zh": "训诫监护人"},
-    "FamilyEducationOrdered": {"en": "family education ordered", "zh": "责令接受家庭教育指导"},
-    "TemporaryGuardianshipStarted": {"en": "temporary guardianship started", "zh": "临时监护"},
-    "CourtPetitioned": {"en": "court petitioned", "zh": "向法院申请"},
-    "CourtDecisionRecorded": {"en": "court decision recorded", "zh": "记录法院裁判"},
-    "LongTermGuardianshipStarted": {"en": "long-term guardianship started", "zh": "长期监护"},
-    "GuardianshipReviewed": {"en": "guardianship reviewed", "zh": "监护评估复核"},
-    "InterventionEnded": {"en": "intervention ended", "zh": "监护干预结束"},
-    "CaseAssigned": {"en": "case assigned", "zh": "指派承办人"},
-    "NoteAdded": {"en": "note added", "zh": "添加备注"},
-    "CaseReferred": {"en": "case referred", "zh": "转介"},
-    "ReferralResponseRecorded": {"en": "referral answered", "zh": "转介回复"},
-    "CaseEscalated": {"en": "case escalated", "zh": "升级处置"},
-    "JurisdictionTransferred": {"en": "jurisdiction transferred", "zh": "移交辖区"},
-    "CaseClosed": {"en": "case closed", "zh": "结案"},
-    "CaseReviewed": {"en": "case reviewed", "zh": "督导复核"},
-    "CaseReopened": {"en": "case reopened", "zh": "重新立案"},
-    "ApprovalRequested": {"en": "approval requested", "zh": "提请审批"},
-    "ApprovalGranted": {"en": "approval granted", "zh": "审批同意"},
-    "ApprovalRejected": {"en": "approval rejected", "zh": "审批驳回"},
     "DeadlineMissed": {"en": "deadline missed", "zh": "超时未办"},
     "EscalationRecorded": {"en": "supervisor notified", "zh": "督办通知"},
     "NotificationDelivered": {"en": "notification delivered", "zh": "通知已送达"},
     "NotificationDeliveryFailed": {"en": "notification failed", "zh": "通知发送失败"},
     "NotificationAcknowledged": {"en": "notification acknowledged", "zh": "通知已确认"},
+}
+
+
+def _words(name: str) -> str:
+    """'ReportFiled' -> 'report filed'."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+
+# Each action by its name, and the event it records by the event's name: from the table.
+ACTIONS: Labels = {
+    rule.name: {"en": rule.name.replace("_", " "), "zh": rule.term} for rule in ACTION_RULES
+}
+EVENTS: Labels = {
+    **_SERVICE_EVENTS,
+    **{rule.event.__name__: {"en": _words(rule.event.__name__), "zh": rule.term}
+       for rule in ACTION_RULES},
 }
 
 DEADLINE_KINDS: Labels = {

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from api.deps import Inspector
+from api.deps import Auditor
 from api.readmodels import Pool, check_scope, like_prefix
 from api.responses import OrjsonResponse
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/access", tags=["inspection"])
 
 @router.get("", response_class=OrjsonResponse)
 async def access_log(
-    user: Inspector, pool: Pool,
+    user: Auditor, pool: Pool,
     resource_type: Literal["case", "child"] | None = None,
     resource_id: Annotated[str | None, Query(max_length=100)] = None,
     child_id: Annotated[str | None, Query(max_length=100)] = None,

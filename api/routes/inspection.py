@@ -1,9 +1,7 @@
 """Inspection: a case's full history, its state at any moment, its hash chain and its export.
 
-Who may inspect: inspectors, supervisors and admins within their jurisdiction (404 outside);
-a caseworker only the cases they lead or opened. Personal fields are shown to inspectors
-and supervisors only. The export holds every field (the hashes cover them), so only roles
-that see personal data may export. Every read is written to the access log.
+Who may inspect, see personal fields and export is `domain.access`'s to say; every read is
+written to the access log.
 """
 
 from __future__ import annotations
@@ -18,10 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.casefile import build_case_file
 from api.deps import AccessLogDep, App, CurrentUser, scoped_case
-from api.history import history_entry, sees_personal_data
+from api.history import history_entry
 from api.problems import Problem
 from api.signing import SigningKeyError, key_id, public_key_text, service_signing_key
-from domain.codes import Role
+from domain import access
 from domain.errors import CaseNotFound
 
 if TYPE_CHECKING:
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1", tags=["inspection"])
 
-INSPECTORS = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
 MAX_PAGE = 1000
 
 AfterVersion = Annotated[int, Query(ge=0, le=2**62, description="events after this version")]
@@ -44,11 +41,10 @@ async def _inspected_case(
     app: Wardship, user: Actor, case_id: UUID, log: AccessLogDep, purpose: str
 ) -> ProtectionCase:
     """The case if the caller may inspect it (404 outside their area, 403 for their role)."""
-    if not user.roles & (INSPECTORS | {Role.CASEWORKER}):
+    if not access.may_inspect_cases(user):
         raise _forbidden("inspection needs the inspector, supervisor or admin role")
     case = await scoped_case(app, user, case_id)
-    own = user.subject in (case.assignee, case.opened_by)
-    if not user.roles & INSPECTORS and not own:
+    if not access.may_inspect(user, case.assignee, case.opened_by):
         raise _forbidden("a caseworker may inspect only the cases they lead or opened")
     log.record(user, resource_type="case", resource_id=str(case_id), purpose=purpose,
                child_id=case.child_id, case_jurisdiction=case.jurisdiction)
@@ -67,7 +63,7 @@ async def case_history(
     """Every event in order: type, actor and role, times, policy version, payload, hashes."""
     await _inspected_case(app, user, case_id, log, "history")
     events = await run_in_threadpool(app.case_events, case_id, after_version, None, limit + 1)
-    reveal = sees_personal_data(user)
+    reveal = access.sees_personal_data(user)
     page = [history_entry(e, reveal_personal=reveal) for e in events[:limit]]
     more = len(events) > limit
     return {
@@ -134,7 +130,7 @@ async def case_export(
     case_id: UUID, request: Request, user: CurrentUser, app: App, log: AccessLogDep
 ) -> Response:
     """The signed, self-contained case file; check it offline with `wardship verify FILE`."""
-    if not sees_personal_data(user):
+    if not access.may_export(user):
         raise _forbidden("the case file holds personal data: inspectors and supervisors export")
     case = await _inspected_case(app, user, case_id, log, "export")
     key = _signing_key(request)
