@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Transcoding
 from eventsourcing.utils import get_topic
 
 from domain.actions import RULES
 from domain.actors import Context
 from domain.case import ProtectionCase
-from domain.case_state import RECORD_TYPES, from_plain
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.codes import ChildCategory
-from domain.deadlines import Deadline
 from domain.errors import (
     CaseNotFound,
     InvalidCommand,
@@ -31,7 +28,7 @@ from domain.errors import (
 )
 from domain.hashchain import ChainLink, check_chain
 from domain.policy import load_policy, shipped_policies
-from domain.store import SAVE_ATTEMPTS, AggregateStore
+from domain.store import SAVE_ATTEMPTS, AggregateStore, register_state_transcodings
 from domain.views import case_view
 
 if TYPE_CHECKING:
@@ -47,33 +44,6 @@ T = TypeVar("T")
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
-
-
-class DeadlineAsDict(Transcoding):
-    """Lets snapshots carry the case's deadline table."""
-
-    type = Deadline
-    name = "deadline"
-
-    def encode(self, obj: Deadline) -> dict[str, Any]:
-        return obj.as_dict()
-
-    def decode(self, data: dict[str, Any]) -> Deadline:
-        return Deadline.from_dict(data)
-
-
-class RecordAsDict(Transcoding):
-    """Lets snapshots carry the case's typed records (approvals, referrals, ...)."""
-
-    def __init__(self, record_type: type[Any]) -> None:
-        self.type = record_type
-        self.name = record_type.__name__.lower()
-
-    def encode(self, obj: Any) -> dict[str, Any]:
-        return dict(vars(obj))
-
-    def decode(self, data: dict[str, Any]) -> Any:
-        return from_plain(self.type, data)
 
 
 class Wardship(Application[UUID]):
@@ -102,9 +72,7 @@ class Wardship(Application[UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        transcoder.register(DeadlineAsDict())
-        for record_type in RECORD_TYPES:
-            transcoder.register(RecordAsDict(record_type))
+        register_state_transcodings(transcoder)
 
     # --- commands ------------------------------------------------------------------------
 

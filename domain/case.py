@@ -112,7 +112,6 @@ class ProtectionCase(Aggregate):
         self.source: dict[str, Any] = {}
         self.opened_at: datetime | None = None
         self.opened_by = ""
-        self.last_occurred_at: datetime | None = None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:

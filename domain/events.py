@@ -41,7 +41,6 @@ class CaseEvent(Aggregate.Event):
         case.stage = self.stage
         apply_changes(case.deadlines, self.deadline_changes, self.occurred_at)
         case.last_hash = self.hash
-        case.last_occurred_at = self.occurred_at
 
     def change(self, case: ProtectionCase) -> None:
         """What this kind of event changes beyond stage, deadlines and chain."""

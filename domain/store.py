@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventsourcing.application import project_aggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 
-from domain.case_state import private_copy
+from domain.case_state import RECORD_TYPES, from_plain, private_copy
+from domain.deadlines import Deadline
 from domain.errors import DomainError, VersionConflict
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from eventsourcing.application import Application
+    from eventsourcing.persistence import JSONTranscoder
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -168,6 +170,40 @@ class AggregateStore:
             return cache.get(aggregate_id)
         except KeyError:
             return None
+
+
+class DeadlineAsDict(Transcoding):
+    """Lets snapshots carry the case's deadline table."""
+
+    type = Deadline
+    name = "deadline"
+
+    def encode(self, obj: Deadline) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Deadline:
+        return Deadline.from_dict(data)
+
+
+class RecordAsDict(Transcoding):
+    """Lets snapshots carry the case's typed records (approvals, referrals, ...)."""
+
+    def __init__(self, record_type: type[Any]) -> None:
+        self.type = record_type
+        self.name = record_type.__name__.lower()
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return dict(vars(obj))
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return from_plain(self.type, data)
+
+
+def register_state_transcodings(transcoder: JSONTranscoder) -> None:
+    """Let snapshots carry the case's deadlines and typed records."""
+    transcoder.register(DeadlineAsDict())
+    for record_type in RECORD_TYPES:
+        transcoder.register(RecordAsDict(record_type))
 
 
 @dataclass
