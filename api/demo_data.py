@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from domain.actions import RULES
 from domain.actors import Actor
-from domain.codes import Role
+from domain.codes import Grade, Role
 
 if TYPE_CHECKING:
     from domain.application import Wardship
@@ -116,9 +117,12 @@ class Scenario:
         act("record_visit", gap_hours=72, child_seen=True, findings="状况稳定")
         if target != "closed":
             return case_id
-        if grade in ("red", "orange"):
-            act("request_approval", gap_hours=24, subject="closure", reason="帮扶完成")
-            act("approve", who=boss, gap_hours=4, subject="closure")
+        # Closing may need a supervisor's approval first: the action table says when.
+        closing = RULES["complete_assistance"]
+        subject = closing.required_approval(closing.target("close"), Grade(grade).is_urgent)
+        if subject is not None:
+            act("request_approval", gap_hours=24, subject=subject, reason="帮扶完成")
+            act("approve", who=boss, gap_hours=4, subject=subject)
         act("complete_assistance", gap_hours=24, outcome="close")
         return case_id
 
