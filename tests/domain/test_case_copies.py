@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING
+
+import pytest
 
 from domain.actors import Context
 from domain.case_state import private_copy
@@ -49,3 +52,22 @@ class TestCaseCopies:
         assert case_view(original) == before
         assert original.notifications == notifications
         assert original.pending_events == []
+
+    def test_every_table_of_a_case_holds_only_values_that_cannot_change(
+        self, memory_app: Wardship
+    ) -> None:
+        # The copy is one level deep, so nothing inside a table may be changed in place.
+        driver = case_at(memory_app, Stage.ASSISTANCE)
+        driver.do("create_plan", services=[
+            {"type": "tutoring", "provider": "school", "due_at": T0 + timedelta(days=5)}])
+        driver.do("refer", partner="education", reason="school absence")
+        driver.do("request_approval", subject="closure", reason="stable")
+        case = driver.case
+        tables = {name: value for name, value in vars(case).items()
+                  if isinstance(value, dict) and name not in ("child", "concern", "source")}
+        assert {"deadlines", "approvals", "referrals", "services", "notifications"} <= set(tables)
+        for table in tables.values():
+            for value in table.values():
+                first = dataclasses.fields(value)[0].name
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    setattr(value, first, None)
