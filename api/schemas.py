@@ -20,6 +20,7 @@ from pydantic import (
 
 from domain.actors import CLOCK_SKEW
 from domain.codes import (
+    PROVINCES,
     ApprovalSubject,
     AssessmentOutcome,
     AssistanceOutcome,
@@ -54,7 +55,9 @@ Required = Annotated[
     str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=False),
     AfterValidator(_storable),
 ]
-DivisionCode = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")]
+# 2, 4, 6, 9 or 12 digits under one of the 34 provinces.
+DivisionCode = Annotated[str, StringConstraints(
+    pattern=rf"^({'|'.join(sorted(PROVINCES))})(\d{{2}}|\d{{4}}|\d{{7}}|\d{{10}})?$")]
 
 
 def _in_range(value: datetime) -> datetime:

@@ -102,6 +102,8 @@ class ProtectionCase(Aggregate):
         self.long_term_guardianship: str | None = None
         self.guardianship_capacity: str | None = None
         self.assessments = 0
+        # Ever graded red or orange: closing it needs a supervisor's approval for good.
+        self.ever_urgent = False
         self.closed_reason: str | None = None
         self.last_contact_at: datetime | None = None
         self.last_hash = GENESIS
@@ -115,7 +117,10 @@ class ProtectionCase(Aggregate):
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """Snapshots taken before approvals, referrals, services and notifications were typed."""
+        """Snapshots taken before approvals, referrals, services and notifications were typed,
+        and before the case remembered being urgent (its grade now is all they tell)."""
+        state.setdefault("ever_urgent", Grade(state["grade"]).is_urgent if state.get("grade")
+                         else False)
         for table, record_type in (("approvals", Approval), ("referrals", Referral),
                                    ("services", Service), ("notifications", Notification)):
             state[table] = {key: from_plain(record_type, value)
@@ -527,8 +532,7 @@ class ProtectionCase(Aggregate):
         return _Step(rule, str(target or self.stage), changes)
 
     def _check_approval(self, rule: ActionRule, target: Stage | None) -> None:
-        urgent = self._grade is not None and self._grade.is_urgent
-        subject = rule.required_approval(target, urgent)
+        subject = rule.required_approval(target, self.ever_urgent)
         if subject is None:
             return
         approval = self.approvals.get(subject)

@@ -29,6 +29,11 @@ class Grade(StrEnum):
     def is_urgent(self) -> bool:
         return self in (Grade.RED, Grade.ORANGE)
 
+    @property
+    def severity(self) -> int:
+        """Blue 0 to red 3: a re-grade to a higher severity is a re-grade upwards."""
+        return (Grade.BLUE, Grade.YELLOW, Grade.ORANGE, Grade.RED).index(self)
+
 
 class Role(StrEnum):
     """Who a user is to the service."""
@@ -201,6 +206,15 @@ class DeadlineStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# The 34 provincial-level divisions (GB/T 2260), the first two digits of every code.
+PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+    "65", "71", "81", "82",
+})
+
+
 def jurisdiction_is_valid(code: str) -> bool:
-    """A statutory division code: 2, 4, 6, 9 or 12 digits."""
-    return code.isascii() and code.isdigit() and len(code) in (2, 4, 6, 9, 12)
+    """A statutory division code: 2, 4, 6, 9 or 12 digits under a province that exists."""
+    return (code.isascii() and code.isdigit() and len(code) in (2, 4, 6, 9, 12)
+            and code[:2] in PROVINCES)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.domain import Aggregate
 
 from domain.case_state import Approval, Notification, Referral, Service, from_plain
-from domain.codes import ApprovalStatus
+from domain.codes import ApprovalStatus, ApprovalSubject, Grade, Stage
 from domain.deadlines import apply_changes
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ class CaseEvent(Aggregate.Event):
     def apply(self, aggregate: Any) -> None:
         case: ProtectionCase = aggregate
         self.change(case)
+        if self.stage == Stage.CLOSED and case.stage != Stage.CLOSED:
+            # Whatever path closes the case spends its closure approval.
+            case.approvals.pop(ApprovalSubject.CLOSURE, None)
         case.stage = self.stage
         apply_changes(case.deadlines, self.deadline_changes, self.occurred_at)
         case.last_hash = self.hash
@@ -91,7 +94,7 @@ class ReportAccepted(CaseEvent):
     assignee: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.grade = self.grade
+        _regrade(case, self.grade)
         case.assignee = self.assignee
 
 
@@ -141,7 +144,7 @@ class AssessmentRecorded(CaseEvent):
         case.guardianship_capacity = self.guardianship_capacity
         case.assessments += 1
         if self.grade:
-            case.grade = self.grade
+            _regrade(case, self.grade)
 
 
 class AssessmentCompleted(CaseEvent):
@@ -322,7 +325,7 @@ class CaseEscalated(CaseEvent):
     reason: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.grade = self.grade
+        _regrade(case, self.grade)
 
 
 class JurisdictionTransferred(CaseEvent):
@@ -343,7 +346,6 @@ class CaseClosed(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         case.closed_reason = self.reason
-        case.approvals.pop("closure", None)
 
 
 class CaseReviewed(CaseEvent):
@@ -359,9 +361,10 @@ class CaseReopened(CaseEvent):
     danger_now: bool
 
     def change(self, case: ProtectionCase) -> None:
-        # A new report is graded afresh at intake.
+        # A new report is graded afresh at intake; no approval outlives the closed case.
         case.closed_reason = None
         case.grade = None
+        case.approvals.clear()
 
 
 class ApprovalRequested(CaseEvent):
@@ -449,6 +452,18 @@ class NotificationAcknowledged(CaseEvent):
     def change(self, case: ProtectionCase) -> None:
         case.notifications[self.notification_id] = replace(
             case.notifications[self.notification_id], acknowledged_by=self.actor_id)
+
+
+def _regrade(case: ProtectionCase, grade: str) -> None:
+    """A new grade; a case once urgent stays so for closing, and a re-grade upwards clears
+    the approvals granted under the lower grade."""
+    new = Grade(grade)
+    if case.grade is not None and new.severity > Grade(case.grade).severity:
+        for subject, approval in list(case.approvals.items()):
+            if approval.status == ApprovalStatus.APPROVED:
+                del case.approvals[subject]
+    case.grade = grade
+    case.ever_urgent = case.ever_urgent or new.is_urgent
 
 
 def _delivery(case: ProtectionCase, notification_id: str, channel: str, outcome: str) -> None:

@@ -214,3 +214,56 @@ class TestApprovalGates:
         assert deadline["due_at"] == memory_app.policy.due_at("approval", None, driver.clock)
         driver.do("approve", SUPERVISOR, subject="closure")
         assert driver.deadline("approval", "met")["id"] == deadline["id"]
+
+
+class TestClosureCannotBeWalkedAround:
+    """A case ever graded red or orange closes only with an approved closure, by any path;
+    an approval allows its one action once."""
+
+    def test_regrading_a_red_case_to_blue_does_not_lift_the_closure_gate(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, Stage.ASSESSMENT, grade="red")
+        driver.do("record_assessment", guardianship_capacity="adequate", grade="blue")
+        refused(driver, ApprovalRequired, "complete_assessment", outcome="close")
+        refused(driver, ApprovalRequired, "close", reason="low risk now")
+
+    @pytest.mark.parametrize(("stage", "action", "params"), [
+        (Stage.ASSISTANCE, "complete_assistance", {"outcome": "close"}),
+        (Stage.GUARDIANSHIP_INTERVENTION, "end_intervention", {"outcome": "close"}),
+        (Stage.ASSISTANCE, "close", {"reason": "resolved"}),
+    ])
+    def test_every_path_that_closes_a_once_urgent_case_is_gated(
+        self, memory_app: Wardship, stage: Stage, action: str, params: dict[str, Any]
+    ) -> None:
+        driver = case_at(memory_app, stage, grade="orange")
+        refused(driver, ApprovalRequired, action, **params)
+        driver.approve("closure")
+        assert driver.do(action, **params)["stage"] == Stage.CLOSED
+
+    def test_the_closure_approval_is_spent_by_the_closing_and_gone_after_reopening(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, Stage.ASSESSMENT, grade="red")
+        driver.do("record_assessment", guardianship_capacity="adequate")
+        driver.approve("closure")
+        assert driver.do("complete_assessment", outcome="close")["approvals"] == {}
+        driver.do("reopen", reason="a new report")
+        refused(driver, ApprovalRequired, "screen_out", reason="the same concern")
+
+    def test_reopening_clears_an_approval_granted_but_not_used(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, Stage.GUARDIANSHIP_INTERVENTION, grade="yellow")
+        driver.approve("long_term_guardianship")
+        driver.do("end_intervention", outcome="close")
+        assert driver.do("reopen", reason="a new report")["approvals"] == {}
+
+    def test_a_regrade_upwards_clears_an_approval_not_yet_used(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, Stage.ASSESSMENT, grade="orange")
+        driver.approve("closure")
+        view = driver.do("record_assessment", guardianship_capacity="harmful", grade="red")
+        assert view["approvals"] == {}
+        refused(driver, ApprovalRequired, "close", reason="safe now")
