@@ -57,6 +57,14 @@ def may_take(actor: Actor, rule: ActionRule, jurisdiction: str) -> bool:
     return holds_any(actor, rule.roles) and covers(actor, jurisdiction)
 
 
+def may_transfer(actor: Actor, from_jurisdiction: str, to_jurisdiction: str) -> bool:
+    """A case moves only between codes the actor covers both of: a caseworker within their
+    own area, beyond it a supervisor over both."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return covers(actor, from_jurisdiction) and covers(actor, to_jurisdiction)
+
+
 def may_see_case(actor: Actor, jurisdiction: str, opened_by: str) -> bool:
     """Within the actor's area; a reporter (and nothing more) sees only their own reports."""
     if not covers(actor, jurisdiction):

@@ -23,6 +23,7 @@ from domain.case_state import (
     Referral,
     Service,
     from_plain,
+    notified_jurisdiction,
 )
 from domain.codes import (
     ApprovalStatus,
@@ -56,8 +57,6 @@ if TYPE_CHECKING:
 
 Changes = list[dict[str, Any]]
 
-# Escalation level -> length of the division code notified (township, county, city, province).
-LEVEL_CODE_LENGTH = {1: 9, 2: 6, 3: 4}
 
 
 def _check(values: type[Any], value: str, field: str) -> str:
@@ -394,8 +393,12 @@ class ProtectionCase(Aggregate):
         if jurisdiction == self.jurisdiction:
             raise InvalidCommand("the case is already in that jurisdiction")
         step = self._begin("transfer_jurisdiction", ctx)
-        # The receiving office starts afresh: no ladder keeps climbing in the old one.
-        step.changes += [resolving(d.id) for d in self.deadlines.values() if d.awaits_escalation]
+        if not access.may_transfer(ctx.actor, self.jurisdiction, jurisdiction):
+            raise ActionNotAllowed(
+                "transfer_jurisdiction", self.stage, self.allowed_actions(ctx.actor),
+                f"{jurisdiction} is outside your area: a supervisor whose code covers both "
+                f"{self.jurisdiction} and {jurisdiction} transfers the case there")
+        # Missed steps keep escalating, now in the new area; the old area is told (the event).
         self._record(step, ctx, from_jurisdiction=self.jurisdiction, to_jurisdiction=jurisdiction)
 
     def close(self, ctx: Context, *, reason: str, outcome: str = "") -> None:
@@ -465,12 +468,12 @@ class ProtectionCase(Aggregate):
             return None
         if level < 1:
             raise InvalidCommand("escalation levels start at 1")
-        length = LEVEL_CODE_LENGTH.get(level, 2)
         ctx = Context(actor=SYSTEM, now=now)
         self._record_event(ev.EscalationRecorded, ctx, self.stage, [],
                            notification_id=notification_id, deadline_id=deadline_id,
                            kind=deadline.kind, due_at=deadline.due_at, level=level,
-                           recipient_jurisdiction=self.jurisdiction[:length],
+                           recipient_jurisdiction=notified_jurisdiction(self.jurisdiction,
+                                                                        level),
                            assignee=self.assignee if level == 1 else None,
                            case_jurisdiction=self.jurisdiction)
         return notification_id

@@ -46,9 +46,10 @@ class Service:
 
 @dataclass(frozen=True)
 class Notification:
-    """One escalation of a missed deadline to one jurisdiction, its deliveries and its ack."""
+    """One notice to one jurisdiction (a missed deadline's escalation, or a case handed over
+    to another area: no deadline), its deliveries and its acknowledgement."""
 
-    deadline_id: str
+    deadline_id: str | None
     level: int
     recipient_jurisdiction: str
     deliveries: Mapping[str, str] = field(default_factory=dict)  # channel -> outcome
@@ -56,6 +57,20 @@ class Notification:
 
 
 RECORD_TYPES: tuple[type[Any], ...] = (Approval, Referral, Service, Notification)
+
+# Escalation level -> length of the division code notified (township, county, city; then the
+# province), never finer than the case's own code.
+LEVEL_CODE_LENGTH = {1: 9, 2: 6, 3: 4}
+
+
+def notified_jurisdiction(case_jurisdiction: str, level: int) -> str:
+    """The code whose supervisors a notice at this level is addressed to."""
+    return case_jurisdiction[:LEVEL_CODE_LENGTH.get(level, 2)]
+
+
+def handover_notice(case_id: object, version: int) -> str:
+    """The id of the notice telling the old area that a case was transferred away."""
+    return f"{case_id}:handover-{version}"
 
 
 def as_plain(record: Any) -> dict[str, Any]:

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.case_state import Approval, Notification, Referral, Service, from_plain
+from domain.case_state import (
+    Approval,
+    Notification,
+    Referral,
+    Service,
+    from_plain,
+    handover_notice,
+    notified_jurisdiction,
+)
 from domain.codes import ApprovalStatus, ApprovalSubject, Grade, Stage
 from domain.deadlines import apply_changes
 
@@ -336,6 +344,9 @@ class JurisdictionTransferred(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         case.jurisdiction = self.to_jurisdiction
+        notice = handover_notice(self.originator_id, self.originator_version)
+        case.notifications[notice] = Notification(
+            None, 1, notified_jurisdiction(self.from_jurisdiction, 1))
 
 
 class CaseClosed(CaseEvent):

@@ -96,8 +96,8 @@ class CaseActivities:
             raise ApplicationError(f"no channel {delivery.channel!r}", non_retryable=True)
         case = self._load(delivery.case_id)
         record = case.notifications.get(delivery.notification_id)
-        if record is None:
-            raise ApplicationError("no such notification", non_retryable=True)
+        if record is None or record.deadline_id is None:
+            raise ApplicationError("no such escalation", non_retryable=True)
         if record.deliveries.get(delivery.channel) == "delivered":
             return "already delivered"
         deadline = case.deadlines[record.deadline_id]

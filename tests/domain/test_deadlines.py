@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from domain.codes import Grade, Stage
+from domain.actors import Actor
+from domain.codes import Grade, Role, Stage
 from tests.domain.builders import (
     CASEWORKER_2,
     SUPERVISOR,
@@ -325,12 +326,14 @@ class TestEscalation:
         assert memory_app.record_escalation(
             driver.case_id, intake["id"], 1, driver.clock) is None
 
-    def test_the_ladder_stops_after_a_transfer_to_another_office(
+    def test_the_ladder_keeps_climbing_in_the_new_area_after_a_transfer(
         self, memory_app: Wardship
     ) -> None:
         driver = open_case(memory_app)
         intake = missed_intake(memory_app, driver)
         assert memory_app.record_escalation(driver.case_id, intake["id"], 1, driver.clock)
-        driver.do("transfer_jurisdiction", SUPERVISOR, jurisdiction="511102002")
-        assert memory_app.record_escalation(
-            driver.case_id, intake["id"], 2, driver.clock) is None
+        city = Actor("sv-c", frozenset({Role.SUPERVISOR}), "5111", "City Supervisor")
+        driver.do("transfer_jurisdiction", city, jurisdiction="511103001")
+        nid = memory_app.record_escalation(driver.case_id, intake["id"], 2, driver.clock)
+        assert nid is not None
+        assert driver.case.notifications[nid].recipient_jurisdiction == "511103"

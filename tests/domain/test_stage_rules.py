@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from domain.actions import RULES
-from domain.actors import Context
-from domain.codes import Stage
+from domain.actors import Actor, Context
+from domain.codes import Role, Stage
 from domain.errors import ActionNotAllowed, InvalidCommand
 from tests.domain.builders import (
     CASEWORKER,
@@ -24,7 +24,6 @@ from tests.domain.builders import (
 )
 
 if TYPE_CHECKING:
-    from domain.actors import Actor
     from domain.application import Wardship
 
 S = Stage
@@ -209,3 +208,44 @@ class TestCheckOrder:
         view = driver.do("reopen", reason="new report from school")
         assert (view["stage"], view["grade"]) == (S.REPORT, None)
         assert driver.do("screen_out", reason="duplicate")["stage"] == S.CLOSED
+
+
+class TestTransfers:
+    """A case moves only within the actor's area; beyond it a supervisor over both moves it,
+    to a real division code; the old area is told and missed steps keep escalating."""
+
+    def test_a_caseworker_moves_a_case_within_their_own_area(self, memory_app: Wardship) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT)
+        view = driver.do("transfer_jurisdiction", CASEWORKER, jurisdiction="511102001003")
+        assert view["jurisdiction"] == "511102001003"
+
+    def test_a_caseworker_cannot_move_a_case_out_of_their_area(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT)
+        refused(driver, ActionNotAllowed, "transfer_jurisdiction", CASEWORKER,
+                jurisdiction="511102002")
+
+    def test_a_supervisor_moves_a_case_only_to_a_code_they_cover(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT)
+        refused(driver, ActionNotAllowed, "transfer_jurisdiction", SUPERVISOR,
+                jurisdiction="511103001")
+        assert driver.do("transfer_jurisdiction", SUPERVISOR,
+                         jurisdiction="511102002")["jurisdiction"] == "511102002"
+
+    @pytest.mark.parametrize("code", ["991102001", "5111020", "", "51110200１"])
+    def test_the_target_must_be_a_division_code_under_a_province(
+        self, memory_app: Wardship, code: str
+    ) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT)
+        admin = Actor("ad-1", frozenset({Role.ADMIN}), "")
+        refused(driver, InvalidCommand, "transfer_jurisdiction", admin, jurisdiction=code)
+
+    def test_the_old_area_is_told_of_the_handover(self, memory_app: Wardship) -> None:
+        driver = case_at(memory_app, S.ASSESSMENT)
+        driver.do("transfer_jurisdiction", SUPERVISOR, jurisdiction="511102002")
+        (notice,) = driver.case.notifications.values()
+        assert notice.recipient_jurisdiction == "511102001"
+        assert notice.deadline_id is None
