@@ -10,11 +10,15 @@ import asyncio
 import contextlib
 from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from psycopg.rows import dict_row
+
+from projections.base import like_prefix
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
     from domain.actors import Actor
@@ -108,3 +112,31 @@ class AccessLog:
             except Exception as error:
                 log.warning("access_log_write_failed", pending=len(self._pending),
                             error_type=type(error).__name__)
+
+
+async def entries(
+    conn: AsyncConnection[Any], *, prefix: str, resource_type: str | None = None,
+    resource_id: str | None = None, child_id: str | None = None, subject: str | None = None,
+    since: datetime | None = None, before: int | None = None, limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Reads of cases under the code `prefix` (and of child files) matching every given
+    filter, newest first, with ids below `before`."""
+    where = ["coalesce(case_jurisdiction, '') LIKE %(prefix)s"]
+    params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
+    for column, value in (("resource_type", resource_type), ("resource_id", resource_id),
+                          ("child_id", child_id), ("subject", subject)):
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = value
+    if since is not None:
+        where.append("read_at >= %(since)s")
+        params["since"] = since
+    if before is not None:
+        where.append("id < %(before)s")
+        params["before"] = before
+    query = ("SELECT id, read_at, subject, role, jurisdiction, resource_type, resource_id,"  # noqa: S608
+             " child_id, case_jurisdiction, purpose, request_id FROM wardship_access_log"
+             f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %(limit)s")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()

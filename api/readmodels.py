@@ -111,15 +111,20 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+def invalid_cursor() -> Problem:
+    return Problem(422, "invalid_cursor", "The cursor is not valid",
+                   "pass back the 'next_cursor' of a previous answer unchanged")
+
+
 def decode_cursor(cursor: str, parts: int) -> list[str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
     except (ValueError, UnicodeDecodeError):
         values = []
-    if len(values) != parts:
-        raise Problem(422, "invalid_cursor", "The cursor is not valid",
-                      "pass back the 'next_cursor' of a previous answer unchanged")
+    # NUL cannot reach the database as text; no cursor this API wrote holds one.
+    if len(values) != parts or any("\x00" in value for value in values):
+        raise invalid_cursor()
     return values
 
 
@@ -131,10 +136,6 @@ def check_scope(requested: str | None, code: str) -> str:
         raise Problem(403, "jurisdiction_forbidden", "Outside your jurisdiction",
                       f"you may read division codes starting with {code!r} only")
     return requested
-
-
-def like_prefix(code: str) -> str:
-    return code + "%"  # codes are digits only, so nothing needs escaping
 
 
 class ProjectionLag:

@@ -23,6 +23,11 @@ CASE_EVENT_TOPICS = frozenset(
 )
 
 
+def like_prefix(code: str) -> str:
+    """The LIKE pattern for every division code under `code`."""
+    return code + "%"  # codes are digits only, so nothing needs escaping
+
+
 def grade_after(event: Any, grade: str | None) -> str | None:
     """The case's grade after `event`: set by intake, escalation or assessment, cleared when
     a reopened case goes back to intake, else unchanged."""

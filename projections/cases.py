@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from psycopg.rows import dict_row
+
 from domain import events as ev
-from projections.base import Positioned, ReadModel, grade_after
+from projections.base import Positioned, ReadModel, grade_after, like_prefix
+from projections.deadlines import overdue_sql
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from psycopg import AsyncConnection
 
 CASES = Table(
     "rm_cases",
@@ -100,3 +105,43 @@ def _next_due(pending: dict[str, Any]) -> datetime | None:
 
     dues = [datetime.fromisoformat(d["due_at"]) for d in pending.values() if not d["missed"]]
     return min(dues) if dues else None
+
+
+# A case is overdue when one of its deadlines is: the earliest open one is past due, or a
+# missed one still escalates. With nothing open the rule is false, not NULL, so NOT works.
+OVERDUE = overdue_sql(is_open="next_due_at IS NOT NULL", due_at="next_due_at",
+                      awaits_escalation="escalating > 0")
+_SEARCH = (
+    "SELECT case_id AS id, child_id, jurisdiction, stage, grade, assignee,"  # noqa: S608
+    " child_category, source_channel, opened_at, updated_at, version, next_due_at,"
+    f" {OVERDUE} AS overdue, opened_position FROM rm_cases"
+)
+
+
+async def search(
+    conn: AsyncConnection[Any], *, prefix: str, stage: str | None = None,
+    grade: str | None = None, assignee: str | None = None, category: str | None = None,
+    overdue: bool | None = None, before: int | None = None, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Cases under the code `prefix` that match every given filter, newest first, opened
+    before log position `before` (each row's `opened_position`)."""
+    where = ["jurisdiction LIKE %(prefix)s"]
+    params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
+    for column, value in (("stage", stage), ("grade", grade), ("assignee", assignee),
+                          ("child_category", category)):
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = str(value)  # an enum's code, as the read model stores it
+    if overdue is not None:
+        where.append(OVERDUE if overdue else f"NOT {OVERDUE}")
+    if before is not None:
+        where.append("opened_position < %(before)s")
+        params["before"] = before
+    query = (f"{_SEARCH} WHERE {' AND '.join(where)}"
+             " ORDER BY opened_position DESC LIMIT %(limit)s")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    for row in rows:
+        row["id"] = str(row["id"])
+    return rows

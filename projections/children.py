@@ -6,12 +6,17 @@ the API reads them from the domain's ChildFile (`app.child_file`) when a permitt
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from psycopg.rows import dict_row
 
 from domain import events as ev
 from domain.child import ChildFile
 from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, grade_after, topic_of
 from projections.store import Batch, Table
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 CHILDREN = Table(
     "rm_children",
@@ -98,3 +103,23 @@ def _case_event(row: dict[str, Any], event: Any) -> None:
             row.update(next_visit_due=change["due_at"], visit_deadline_id=change["id"])
         elif change["id"] == row["visit_deadline_id"] and change["op"] in ("met", "cancelled"):
             row.update(next_visit_due=None, visit_deadline_id=None)
+
+
+async def find_child(conn: AsyncConnection[Any], child_id: str) -> dict[str, Any] | None:
+    """The child's row: jurisdiction, category, when registered, how many cases."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT * FROM rm_children WHERE child_id = %s", (child_id,))
+        return await cur.fetchone()
+
+
+async def child_cases(conn: AsyncConnection[Any], child_id: str) -> list[dict[str, Any]]:
+    """Every case of the child, oldest first, with its last contact and next visit due."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT case_id AS id, jurisdiction, stage, grade, opened_at, updated_at,"
+            " last_contact_at, next_visit_due FROM rm_child_cases WHERE child_id = %s"
+            " ORDER BY opened_at", (child_id,))
+        rows = await cur.fetchall()
+    for row in rows:
+        row["id"] = str(row["id"])
+    return rows

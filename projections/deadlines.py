@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from psycopg.rows import dict_row
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, grade_after
+from projections.base import Positioned, ReadModel, grade_after, like_prefix
 from projections.store import Batch, Table
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from psycopg import AsyncConnection
 
 DEADLINES = Table(
     "rm_deadlines",
@@ -26,6 +33,17 @@ DEADLINE_CASES = Table(
     (("case_id", "uuid"), ("jurisdiction", "text"), ("grade", "text"), ("assignee", "text")),
     ("case_id",),
 )
+
+
+def overdue_sql(*, is_open: str, due_at: str, awaits_escalation: str) -> str:
+    """The overdue rule as SQL over a table's columns: open and past its due time, or missed
+    and not yet put right (the domain's `Deadline.is_open` and `awaits_escalation`)."""
+    return f"(({is_open} AND {due_at} < now()) OR {awaits_escalation})"
+
+
+# An rm_deadlines row that is overdue.
+OVERDUE = overdue_sql(is_open="status = 'open'", due_at="due_at",
+                      awaits_escalation="(status = 'missed' AND resolved_at IS NULL)")
 
 
 class DeadlinesModel(ReadModel):
@@ -90,3 +108,38 @@ def _apply_change(
         row.update(status=op, closed_at=event.occurred_at)
     row["position"] = position
     deadlines.touch(row)
+
+
+BoardStatus = Literal["overdue", "open", "missed", "all"]
+_STATUS_FILTERS: dict[str, str] = {
+    "overdue": OVERDUE, "open": "status = 'open'", "missed": "status = 'missed'", "all": "true",
+}
+_BOARD = (
+    "SELECT case_id, deadline_id AS id, kind, stage, ref, due_at, opened_at,"  # noqa: S608
+    " status, closed_at, resolved_at, jurisdiction, grade, assignee,"
+    f" {OVERDUE} AS overdue FROM rm_deadlines"
+)
+
+
+async def board(
+    conn: AsyncConnection[Any], *, prefix: str, status: BoardStatus = "overdue",
+    kind: str | None = None, after: tuple[datetime, str, str] | None = None, limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Deadlines under the code `prefix` in `status`, earliest due first, after the
+    (due_at, case_id, id) of a previous row; each row says whether it is overdue."""
+    where = ["jurisdiction LIKE %(prefix)s", _STATUS_FILTERS[status]]
+    params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
+    if kind is not None:
+        where.append("kind = %(kind)s")
+        params["kind"] = kind
+    if after is not None:
+        where.append("(due_at, case_id::text, deadline_id) > (%(due)s, %(case)s, %(deadline)s)")
+        params.update(zip(("due", "case", "deadline"), after, strict=True))
+    query = (f"{_BOARD} WHERE {' AND '.join(where)}"
+             " ORDER BY due_at, case_id::text, deadline_id LIMIT %(limit)s")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    for row in rows:
+        row["case_id"] = str(row["case_id"])
+    return rows

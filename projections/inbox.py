@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from psycopg.rows import dict_row
 
 from domain import events as ev
 from projections.base import Positioned, ReadModel, topic_of
 from projections.store import Batch, Table
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 NOTIFICATIONS = Table(
     "rm_notifications",
@@ -59,3 +64,46 @@ class InboxModel(ReadModel):
                 row["deliveries"] = {**(row["deliveries"] or {}), event.channel: outcome}
             row["updated_position"] = position
             rows.touch(row)
+
+
+_INBOX = (
+    "SELECT notification_id AS id, position, case_id, deadline_id, kind, due_at, level,"
+    " recipient_jurisdiction, assignee, case_jurisdiction, recorded_at, deliveries,"
+    " acknowledged_by, acknowledged_at FROM rm_notifications"
+)
+
+
+async def notifications(
+    conn: AsyncConnection[Any], code: str, *, after: int | None = None,
+    before: int | None = None, acknowledged: bool | None = None, limit: int = 50,
+    ascending: bool = False,
+) -> list[dict[str, Any]]:
+    """Notifications addressed to exactly `code` between log positions `after` and `before`,
+    in log order (newest first unless `ascending`), each with its overall `delivery`."""
+    where = ["recipient_jurisdiction = %(code)s"]
+    params: dict[str, Any] = {"code": code, "limit": limit}
+    if after is not None:
+        where.append("position > %(after)s")
+        params["after"] = after
+    if before is not None:
+        where.append("position < %(before)s")
+        params["before"] = before
+    if acknowledged is not None:
+        where.append("acknowledged_by IS " + ("NOT NULL" if acknowledged else "NULL"))
+    order = "ASC" if ascending else "DESC"
+    query = (f"{_INBOX} WHERE {' AND '.join(where)}"
+             f" ORDER BY position {order} LIMIT %(limit)s")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    for row in rows:
+        row["case_id"] = str(row["case_id"])
+        row["delivery"] = _delivery(row["deliveries"] or {})
+    return rows
+
+
+def _delivery(deliveries: dict[str, str]) -> str:
+    """Delivered if any channel delivered, failed if all tried failed, else pending."""
+    if not deliveries:
+        return "pending"
+    return "delivered" if "delivered" in deliveries.values() else "failed"

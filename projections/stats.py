@@ -1,16 +1,21 @@
 """Statistics per jurisdiction and period: facts per case, deadline and stage spell.
 
-The model keeps one row per fact; `GET /v1/stats` aggregates them for any jurisdiction prefix
-and date range (counts, share met, medians), which running counters could not answer.
+The model keeps one row per fact; `summary` aggregates them for any jurisdiction prefix and
+period (counts, share met, medians), which running counters could not answer.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, grade_after
+from projections.base import Positioned, ReadModel, grade_after, like_prefix
 from projections.store import Batch, Table
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from psycopg import AsyncConnection
 
 STAT_CASES = Table(
     "rm_stat_cases",
@@ -108,3 +113,50 @@ def _deadline_change(
         if row is not None:
             row["status"] = change["op"]
             deadlines.touch(row)
+
+
+_COUNTS = {
+    "by_stage": "stage", "by_grade": "coalesce(grade, 'ungraded')",
+    "by_source_channel": "source_channel",
+    "by_reporter_type": "CASE WHEN reporter_mandatory THEN 'mandatory' ELSE 'other' END",
+}
+
+
+async def summary(
+    conn: AsyncConnection[Any], *, prefix: str, since: datetime, until: datetime
+) -> dict[str, Any]:
+    """Under the code `prefix`, from `since` up to (not including) `until`: cases opened by
+    stage, grade, channel and reporter type; share of deadlines due that were met, per stage
+    and kind; median days spent in each stage left."""
+    params = {"prefix": like_prefix(prefix), "low": since, "high": until}
+    answer: dict[str, Any] = {}
+    for name, expression in _COUNTS.items():
+        cur = await conn.execute(
+            f"SELECT {expression}, count(*) FROM rm_stat_cases"  # noqa: S608
+            " WHERE jurisdiction LIKE %(prefix)s AND opened_at >= %(low)s"
+            " AND opened_at < %(high)s GROUP BY 1 ORDER BY 1", params)
+        answer[name] = {str(key): count for key, count in await cur.fetchall()}
+    answer["cases"] = sum(answer["by_stage"].values())
+    cur = await conn.execute(
+        "SELECT coalesce(stage, 'case') AS stage, kind,"
+        " count(*) FILTER (WHERE status = 'met'),"
+        " count(*) FILTER (WHERE status = 'missed')"
+        " FROM rm_stat_deadlines WHERE jurisdiction LIKE %(prefix)s"
+        " AND due_at >= %(low)s AND due_at < %(high)s AND status IN ('met', 'missed')"
+        " GROUP BY 1, 2 ORDER BY 1, 2", params)
+    answer["deadlines_met"] = [
+        {"stage": stage, "kind": kind, "met": met, "missed": missed,
+         "share_met": round(met / (met + missed), 4)}
+        for stage, kind, met, missed in await cur.fetchall()
+    ]
+    cur = await conn.execute(
+        "SELECT stage, count(*), percentile_cont(0.5) WITHIN GROUP"
+        " (ORDER BY extract(epoch FROM left_at - entered_at)) FROM rm_stat_spells"
+        " WHERE jurisdiction LIKE %(prefix)s AND left_at IS NOT NULL"
+        " AND entered_at >= %(low)s AND entered_at < %(high)s GROUP BY 1 ORDER BY 1",
+        params)
+    answer["median_days_in_stage"] = {
+        stage: {"spells": count, "median_days": round(float(seconds) / 86400, 3)}
+        for stage, count, seconds in await cur.fetchall()
+    }
+    return answer

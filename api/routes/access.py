@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime  # noqa: TC003 (FastAPI reads query types at run time)
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from psycopg.rows import dict_row
 
+from api.access_log import entries
 from api.deps import Auditor
-from api.readmodels import Pool, check_scope, like_prefix
+from api.readmodels import Pool, check_scope
 from api.responses import OrjsonResponse
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
@@ -30,25 +30,10 @@ async def access_log(
 ) -> OrjsonResponse:
     """Reads of cases and child files in the inspector's area, newest first."""
     prefix = check_scope(jurisdiction, user.jurisdiction)
-    where = ["coalesce(case_jurisdiction, '') LIKE %(prefix)s"]
-    params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit + 1}
-    for column, value in (("resource_type", resource_type), ("resource_id", resource_id),
-                          ("child_id", child_id), ("subject", subject)):
-        if value is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = value
-    if since is not None:
-        where.append("read_at >= %(since)s")
-        params["since"] = since
-    if cursor is not None:
-        where.append("id < %(cursor)s")
-        params["cursor"] = cursor
-    query = ("SELECT id, read_at, subject, role, jurisdiction, resource_type, resource_id,"  # noqa: S608
-             " child_id, case_jurisdiction, purpose, request_id FROM wardship_access_log"
-             f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %(limit)s")
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
+    async with pool.connection() as conn:
+        rows = await entries(conn, prefix=prefix, resource_type=resource_type,
+                             resource_id=resource_id, child_id=child_id, subject=subject,
+                             since=since, before=cursor, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return OrjsonResponse({"items": rows, "next_cursor": rows[-1]["id"] if more else None})

@@ -10,13 +10,13 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from psycopg.rows import dict_row
 
 from api.deps import AccessLogDep, App, Reader
 from api.problems import Problem
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
 from domain.errors import CaseNotFound
+from projections.children import child_cases, find_child
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
 
@@ -32,14 +32,9 @@ async def child_file(
 ) -> OrjsonResponse:
     """The child's file: personal details, category, every case in the caller's area."""
     position = await wait_for(pool, "children", min_position)
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT * FROM rm_children WHERE child_id = %s", (str(child_id),))
-        child = await cur.fetchone()
-        await cur.execute(
-            "SELECT case_id AS id, jurisdiction, stage, grade, opened_at, updated_at,"
-            " last_contact_at, next_visit_due FROM rm_child_cases WHERE child_id = %s"
-            " ORDER BY opened_at", (str(child_id),))
-        cases = await cur.fetchall()
+    async with pool.connection() as conn:
+        child = await find_child(conn, str(child_id))
+        cases = await child_cases(conn, str(child_id))
     visible = [c for c in cases if user.covers(c["jurisdiction"])]
     if child is None or not (visible or user.covers(child["jurisdiction"])):
         raise _not_found(child_id)  # same answer whether missing or outside the caller's area
@@ -51,8 +46,6 @@ async def child_file(
                       child_id=str(child_id), case_jurisdiction=child["jurisdiction"])
     contacts = [c["last_contact_at"] for c in visible if c["last_contact_at"]]
     visits = [c["next_visit_due"] for c in visible if c["next_visit_due"]]
-    for case in visible:
-        case["id"] = str(case["id"])
     return OrjsonResponse({
         "id": str(child_id), "category": child["category"],
         "jurisdiction": child["jurisdiction"], "personal": file["personal"],

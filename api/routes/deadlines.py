@@ -2,41 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated
 
-import psycopg
 from fastapi import APIRouter, Query
-from psycopg.rows import dict_row
 
 from api.deps import Reader
-from api.problems import Problem
 from api.readmodels import (
     MinPosition,
     Pool,
     check_scope,
     decode_cursor,
     encode_cursor,
-    like_prefix,
+    invalid_cursor,
     wait_for,
 )
 from api.responses import OrjsonResponse
+from projections.deadlines import BoardStatus, board
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
-
-# Overdue: still open past its due time, or recorded missed and still not put right.
-STATUS_FILTERS = {
-    "overdue": "((status = 'open' AND due_at < now())"
-               " OR (status = 'missed' AND resolved_at IS NULL))",
-    "open": "status = 'open'",
-    "missed": "status = 'missed'",
-    "all": "true",
-}
 
 
 @router.get("", response_class=OrjsonResponse)
 async def list_deadlines(
     user: Reader, pool: Pool, min_position: MinPosition,
-    status: Literal["overdue", "open", "missed", "all"] = "overdue",
+    status: BoardStatus = "overdue",
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -45,37 +35,23 @@ async def list_deadlines(
     """Deadlines under the caller's code, most overdue (earliest due) first."""
     prefix = check_scope(jurisdiction, user.jurisdiction)
     position = await wait_for(pool, "deadlines", min_position)
-    where = ["jurisdiction LIKE %(prefix)s", STATUS_FILTERS[status]]
-    params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit + 1}
-    if kind is not None:
-        where.append("kind = %(kind)s")
-        params["kind"] = kind
-    if cursor is not None:
-        due, case_id, deadline_id = decode_cursor(cursor, 3)
-        where.append("(due_at, case_id::text, deadline_id) > (%(due)s::timestamptz,"
-                     " %(case)s, %(deadline)s)")
-        params.update(due=due, case=case_id, deadline=deadline_id)
-    query = (
-        "SELECT case_id, deadline_id AS id, kind, stage, ref, due_at, opened_at, status,"  # noqa: S608
-        " closed_at, resolved_at, jurisdiction, grade, assignee,"
-        " (status = 'open' AND due_at < now()) OR (status = 'missed' AND resolved_at IS NULL)"
-        " AS overdue FROM rm_deadlines WHERE " + " AND ".join(where)
-        + " ORDER BY due_at, case_id::text, deadline_id LIMIT %(limit)s"
-    )
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        try:
-            await cur.execute(query, params)
-        except psycopg.errors.DataError:  # a cursor whose time was tampered with
-            raise Problem(422, "invalid_cursor", "The cursor is not valid",
-                          "pass back the 'next_cursor' of a previous answer") from None
-        rows = await cur.fetchall()
+    after = _after(cursor) if cursor is not None else None
+    async with pool.connection() as conn:
+        rows = await board(conn, prefix=prefix, status=status, kind=kind, after=after,
+                           limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more:
         last = rows[-1]
         next_cursor = encode_cursor(last["due_at"].isoformat(), last["case_id"], last["id"])
-    for row in rows:
-        row["case_id"] = str(row["case_id"])
     return OrjsonResponse({"items": rows, "next_cursor": next_cursor, "position": position},
                           headers={"X-Position": str(position)})
+
+
+def _after(cursor: str) -> tuple[datetime, str, str]:
+    due, case_id, deadline_id = decode_cursor(cursor, 3)
+    try:
+        return datetime.fromisoformat(due), case_id, deadline_id
+    except ValueError:  # a cursor whose time was tampered with
+        raise invalid_cursor() from None

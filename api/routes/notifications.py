@@ -9,7 +9,6 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from psycopg.rows import dict_row
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import App, Supervisor
@@ -18,53 +17,13 @@ from api.problems import Problem
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
 from domain.errors import DomainError
+from projections.inbox import notifications
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from psycopg_pool import AsyncConnectionPool
-
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 POLL = 0.2  # seconds between looks for new notifications on an open stream
-
-COLUMNS = (
-    "notification_id AS id, position, case_id, deadline_id, kind, due_at, level,"
-    " recipient_jurisdiction, assignee, case_jurisdiction, recorded_at, deliveries,"
-    " acknowledged_by, acknowledged_at"
-)
-
-
-async def _inbox(
-    pool: AsyncConnectionPool, code: str, after: int | None, before: int | None,
-    acknowledged: bool | None, limit: int, ascending: bool,
-) -> list[dict[str, Any]]:
-    where = ["recipient_jurisdiction = %(code)s"]
-    params: dict[str, Any] = {"code": code, "limit": limit}
-    if after is not None:
-        where.append("position > %(after)s")
-        params["after"] = after
-    if before is not None:
-        where.append("position < %(before)s")
-        params["before"] = before
-    if acknowledged is not None:
-        where.append("acknowledged_by IS " + ("NOT NULL" if acknowledged else "NULL"))
-    order = "ASC" if ascending else "DESC"
-    query = (f"SELECT {COLUMNS} FROM rm_notifications WHERE {' AND '.join(where)}"  # noqa: S608
-             f" ORDER BY position {order} LIMIT %(limit)s")
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
-    for row in rows:
-        row["case_id"] = str(row["case_id"])
-        row["delivery"] = _delivery(row["deliveries"] or {})
-    return rows
-
-
-def _delivery(deliveries: dict[str, str]) -> str:
-    if not deliveries:
-        return "pending"
-    return "delivered" if "delivered" in deliveries.values() else "failed"
-
 
 @router.get("", response_class=OrjsonResponse)
 async def inbox(
@@ -76,7 +35,9 @@ async def inbox(
 ) -> OrjsonResponse:
     """Notifications addressed to exactly the caller's code, newest first."""
     position = await wait_for(pool, "inbox", min_position)
-    rows = await _inbox(pool, user.jurisdiction, None, cursor, acknowledged, limit + 1, False)
+    async with pool.connection() as conn:
+        rows = await notifications(conn, user.jurisdiction, before=cursor,
+                                   acknowledged=acknowledged, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return OrjsonResponse({"items": rows, "position": position,
@@ -129,7 +90,9 @@ async def stream(
     async def events() -> AsyncIterator[dict[str, Any]]:
         nonlocal after
         while not await request.is_disconnected():
-            rows = await _inbox(pool, user.jurisdiction, after, None, None, 100, True)
+            async with pool.connection() as conn:
+                rows = await notifications(conn, user.jurisdiction, after=after, limit=100,
+                                           ascending=True)
             for row in rows:
                 after = row["position"]
                 yield {"id": str(row["position"]), "event": "notification",

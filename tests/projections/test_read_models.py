@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 
 from api.demo_data import caseworker, load_demo, supervisor
+from projections import cases, deadlines
 from projections.inbox import InboxModel
 from projections.registry import MODELS
 from projections.runner import Fleet, Worker, ensure, position_of, rebuild
@@ -73,7 +74,7 @@ class TestAnswers:
     ) -> None:
         project_all(app, conn)
         rows = {row[0]: row[1:] for row in conn.execute(
-            "SELECT case_id, stage, grade, next_due_at < now() OR escalating > 0,"
+            f"SELECT case_id, stage, grade, {cases.OVERDUE},"
             " child_category, source_channel FROM rm_cases").fetchall()}
         assert rows[story["late"]] == ("emergency_response", "red", True, "left_behind",
                                        "school")
@@ -86,8 +87,7 @@ class TestAnswers:
         project_all(app, conn)
         overdue = conn.execute(
             "SELECT kind, status FROM rm_deadlines WHERE jurisdiction LIKE '511102%'"
-            " AND ((status = 'open' AND due_at < now())"
-            " OR (status = 'missed' AND resolved_at IS NULL)) ORDER BY kind").fetchall()
+            f" AND {deadlines.OVERDUE} ORDER BY kind").fetchall()
         assert overdue == [("emergency_completion", "open"), ("response_dispatch", "missed")]
         calm = conn.execute("SELECT kind, status FROM rm_deadlines WHERE case_id = %s"
                             " ORDER BY deadline_id", (story["calm"],)).fetchall()
