@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from eventsourcing.utils import get_topic
+
 from domain import events as ev
 
 if TYPE_CHECKING:
@@ -13,14 +15,12 @@ if TYPE_CHECKING:
 Positioned = tuple[int, Any]
 
 
-def topic_of(cls: type[Any]) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+def topics_of(*classes: type[Any]) -> frozenset[str]:
+    """The stored topics of event classes (what the runner filters the log on)."""
+    return frozenset(get_topic(cls) for cls in classes)
 
 
-CASE_EVENT_TOPICS = frozenset(
-    topic_of(cls) for cls in vars(ev).values()
-    if isinstance(cls, type) and issubclass(cls, ev.CaseEvent) and cls is not ev.CaseEvent
-)
+CASE_EVENT_TOPICS = topics_of(*ev.CASE_EVENTS)
 
 
 def like_prefix(code: str) -> str:

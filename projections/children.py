@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain import events as ev
 from domain.child import ChildFile
-from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, grade_after, topic_of
+from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, grade_after, topics_of
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class ChildrenModel(ReadModel):
 
     name = "children"
     tables: ClassVar[tuple[Table, ...]] = (CHILDREN, CHILD_CASES)
-    topics = CASE_EVENT_TOPICS | {topic_of(ChildFile.Registered), topic_of(ChildFile.CaseLinked)}
+    topics = CASE_EVENT_TOPICS | topics_of(ChildFile.Registered, ChildFile.CaseLinked)
 
     def apply(self, batch: Batch, events: list[Positioned]) -> None:
         children, cases = batch.rows(CHILDREN.name), batch.rows(CHILD_CASES.name)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from psycopg.rows import dict_row
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, topic_of
+from domain.case_state import handover_notice, notified_jurisdiction
+from projections.base import Positioned, ReadModel, topics_of
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -34,15 +35,27 @@ class InboxModel(ReadModel):
 
     name = "inbox"
     tables: ClassVar[tuple[Table, ...]] = (NOTIFICATIONS,)
-    topics = frozenset(topic_of(cls) for cls in (
+    topics = topics_of(
         ev.EscalationRecorded, ev.NotificationDelivered, ev.NotificationDeliveryFailed,
-        ev.NotificationAcknowledged,
-    ))
+        ev.NotificationAcknowledged, ev.JurisdictionTransferred,
+    )
 
     def apply(self, batch: Batch, events: list[Positioned]) -> None:
         rows = batch.rows(NOTIFICATIONS.name)
-        rows.prefetch(batch.cur, "notification_id", {e.notification_id for _, e in events})
+        rows.prefetch(batch.cur, "notification_id", {_notice(e) for _, e in events})
         for position, event in events:
+            if isinstance(event, ev.JurisdictionTransferred):
+                # The old area is told that the case left it (no deadline, not overdue).
+                rows.put({
+                    "notification_id": _notice(event), "position": position,
+                    "case_id": event.originator_id, "deadline_id": None, "kind": "handover",
+                    "due_at": None, "level": 1,
+                    "recipient_jurisdiction": notified_jurisdiction(event.from_jurisdiction, 1),
+                    "assignee": None, "case_jurisdiction": event.to_jurisdiction,
+                    "recorded_at": event.timestamp, "deliveries": {}, "acknowledged_by": None,
+                    "acknowledged_at": None, "updated_position": position,
+                })
+                continue
             if isinstance(event, ev.EscalationRecorded):
                 rows.put({
                     "notification_id": event.notification_id, "position": position,
@@ -64,6 +77,13 @@ class InboxModel(ReadModel):
                 row["deliveries"] = {**(row["deliveries"] or {}), event.channel: outcome}
             row["updated_position"] = position
             rows.touch(row)
+
+
+def _notice(event: Any) -> str:
+    """The notification an event is or is about."""
+    if isinstance(event, ev.JurisdictionTransferred):
+        return handover_notice(event.originator_id, event.originator_version)
+    return str(event.notification_id)
 
 
 _INBOX = (

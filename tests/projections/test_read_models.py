@@ -104,6 +104,20 @@ class TestAnswers:
         assert row == [(TOWNSHIP, 1, "response_dispatch", {"webhook": "delivered"},
                         supervisor(TOWNSHIP).subject)]
 
+    def test_the_old_area_finds_a_handover_notice_in_its_inbox_and_acknowledges_it(
+        self, app: Wardship, conn: psycopg.Connection[Any], story: dict[str, UUID]
+    ) -> None:
+        county = supervisor("511102")
+        app.perform(story["late"], county, "transfer_jurisdiction", {"jurisdiction": "511102003"})
+        (nid,) = [n for n in app.get_case_aggregate(story["late"]).notifications
+                  if "handover" in n]
+        assert app.acknowledge_notification(story["late"], nid, supervisor(TOWNSHIP))
+        project_all(app, conn)
+        row = conn.execute(
+            "SELECT recipient_jurisdiction, kind, case_jurisdiction, acknowledged_by"
+            " FROM rm_notifications WHERE notification_id = %s", (nid,)).fetchone()
+        assert row == (TOWNSHIP, "handover", "511102003", supervisor(TOWNSHIP).subject)
+
     def test_child_file_has_cases_last_contact_and_next_visit_but_no_name(
         self, app: Wardship, conn: psycopg.Connection[Any], story: dict[str, UUID]
     ) -> None:
