@@ -209,7 +209,13 @@ class Wardship(Application[UUID]):
             return {**result, "valid": False, "first_bad_version": len(records) + 1,
                     "problem": f"event {len(records) + 1} is missing (a snapshot exists at "
                                f"version {snapshot_version})"}
-        return {**result, "head_hash": check.head_hash} if check.valid else result
+        if not check.valid:
+            return result
+        bad = self.store.bad_snapshot(case_id)
+        if bad is not None:
+            return {**result, "valid": False, "first_bad_version": bad[0],
+                    "problem": f"snapshot at version {bad[0]}: {bad[1]}"}
+        return {**result, "head_hash": check.head_hash}
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -118,6 +118,7 @@ class ProtectionCase(Aggregate):
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """Snapshots taken before approvals, referrals, services and notifications were typed,
         and before the case remembered being urgent (its grade now is all they tell)."""
+        state.pop("last_occurred_at", None)  # no longer kept
         state.setdefault("ever_urgent", Grade(state["grade"]).is_urgent if state.get("grade")
                          else False)
         for table, record_type in (("approvals", Approval), ("referrals", Referral),

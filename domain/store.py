@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from eventsourcing.application import project_aggregate
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 
 from domain.case_state import RECORD_TYPES, from_plain, private_copy
@@ -63,10 +63,11 @@ class AggregateStore:
         """
         cached = self._cached(aggregate_id) if version is None else None
         if cached is None:
-            # Rebuilt from the store; the library caches the latest version it rebuilds.
-            found: Any = self._app.repository.get(aggregate_id, version=version,
-                                             deepcopy_from_cache=False)
-            return private_copy(found) if version is None else found
+            found = self._rebuild(aggregate_id, version)
+            if version is None:
+                self._remember(found)
+                return private_copy(found)
+            return found
         aggregate = private_copy(cached)
         if read:
             newer = list(self._app.events.get(aggregate_id, gt=aggregate.version))
@@ -125,12 +126,65 @@ class AggregateStore:
                 return result, aggregate, position
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def bad_snapshot(self, aggregate_id: UUID) -> tuple[int, str] | None:
+        """The first snapshot that is not the state its events give at its version, and why;
+        None when every snapshot is. Replays the events once; a snapshot beyond the stored
+        events is the chain check's to name."""
+        if self._app.snapshots is None:
+            return None
+        snapshots: dict[int, Any] = {
+            s.originator_version: s for s in self._app.snapshots.get(aggregate_id)}
+        if not snapshots:
+            return None
+        aggregate: Any = None
+        events: list[Any] = list(self._app.events.get(aggregate_id, lte=max(snapshots)))
+        for event in events:
+            aggregate = event.mutate(aggregate)
+            snapshot = snapshots.get(event.originator_version)
+            if snapshot is None:
+                continue
+            if snapshot.state.get("last_hash") != getattr(event, "hash", None):
+                return snapshot.originator_version, "it names another event's hash"
+            if _state(snapshot.mutate(None)) != _state(aggregate):
+                return snapshot.originator_version, "its state is not what its events give"
+        return None
+
     def latest_snapshot_version(self, aggregate_id: UUID) -> int:
         """The version of the newest snapshot of the aggregate (0: none)."""
         if self._app.snapshots is None:
             return 0
         latest = list(self._app.snapshots.get(aggregate_id, desc=True, limit=1))
         return latest[0].originator_version if latest else 0
+
+    def _rebuild(self, aggregate_id: UUID, version: int | None) -> Any:
+        """The aggregate from its latest snapshot that names the hash of the event it was
+        taken at (any other is passed over), then the events after it."""
+        start: Any = None
+        if self._app.snapshots is not None:
+            latest: list[Any] = list(self._app.snapshots.get(aggregate_id, desc=True, limit=1,
+                                                             lte=version))
+            for snapshot in latest:
+                if self._snapshot_matches(snapshot):
+                    start = snapshot.mutate(None)
+                else:
+                    log.warning("snapshot_not_used", extra={"version":
+                                                            snapshot.originator_version})
+        after = start.version if start is not None else None
+        aggregate = project_aggregate(start, self._app.events.get(aggregate_id, gt=after,
+                                                                  lte=version))
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return aggregate
+
+    def _snapshot_matches(self, snapshot: Any) -> bool:
+        """Whether a chained snapshot names the hash of the stored event at its version."""
+        named = snapshot.state.get("last_hash")
+        if named is None:
+            return True  # an aggregate without a hash chain
+        version = snapshot.originator_version
+        events = list(self._app.events.get(snapshot.originator_id, gt=version - 1,
+                                           lte=version))
+        return bool(events) and getattr(events[0], "hash", None) == named
 
     def _record(self, aggregates: Sequence[Any], events: Sequence[Any]
                 ) -> list[Recording[UUID]]:
@@ -204,6 +258,10 @@ def register_state_transcodings(transcoder: JSONTranscoder) -> None:
     transcoder.register(DeadlineAsDict())
     for record_type in RECORD_TYPES:
         transcoder.register(RecordAsDict(record_type))
+
+
+def _state(aggregate: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
 
 
 @dataclass

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from domain.application import Wardship
+from domain.case import ProtectionCase
 from domain.storage import event_store_env
 from tests.domain.builders import CIPHER_KEY
 from tests.domain.builders import long_case as lived_case
@@ -127,6 +128,37 @@ class TestVerifyChain:
                    " WHERE originator_id = %CASE% AND originator_version = -5")
             result = app.verify_chain(case_id)
             assert (result["valid"], result["first_bad_version"]) == (False, 5)
+
+
+class TestSnapshots:
+    """A snapshot row written by someone with the service's database access."""
+
+    @staticmethod
+    def forge(app: Wardship, case_id: UUID, version: int, **changes: object) -> None:
+        case = app.get_case_aggregate(case_id, version)
+        vars(case).update(changes)
+        assert app.snapshots is not None
+        app.snapshots.put([ProtectionCase.Snapshot.take(case)])
+
+    def test_a_snapshot_naming_another_events_hash_is_not_loaded_and_is_named(
+        self, db_url: str
+    ) -> None:
+        with wardship_on(db_url) as app:
+            case_id, views = long_case(app, 105)
+            self.forge(app, case_id, 103, grade="blue", last_hash="0" * 64)
+        with wardship_on(db_url) as fresh:
+            assert fresh.get_case(case_id) == views[max(views)]
+            result = fresh.verify_chain(case_id)
+        assert (result["valid"], result["first_bad_version"]) == (False, 103)
+        assert "another event's hash" in result["problem"]
+
+    def test_a_snapshot_whose_state_was_changed_is_named(self, db_url: str) -> None:
+        with wardship_on(db_url) as app:
+            case_id, _ = long_case(app, 105)
+            self.forge(app, case_id, 104, grade="blue")
+            result = app.verify_chain(case_id)
+        assert (result["valid"], result["first_bad_version"]) == (False, 104)
+        assert "not what its events give" in result["problem"]
 
 
 class TestAppendOnly:
