@@ -65,6 +65,11 @@ def may_transfer(actor: Actor, from_jurisdiction: str, to_jurisdiction: str) -> 
     return covers(actor, from_jurisdiction) and covers(actor, to_jurisdiction)
 
 
+def may_merge_child_files(actor: Actor, first: str, second: str) -> bool:
+    """Two files are found to be one child by someone who acts on cases in both areas."""
+    return holds_any(actor, WRITERS) and covers(actor, first) and covers(actor, second)
+
+
 def may_see_case(actor: Actor, jurisdiction: str, opened_by: str) -> bool:
     """Within the actor's area; a reporter (and nothing more) sees only their own reports."""
     if not covers(actor, jurisdiction):

@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.utils import get_topic
 
+from domain import access
 from domain.actions import RULES
 from domain.actors import Context
 from domain.case import ProtectionCase
@@ -22,6 +23,7 @@ from domain.codes import ChildCategory
 from domain.errors import (
     CaseNotFound,
     InvalidCommand,
+    OutsideJurisdiction,
     PolicyError,
     StaleVersion,
     VersionConflict,
@@ -87,8 +89,9 @@ class Wardship(Application[UUID]):
             raise InvalidCommand(f"unknown child category {category!r}")
         ctx = Context(actor=actor, policy=self.policy, now=now or datetime.now(UTC),
                       occurred_at=occurred_at)
-        file_id = child_file_id(child_identity(child, jurisdiction), self._identity_key)
         case_id = case_id or uuid4()
+        file_id = child_file_id(child_identity(child, jurisdiction, case_id),
+                                self._identity_key)
         for _attempt in range(SAVE_ATTEMPTS):
             # A failed save has taken the new case's pending events: build it afresh each time.
             case = ProtectionCase.open(
@@ -96,7 +99,8 @@ class Wardship(Application[UUID]):
                 jurisdiction=jurisdiction, child=child, concern=concern, source=source,
             )
             try:
-                position = self.store.save(case, self._child_file_for(file_id, case, category))
+                position = self.store.save(
+                    case, self._child_file_for(file_id, case, category, actor.subject))
             except VersionConflict:
                 # Another report about the same child changed its file first: link anew.
                 continue
@@ -180,13 +184,26 @@ class Wardship(Application[UUID]):
             version = self._version_at(case_id, as_of)
         return case_view(self._case(case_id, version), actor)
 
+    def merge_child_files(
+        self, actor: Actor, source_id: UUID, target_id: UUID, reason: str
+    ) -> dict[str, Any]:
+        """Merge one child's second file into their first, on record in both files."""
+        source, target = self._child_file(source_id), self._child_file(target_id)
+        if not access.may_merge_child_files(actor, source.jurisdiction, target.jurisdiction):
+            raise OutsideJurisdiction(
+                "merging needs a caseworker or supervisor whose area covers both files")
+        source.merge_into(target, reason=reason, merged_by=actor.subject)
+        position = self.store.save(source, target)
+        return {**self.child_file(target_id), "position": position}
+
     def child_file(self, file_id: UUID) -> dict[str, Any]:
-        try:
-            file: ChildFile = self.store.load(file_id)
-        except AggregateNotFoundError:
-            raise CaseNotFound(f"no child file {file_id}") from None
+        """The child's file with every recorded detail and its source (for the API to filter
+        by what the reader may see)."""
+        file = self._child_file(file_id)
         return {"id": str(file.id), "category": file.category, "jurisdiction": file.jurisdiction,
-                "personal": dict(file.personal), "case_ids": list(file.case_ids)}
+                "personal": file.personal, "case_ids": list(file.case_ids),
+                "details": [d.as_plain() for d in reversed(file.details)],
+                "merged_into": file.merged_into}
 
     def case_events(self, case_id: UUID, gt: int | None = None, lte: int | None = None,
                     limit: int | None = None) -> list[CaseEvent]:
@@ -260,14 +277,26 @@ class Wardship(Application[UUID]):
                 f"the case runs under policy {case.policy_version!r}, which is not installed"
             ) from None
 
-    def _child_file_for(self, file_id: UUID, case: ProtectionCase, category: str) -> ChildFile:
+    def _child_file(self, file_id: UUID) -> ChildFile:
+        try:
+            file = self.store.load(file_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no child file {file_id}") from None
+        if not isinstance(file, ChildFile):
+            raise CaseNotFound(f"no child file {file_id}")
+        return file
+
+    def _child_file_for(
+        self, file_id: UUID, case: ProtectionCase, category: str, recorded_by: str
+    ) -> ChildFile:
         personal = {k: v for k, v in case.child.items() if k != "category"}
         try:
             file: ChildFile = self.store.load(file_id)
         except AggregateNotFoundError:
             return ChildFile.register(file_id, jurisdiction=case.jurisdiction, category=category,
-                                      personal=personal, case_id=str(case.id))
-        file.link_case(str(case.id), category, personal)
+                                      personal=personal, case_id=str(case.id),
+                                      recorded_by=recorded_by)
+        file.link_case(str(case.id), category, personal, recorded_by)
         return file
 
     def _version_at(self, case_id: UUID, as_of: datetime) -> int:

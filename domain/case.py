@@ -48,6 +48,7 @@ from domain.errors import (
     ApprovalRequired,
     InvalidCommand,
     LegalGroundRequired,
+    OutsideJurisdiction,
 )
 from domain.hashchain import GENESIS, event_hash
 from domain.policy import SERVICE_DELIVERY
@@ -395,8 +396,7 @@ class ProtectionCase(Aggregate):
             raise InvalidCommand("the case is already in that jurisdiction")
         step = self._begin("transfer_jurisdiction", ctx)
         if not access.may_transfer(ctx.actor, self.jurisdiction, jurisdiction):
-            raise ActionNotAllowed(
-                "transfer_jurisdiction", self.stage, self.allowed_actions(ctx.actor),
+            raise OutsideJurisdiction(
                 f"{jurisdiction} is outside your area: a supervisor whose code covers both "
                 f"{self.jurisdiction} and {jurisdiction} transfers the case there")
         # Missed steps keep escalating, now in the new area; the old area is told (the event).

@@ -1,24 +1,57 @@
-"""The child file (一人一档): one record per child, linking every case about them."""
+"""The child file (一人一档): one record per child, linking every case about them.
+
+Reports link to a file by a valid resident ID number, or by name and birth date in one
+county; a child without both gets a file of their own until someone merges it, on record.
+No report overwrites another's details: each keeps its source case, time and recorder.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.errors import InvalidCommand
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
 _NAMESPACE = uuid.UUID("6f1c2a52-9a43-4d0e-8f2e-3b1a7c1e5d10")
+# GB 11643: weights of the first 17 digits, and the check character for sum mod 11.
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK = "10X98765432"
+# Names that say the name is not known (不详: "unknown"): no basis for linking.
+UNKNOWN_NAMES = frozenset({"不详", "未知", "无名", "unknown"})
 
 
-def child_identity(child: dict[str, Any], jurisdiction: str) -> str:
-    """Same ID number, or the same name, birth date and jurisdiction, is the same child."""
-    id_number = (child.get("id_number") or "").strip().upper()
+def resident_id_is_valid(number: str) -> bool:
+    """An 18-character resident ID number whose check character is right (GB 11643)."""
+    if len(number) != 18 or not number[:17].isascii() or not number[:17].isdigit():
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(number, _WEIGHTS, strict=False))
+    return number[17].upper() == _CHECK[total % 11]
+
+
+def child_identity(child: Mapping[str, Any], jurisdiction: str, case_id: uuid.UUID) -> str:
+    """Who the report is about: an ID number, else name and birth date in the county, else
+    only this report's child (a file of their own)."""
+    id_number = str(child.get("id_number") or "").strip().upper()
     if id_number:
+        if not resident_id_is_valid(id_number):
+            raise InvalidCommand(
+                "child.id_number is not a valid 18-character resident ID number (its check "
+                "character does not match); correct it, or leave it empty if unknown")
         return f"id:{id_number}"
     name = " ".join(str(child.get("name") or "").split())
-    return f"nbj:{name}|{child.get('birth_date') or ''}|{jurisdiction}"
+    birth_date = child.get("birth_date")
+    if name and name.lower() not in UNKNOWN_NAMES and birth_date:
+        return f"nbj:{name}|{birth_date}|{jurisdiction[:6]}"
+    return f"case:{case_id}"
 
 
 def child_file_id(identity: str, key: bytes) -> uuid.UUID:
@@ -27,52 +60,132 @@ def child_file_id(identity: str, key: bytes) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, digest)
 
 
+@dataclass(frozen=True)
+class Detail:
+    """The personal details one case recorded about the child, and who recorded them when."""
+
+    case_id: str
+    recorded_at: datetime
+    recorded_by: str
+    values: Mapping[str, Any]
+
+    def as_plain(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "recorded_at": self.recorded_at,
+                "recorded_by": self.recorded_by, "values": dict(self.values)}
+
+
 class ChildFile(Aggregate):
     """Everything the service knows about one child, across cases."""
 
     class Registered(Aggregate.Created):
-        """A child's file was opened with their personal details."""
+        """A child's file was opened with the details of its first case."""
 
+        class_version = 2
         jurisdiction: str
         category: str
         personal: dict[str, Any]
         case_id: str
+        recorded_by: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["recorded_by"] = ""  # not recorded before; the case's history has it
 
         def apply(self, aggregate: Any) -> None:
             file: ChildFile = aggregate
             file.jurisdiction = self.jurisdiction
             file.category = self.category
-            file.personal = dict(self.personal)
             file.case_ids = [self.case_id]
+            file.details = [Detail(self.case_id, self.timestamp, self.recorded_by,
+                                   dict(self.personal))]
 
     class CaseLinked(Aggregate.Event):
-        """Another case about this child was opened; newer details fill in the file."""
+        """Another case about this child was opened; its details stand beside the others."""
 
+        class_version = 2
         case_id: str
         category: str
         personal: dict[str, Any]
+        recorded_by: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["recorded_by"] = ""
 
         def apply(self, aggregate: Any) -> None:
             file: ChildFile = aggregate
             file.case_ids = [*file.case_ids, self.case_id]
             file.category = self.category or file.category
-            file.personal = {**file.personal, **{k: v for k, v in self.personal.items() if v}}
+            file.details = [*file.details, Detail(self.case_id, self.timestamp,
+                                                  self.recorded_by, dict(self.personal))]
+
+    class MergedInto(Aggregate.Event):
+        """This file was found to be another child's file and merged into it."""
+
+        into: str
+        reason: str
+        merged_by: str
+
+        def apply(self, aggregate: Any) -> None:
+            file: ChildFile = aggregate
+            file.merged_into = self.into
+
+    class FileMerged(Aggregate.Event):
+        """Another file about the same child was merged in: its cases and details came here."""
+
+        source: str
+        case_ids: list[str]
+        details: list[dict[str, Any]]
+        reason: str
+        merged_by: str
+
+        def apply(self, aggregate: Any) -> None:
+            file: ChildFile = aggregate
+            file.case_ids = [*file.case_ids, *self.case_ids]
+            file.details = [*file.details, *(Detail(**d) for d in self.details)]
 
     def __init__(self) -> None:
         self.case_ids: list[str] = []
         self.category = ""
         self.jurisdiction = ""
-        self.personal: dict[str, Any] = {}
+        self.details: list[Detail] = []
+        self.merged_into: str | None = None
+
+    @property
+    def personal(self) -> dict[str, Any]:
+        """The newest value of each detail, whichever case recorded it."""
+        newest: dict[str, Any] = {}
+        for detail in self.details:
+            newest.update({k: v for k, v in detail.values.items() if v})
+        return newest
 
     @classmethod
     def register(
         cls, file_id: uuid.UUID, *, jurisdiction: str, category: str,
-        personal: dict[str, Any], case_id: str,
+        personal: dict[str, Any], case_id: str, recorded_by: str,
     ) -> ChildFile:
         return cls._create(cls.Registered, id=file_id, jurisdiction=jurisdiction,
-                           category=category, personal=personal, case_id=case_id)
+                           category=category, personal=personal, case_id=case_id,
+                           recorded_by=recorded_by)
 
-    def link_case(self, case_id: str, category: str, personal: dict[str, Any]) -> None:
+    def link_case(self, case_id: str, category: str, personal: dict[str, Any],
+                  recorded_by: str) -> None:
         if case_id not in self.case_ids:
             self.trigger_event(self.CaseLinked, case_id=case_id, category=category,
-                               personal=personal)
+                               personal=personal, recorded_by=recorded_by)
+
+    def merge_into(self, target: ChildFile, *, reason: str, merged_by: str) -> None:
+        """Move this file's cases and details into `target`, recorded on both files."""
+        if target.id == self.id:
+            raise InvalidCommand("a file cannot be merged into itself")
+        if self.merged_into is not None or target.merged_into is not None:
+            raise InvalidCommand("one of the files was already merged; merge into the file "
+                                 "it was merged into")
+        if not reason.strip():
+            raise InvalidCommand("'reason' must say why the two files are one child")
+        target.trigger_event(target.FileMerged, source=str(self.id),
+                             case_ids=list(self.case_ids),
+                             details=[d.as_plain() for d in self.details],
+                             reason=reason, merged_by=merged_by)
+        self.trigger_event(self.MergedInto, into=str(target.id), reason=reason,
+                           merged_by=merged_by)

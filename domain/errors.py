@@ -44,6 +44,12 @@ class ApprovalRefused(DomainError):
     code = "approval_refused"
 
 
+class OutsideJurisdiction(DomainError):
+    """The act reaches beyond the actor's area (a transfer, a merge of child files)."""
+
+    code = "outside_jurisdiction"
+
+
 class InvalidCommand(DomainError):
     """A command's values are wrong (unknown code, future time, missing field)."""
 

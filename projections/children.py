@@ -7,6 +7,7 @@ the API reads them from the domain's ChildFile (`app.child_file`) when a permitt
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID
 
 from psycopg.rows import dict_row
 
@@ -46,7 +47,8 @@ class ChildrenModel(ReadModel):
 
     name = "children"
     tables: ClassVar[tuple[Table, ...]] = (CHILDREN, CHILD_CASES)
-    topics = CASE_EVENT_TOPICS | topics_of(ChildFile.Registered, ChildFile.CaseLinked)
+    topics = CASE_EVENT_TOPICS | topics_of(ChildFile.Registered, ChildFile.CaseLinked,
+                                           ChildFile.FileMerged, ChildFile.MergedInto)
 
     def apply(self, batch: Batch, events: list[Positioned]) -> None:
         children, cases = batch.rows(CHILDREN.name), batch.rows(CHILD_CASES.name)
@@ -55,8 +57,12 @@ class ChildrenModel(ReadModel):
         })
         cases.prefetch(batch.cur, "case_id", {
             e.originator_id for _, e in events if isinstance(e, ev.CaseEvent)
-        })
+        } | {UUID(c) for _, e in events if isinstance(e, ChildFile.FileMerged)
+             for c in e.case_ids})
         for position, event in events:
+            if isinstance(event, ChildFile.FileMerged):
+                _merged(children, cases, batch, event, position)
+                continue
             if isinstance(event, ChildFile.Event):
                 _child_event(children, batch, event, position)
                 continue
@@ -87,9 +93,26 @@ def _child_event(children: Any, batch: Batch, event: Any, position: int) -> None
     row = children.get(batch.cur, str(event.originator_id))
     if row is None:
         return
-    row.update(category=event.category or row["category"], case_count=row["case_count"] + 1,
-               position=position)
+    if isinstance(event, ChildFile.MergedInto):
+        row.update(case_count=0, position=position)  # its cases now count in the other file
+    else:
+        row.update(category=event.category or row["category"],
+                   case_count=row["case_count"] + 1, position=position)
     children.touch(row)
+
+
+def _merged(children: Any, cases: Any, batch: Batch, event: Any, position: int) -> None:
+    """Another file's cases now belong to this child's file."""
+    target = str(event.originator_id)
+    for case_id in event.case_ids:
+        case = cases.get(batch.cur, UUID(case_id))
+        if case is not None:
+            case.update(child_id=target, position=position)
+            cases.touch(case)
+    row = children.get(batch.cur, target)
+    if row is not None:
+        row.update(case_count=row["case_count"] + len(event.case_ids), position=position)
+        children.touch(row)
 
 
 def _case_event(row: dict[str, Any], event: Any) -> None:

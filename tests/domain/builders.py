@@ -32,7 +32,7 @@ OUTSIDER = Actor("cw-9", frozenset({Role.CASEWORKER}), "511103", "Neighbouring W
 OUTSIDE_SUPERVISOR = Actor("sv-9", frozenset({Role.SUPERVISOR}), "511103", "Other Supervisor")
 
 CHILD = {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
-         "id_number": "000000201403020000", "category": "left_behind"}
+         "id_number": "511102201403020023", "category": "left_behind"}
 SOURCE = {"channel": "school", "reporter": {"name": "Teacher B", "mandatory": True}}
 STEP = timedelta(minutes=1)
 

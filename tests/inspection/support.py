@@ -22,7 +22,7 @@ CIPHER_KEY = base64.b64encode(b"k" * 32).decode()
 CASEWORKER = Actor("cw-1", frozenset({Role.CASEWORKER}), "511102", "Invented Worker")
 SUPERVISOR = Actor("sv-1", frozenset({Role.SUPERVISOR}), "511102", "Invented Supervisor")
 CHILD = {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
-         "id_number": "000000201403020000", "category": "left_behind",
+         "id_number": "511102201403020023", "category": "left_behind",
          "address": "Invented Road 1", "phone": "000-0000"}
 SOURCE = {"channel": "school", "reporter": {"name": "Teacher B", "organisation": "School",
                                              "phone": "000-1111", "mandatory": True}}

@@ -118,6 +118,22 @@ class TestAnswers:
             " FROM rm_notifications WHERE notification_id = %s", (nid,)).fetchone()
         assert row == (TOWNSHIP, "handover", "511102003", supervisor(TOWNSHIP).subject)
 
+    def test_merged_child_files_show_every_case_under_one_child(
+        self, app: Wardship, conn: psycopg.Connection[Any]
+    ) -> None:
+        unknown = {"name": "不详", "sex": "male", "birth_date": None, "category": "other"}
+        ids = [UUID(app.open_case(
+            caseworker(TOWNSHIP), entry="report", jurisdiction=TOWNSHIP, child=unknown,
+            concern={"categories": ["unattended"], "summary": "", "danger_now": False},
+            source={"channel": "public"}, occurred_at=NOW)["child_id"]) for _ in range(2)]
+        project_all(app, conn)
+        app.merge_child_files(caseworker(TOWNSHIP), ids[0], ids[1], "same boy, seen twice")
+        project_all(app, conn)
+        counts = dict(conn.execute("SELECT child_id, case_count FROM rm_children").fetchall())
+        assert counts == {str(ids[0]): 0, str(ids[1]): 2}
+        owners = conn.execute("SELECT DISTINCT child_id FROM rm_child_cases").fetchall()
+        assert owners == [(str(ids[1]),)]
+
     def test_child_file_has_cases_last_contact_and_next_visit_but_no_name(
         self, app: Wardship, conn: psycopg.Connection[Any], story: dict[str, UUID]
     ) -> None:
