@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from domain.actors import CLOCK_SKEW
+from domain.child import resident_id_is_valid
 from domain.codes import (
     PROVINCES,
     ApprovalSubject,
@@ -56,6 +57,16 @@ Required = Annotated[
     AfterValidator(_storable),
 ]
 # 2, 4, 6, 9 or 12 digits under one of the 34 provinces.
+def _resident_id(value: str) -> str:
+    if value.strip() and not resident_id_is_valid(value.strip().upper()):
+        raise ValueError("not a valid 18-character resident ID number (GB 11643 check "
+                         "character); leave it empty if unknown")
+    return value
+
+
+# The child's resident ID number; its check character is verified (a wrong one is a 422).
+ResidentId = Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable),
+                       AfterValidator(_resident_id)]
 DivisionCode = Annotated[str, StringConstraints(
     pattern=rf"^({'|'.join(sorted(PROVINCES))})(\d{{2}}|\d{{4}}|\d{{7}}|\d{{10}})?$")]
 
@@ -93,8 +104,7 @@ class Child(Strict):
     name: Name
     sex: Sex = Sex.UNKNOWN
     birth_date: date | None = None
-    id_number: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None \
-        = None
+    id_number: ResidentId | None = None
     category: ChildCategory = ChildCategory.OTHER
     address: Text | None = None
     phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None

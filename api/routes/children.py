@@ -1,21 +1,27 @@
-"""`GET /v1/children/{id}`: the child file (一人一档) with every case, for permitted readers.
+"""The child file (一人一档): `GET /v1/children/{id}` with every case, for permitted readers,
+and `POST /v1/children/{id}/actions` (merging two files of one child).
 
 Category, cases, last contact and next visit come from the projection; the personal details
-are read from the encrypted event store (the domain's ChildFile) and the read is logged.
+are read from the encrypted event store (the domain's ChildFile): only those recorded by
+cases the reader may see, and the read is logged.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.deps import AccessLogDep, App, Reader
+from api.deps import AccessLogDep, App, Reader, Writer
+from api.domain_problems import domain_problem
 from api.problems import Problem
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
-from domain.errors import CaseNotFound
+from domain import access
+from domain.errors import CaseNotFound, DomainError
 from projections.children import child_cases, find_child
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
@@ -35,21 +41,58 @@ async def child_file(
     async with pool.connection() as conn:
         child = await find_child(conn, str(child_id))
         cases = await child_cases(conn, str(child_id))
-    visible = [c for c in cases if user.covers(c["jurisdiction"])]
-    if child is None or not (visible or user.covers(child["jurisdiction"])):
+    codes = [case["jurisdiction"] for case in cases]
+    if child is None or not access.may_read_child_file(user, child["jurisdiction"], codes):
         raise _not_found(child_id)  # same answer whether missing or outside the caller's area
     try:
         file = await run_in_threadpool(app.child_file, child_id)
     except CaseNotFound:
         raise _not_found(child_id) from None
-    access_log.record(user, resource_type="child", resource_id=str(child_id),
-                      child_id=str(child_id), case_jurisdiction=child["jurisdiction"])
+    visible = [c for c, seen in zip(cases, access.visible_jurisdictions(user, codes),
+                                    strict=True) if seen]
+    # Only details recorded by cases the reader may see, newest first; the read is logged
+    # under each area whose details were shown.
+    area = {case["id"]: case["jurisdiction"] for case in visible}
+    details = [d for d in file["details"] if d["case_id"] in area]
+    for code in sorted({area[d["case_id"]] for d in details} or {child["jurisdiction"]}):
+        access_log.record(user, resource_type="child", resource_id=str(child_id),
+                          child_id=str(child_id), case_jurisdiction=code)
+    personal: dict[str, Any] = {}
+    for detail in reversed(details):
+        personal.update({k: v for k, v in detail["values"].items() if v})
     contacts = [c["last_contact_at"] for c in visible if c["last_contact_at"]]
     visits = [c["next_visit_due"] for c in visible if c["next_visit_due"]]
     return OrjsonResponse({
         "id": str(child_id), "category": child["category"],
-        "jurisdiction": child["jurisdiction"], "personal": file["personal"],
+        "jurisdiction": child["jurisdiction"], "personal": personal, "details": details,
+        "merged_into": file["merged_into"],
         "cases": visible, "hidden_cases": len(cases) - len(visible),
         "last_contact_at": max(contacts) if contacts else None,
         "next_visit_due": min(visits) if visits else None, "position": position,
     })
+
+
+class MergeChildFiles(BaseModel):
+    """`merge_child_files`: this file and `into` were found to be one child."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["merge_child_files"]
+    into: UUID
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+@router.post("/{child_id}/actions", response_class=OrjsonResponse)
+async def child_action(
+    child_id: UUID, body: MergeChildFiles, user: Writer, app: App,
+) -> OrjsonResponse:
+    """A child-file action: `merge_child_files` moves this file's cases and details into
+    another file of the same child, on record in both."""
+    try:
+        merged = await run_in_threadpool(
+            app.merge_child_files, user, child_id, body.into, body.reason)
+    except CaseNotFound:
+        raise _not_found(child_id) from None
+    except DomainError as error:
+        raise domain_problem(error) from None
+    return OrjsonResponse({"id": merged["id"], "merged_from": str(child_id),
+                           "case_ids": merged["case_ids"], "position": merged["position"]})

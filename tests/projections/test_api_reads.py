@@ -16,7 +16,7 @@ from api.main import create_app
 from deploy.ports import free_port, wait_listening
 from projections.registry import MODELS
 from projections.runner import open_app, run_models
-from tests.api.support import LESHAN_TOWNSHIP, Api, running_api
+from tests.api.support import LESHAN_TOWNSHIP, Api, case_body, running_api
 from tests.projections.conftest import project_all
 
 if TYPE_CHECKING:
@@ -213,6 +213,51 @@ class TestChildStatsAccessAndMetrics:
         reads = api.client.get(f"/v1/access?child_id={view['child_id']}",
                                headers=inspector).json()["items"]
         assert [(r["subject"], r["resource_type"]) for r in reads] == [("cw-1", "child")]
+
+    def test_a_report_elsewhere_about_the_same_child_neither_reads_nor_overwrites(
+        self, api: Api
+    ) -> None:
+        child = {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
+                 "id_number": "511102201403020023", "category": "left_behind",
+                 "address": "Invented Road 1, Leshan", "phone": "000-1"}
+        leshan = api.open_case(child=child)
+        beijing_worker = api.auth("cw-bj", ["caseworker"], "110105")
+        beijing = api.open_case("110105001001", as_=beijing_worker,
+                                child={**child, "address": "Invented Lane 9, Beijing"})
+        assert beijing["child_id"] == leshan["child_id"]
+        project(api)
+        path = f"/v1/children/{leshan['child_id']}"
+        seen_in_beijing = api.client.get(path, headers=beijing_worker).json()
+        assert seen_in_beijing["personal"]["address"] == "Invented Lane 9, Beijing"
+        assert [d["case_id"] for d in seen_in_beijing["details"]] == [beijing["id"]]
+        assert seen_in_beijing["hidden_cases"] == 1
+        seen_in_leshan = api.client.get(path, headers=api.auth()).json()
+        assert seen_in_leshan["personal"]["address"] == "Invented Road 1, Leshan"
+        api.flush_access_log()
+        national = api.auth("in-0", ["inspector"], "11")
+        reads = api.client.get(f"/v1/access?child_id={leshan['child_id']}",
+                               headers=national).json()["items"]
+        assert [(r["subject"], r["case_jurisdiction"]) for r in reads] == [
+            ("cw-bj", "110105001001")]
+
+    def test_an_invalid_id_number_is_a_422_naming_the_field(self, api: Api) -> None:
+        body = case_body(child={"name": "Test Child A", "id_number": "511102201403020020"})
+        answer = api.client.post("/v1/cases", json=body, headers=api.auth(jurisdiction="5111"))
+        assert answer.status_code == 422
+        assert "id_number" in answer.text
+
+    def test_two_files_of_one_child_are_merged_by_a_recorded_action(self, api: Api) -> None:
+        unknown = {"name": "不详", "sex": "male", "birth_date": None, "category": "other"}
+        first, second = api.open_case(child=unknown), api.open_case(child=unknown)
+        assert first["child_id"] != second["child_id"]
+        answer = api.client.post(f"/v1/children/{first['child_id']}/actions", json={
+            "action": "merge_child_files", "into": second["child_id"],
+            "reason": "the same boy, identified by his school"}, headers=api.auth())
+        assert answer.status_code == 200, answer.text
+        assert sorted(answer.json()["case_ids"]) == sorted([first["id"], second["id"]])
+        project(api)
+        merged = api.client.get(f"/v1/children/{second['child_id']}", headers=api.auth()).json()
+        assert sorted(c["id"] for c in merged["cases"]) == sorted([first["id"], second["id"]])
 
     def test_stats_count_cases_by_stage_channel_and_reporter(self, api: Api) -> None:
         api.open_case()
