@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from domain.events import CaseEvent
 
 MASK = "***"
-# Where events carry names, ID numbers, addresses and phone numbers (SPEC.md: PIPL).
+# Where events carry sensitive personal data (names, ID numbers, addresses, phones).
 PERSONAL_FIELDS: tuple[tuple[str, ...], ...] = (
     ("child", "name"),
     ("child", "id_number"),
@@ -19,7 +19,19 @@ PERSONAL_FIELDS: tuple[tuple[str, ...], ...] = (
     ("source", "reporter", "name"),
     ("source", "reporter", "phone"),
     ("caregiver",),
+    # Free text can name people too: summaries, findings, notes, reasons, answers.
+    ("concern", "summary"),
+    ("summary",),
+    ("findings",),
+    ("note",),
+    ("text",),
+    ("reason",),
+    ("response",),
+    ("decision",),
+    ("referral",),
 )
+# Where a field of that name is free text in one event only (elsewhere it is a code).
+EVENT_FREE_TEXT: dict[str, tuple[str, ...]] = {"CaseClosed": ("outcome",)}
 # Fields every event has; the rest is the event's own payload.
 _COMMON = frozenset({
     "originator_id", "originator_version", "originator_topic", "timestamp", "actor_id",
@@ -28,10 +40,11 @@ _COMMON = frozenset({
 })
 
 
-def masked(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload with every personal field that holds a value replaced by `***`."""
+def masked(payload: dict[str, Any], event_type: str = "") -> dict[str, Any]:
+    """The payload with every personal or free-text field that holds a value as `***`."""
     result = copy.deepcopy(payload)
-    for path in PERSONAL_FIELDS:
+    paths = PERSONAL_FIELDS + tuple((name,) for name in EVENT_FREE_TEXT.get(event_type, ()))
+    for path in paths:
         holder: Any = result
         for key in path[:-1]:
             holder = holder.get(key) if isinstance(holder, dict) else None
@@ -54,7 +67,7 @@ def history_entry(event: CaseEvent, *, reveal_personal: bool) -> dict[str, Any]:
         "policy_version": event.policy_version,
         "stage": event.stage,
         "deadline_changes": copy.deepcopy(event.deadline_changes),
-        "payload": payload if reveal_personal else masked(payload),
+        "payload": payload if reveal_personal else masked(payload, type(event).__name__),
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }

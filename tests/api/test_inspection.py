@@ -58,6 +58,18 @@ class TestHistory:
         assert other.status_code == 403
         assert get(api, f"/v1/cases/{case_id}/history", roles=["reporter"]).status_code == 403
 
+    def test_free_text_is_masked_with_the_personal_fields(self, api: Api) -> None:
+        case_id = opened_and_accepted(api)
+        note = "Test Child A's aunt, phone 000-9999, takes her in"
+        assert api.act(case_id, {"action": "add_note", "text": note}).status_code == 200
+        own = get(api, f"/v1/cases/{case_id}/history", "cw-1", ["caseworker"],
+                  LESHAN_TOWNSHIP).json()
+        assert "000-9999" not in str(own)
+        assert own["events"][0]["payload"]["concern"]["summary"] == "***"
+        assert own["events"][-1]["payload"]["text"] == "***"
+        shown = get(api, f"/v1/cases/{case_id}/history").json()
+        assert shown["events"][-1]["payload"]["text"] == note
+
     def test_another_jurisdiction_gets_404(self, api: Api) -> None:
         case_id = opened_and_accepted(api)
         for path in ("history", "state", "verify", "export"):
