@@ -1,4 +1,4 @@
-"""Request and answer bodies of the case routes (SPEC.md "Request shapes"), checked strictly.
+"""Request and answer bodies of the case routes, checked strictly.
 
 Unknown fields, wrong codes, times without an offset and future `occurred_at` are refused
 with 422 before anything reaches the domain.

@@ -1,4 +1,4 @@
-"""The ProtectionCase aggregate: every action of SPEC.md as a command that validates, then records.
+"""The ProtectionCase aggregate: every case action as a command that validates, then records.
 
 Command methods decide (stage rules, legal grounds, approvals, deadline arithmetic) and trigger
 one event; the events in `domain.events` only apply what was decided.

@@ -1,4 +1,4 @@
-"""Code lists of SPEC.md: stages, grades, roles, categories, channels and legal grounds."""
+"""The service's code lists: stages, grades, roles, categories, channels, legal grounds."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def deadline_view(deadline: Deadline) -> dict[str, Any]:
 
 
 def case_view(case: ProtectionCase, actor: Actor | None = None) -> dict[str, Any]:
-    """The case as SPEC.md's answers show it: ids, stage, grade, version, deadlines, actions."""
+    """The case as the API answers it: ids, stage, grade, version, deadlines, actions."""
     return {
         "id": str(case.id),
         "child_id": case.child_id,

@@ -1,4 +1,4 @@
--- Stored events and snapshots are never updated or deleted (SPEC.md: Security and privacy).
+-- Stored events and snapshots are never updated or deleted, by any role.
 -- Triggers bind every role, the table owner and superusers included; only an explicit
 -- ALTER TABLE ... DISABLE TRIGGER by the owner lifts them, and the next start re-enables them.
 -- Idempotent, and takes no table lock when the triggers are already in place, because it

@@ -1,4 +1,5 @@
--- Every read of a case or child file by a person: who, what, when (SPEC.md: Inspection).
+-- Every read of a case or child file by a person: who, what, when (inspectors audit who
+-- looked at which child).
 -- Append-only like the events: the trigger function comes from 0001_append_only_events.sql.
 CREATE TABLE IF NOT EXISTS wardship_access_log (
     id            bigserial   PRIMARY KEY,

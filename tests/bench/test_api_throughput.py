@@ -1,7 +1,7 @@
 """Case actions per second and latency with 8 concurrent clients against a real uvicorn server.
 
 Printed beside two baselines measured in the same run: raw PostgreSQL single-row
-insert-and-commit, and a minimal FastAPI endpoint doing one such insert. Target (issue 5):
+insert-and-commit, and a minimal FastAPI endpoint doing one such insert. Target:
 at least 0.4x the minimal endpoint's rate, p99 within 3x of its p99. Figures are printed,
 not asserted: `./run bench tests/bench/test_api_throughput.py`.
 """

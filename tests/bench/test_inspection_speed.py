@@ -1,6 +1,6 @@
 """Inspection speed on a case of 10,000 events: current state, as-of state, history, verify.
 
-Targets (issue 7): current state under 20 ms with snapshots; as-of reconstruction under 0.5 s.
+Targets: current state under 20 ms with snapshots; as-of reconstruction under 0.5 s.
 Run with `./run bench tests/bench/test_inspection_speed.py`; figures are printed, not asserted.
 """
 

@@ -1,4 +1,4 @@
-"""The stage table: every allowed transition leads where SPEC.md says; anything else is refused
+"""The stage table: every allowed transition leads to its target stage; anything else is refused
 with the current stage and the allowed actions, and records nothing; roles and jurisdictions."""
 
 from __future__ import annotations
