@@ -3,7 +3,7 @@
 Printed beside two baselines measured in the same run: raw PostgreSQL single-row
 insert-and-commit, and a minimal FastAPI endpoint doing one such insert. Target:
 at least 0.4x the minimal endpoint's rate, p99 within 3x of its p99. Figures are printed,
-not asserted: `./run bench tests/bench/test_api_throughput.py`.
+not asserted: `./run bench -k api_throughput`.
 """
 
 from __future__ import annotations

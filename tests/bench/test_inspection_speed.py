@@ -1,7 +1,7 @@
 """Inspection speed on a case of 10,000 events: current state, as-of state, history, verify.
 
 Targets: current state under 20 ms with snapshots; as-of reconstruction under 0.5 s.
-Run with `./run bench tests/bench/test_inspection_speed.py`; figures are printed, not asserted.
+Run with `./run bench -k inspection_speed`; figures are printed, not asserted.
 """
 
 from __future__ import annotations

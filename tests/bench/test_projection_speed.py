@@ -1,7 +1,7 @@
 """Read-model speed: a full rebuild of 100,000 events, and projection lag under write load.
 
 Targets: rebuild at least 20k events/s per read model; lag p99 under 50 ms.
-Run with `./run bench tests/bench/test_projection_speed.py`; figures are printed, not asserted.
+Run with `./run bench -k projection_speed`; figures are printed, not asserted.
 """
 
 from __future__ import annotations
