@@ -15,12 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from api.access_log import AccessLog
-from api.auth import TokenVerifier, unauthenticated
-from api.domain_problems import case_not_found
-from api.idempotency import IdempotencyStore
-from api.metrics import Metrics
-from api.problems import Problem
+from api.http.access_log import AccessLog
+from api.http.auth import TokenVerifier, unauthenticated
+from api.http.domain_problems import case_not_found
+from api.http.idempotency import IdempotencyStore
+from api.http.metrics import Metrics
+from api.http.problems import Problem
 from domain.actors import Actor
 from domain.application import Wardship
 from domain.codes import Role

@@ -17,7 +17,7 @@ from fastapi import Depends, Header, Request
 from prometheus_client.core import GaugeMetricFamily
 
 from api.deps import CurrentUser
-from api.problems import Problem
+from api.http.problems import Problem
 from projections.store import STATE_TABLE
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
     return values
 
 
-def check_scope(requested: str | None, code: str) -> str:
+def jurisdiction_prefix(requested: str | None, code: str) -> str:
     """The jurisdiction prefix to filter on: the caller's own, or a finer one under it."""
     if requested is None:
         return code

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api.deps import Inspector
-from api.readmodels import Pool, check_scope, like_prefix
-from api.responses import OrjsonResponse
+from api.http.responses import OrjsonResponse
+from api.readmodels import Pool, jurisdiction_prefix, like_prefix
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
 
@@ -29,7 +29,7 @@ async def access_log(
     = None,
 ) -> OrjsonResponse:
     """Reads of cases and child files in the inspector's area, newest first."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     where = ["coalesce(case_jurisdiction, '') LIKE %(prefix)s"]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit + 1}
     for column, value in (("resource_type", resource_type), ("resource_id", resource_id),

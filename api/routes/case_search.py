@@ -8,16 +8,16 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api.deps import Reader
+from api.http.responses import OrjsonResponse
 from api.readmodels import (
     MinPosition,
     Pool,
-    check_scope,
     decode_cursor,
     encode_cursor,
+    jurisdiction_prefix,
     like_prefix,
     wait_for,
 )
-from api.responses import OrjsonResponse
 from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -40,7 +40,7 @@ async def search_cases(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> OrjsonResponse:
     """Cases under the caller's code (or a finer `jurisdiction`), newest first, by cursor."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     position = await wait_for(pool, "cases", min_position)
     where = ["jurisdiction LIKE %(prefix)s"]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit + 1}

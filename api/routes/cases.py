@@ -6,7 +6,6 @@ import functools
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -22,18 +21,18 @@ from api.deps import (
     may_see,
     scoped_case,
 )
-from api.domain_problems import case_not_found, domain_problem
-from api.idempotency import IdempotencyStore, StoredAnswer, request_hash
-from api.problems import Problem
-from api.responses import OrjsonResponse, etag
-from api.schemas import ActionBody, CaseView, OpenCase
-from api.services import run_command
+from api.http.domain_problems import case_not_found, domain_problem
+from api.http.idempotency import IdempotencyStore, StoredAnswer, request_hash
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse, etag
+from api.http.services import run_command
+from api.routes.case_models import ActionBody, CaseView, OpenCase
 from domain.errors import CaseNotFound, DomainError, StaleVersion
 from domain.stages import role_may
 from domain.views import case_view
 
 if TYPE_CHECKING:
-    from api.metrics import Metrics
+    from api.http.metrics import Metrics
     from domain.actors import Actor
     from domain.application import Wardship
 
@@ -84,12 +83,12 @@ async def open_case(
         raise Problem(403, "outside_jurisdiction", "Outside your jurisdiction",
                       f"you may open cases under {user.jurisdiction} only")
     try:
-        view = await to_thread.run_sync(functools.partial(
+        view = await run_command(request.app, functools.partial(
             app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
             child=body.child.model_dump(mode="json"),
             concern=body.concern.model_dump(mode="json"),
             source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
-        ), limiter=request.app.state.command_limiter)
+        ))
     except DomainError as error:
         raise domain_problem(error) from None
     request.app.state.own_writes.wrote(user.subject, view["position"])

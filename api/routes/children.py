@@ -13,9 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 
 from api.deps import AccessLogDep, App, Reader
-from api.problems import Problem
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse
 from api.readmodels import MinPosition, Pool, wait_for
-from api.responses import OrjsonResponse
 from domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/children", tags=["children"])

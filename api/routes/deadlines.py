@@ -9,17 +9,17 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api.deps import Reader
-from api.problems import Problem
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse
 from api.readmodels import (
     MinPosition,
     Pool,
-    check_scope,
     decode_cursor,
     encode_cursor,
+    jurisdiction_prefix,
     like_prefix,
     wait_for,
 )
-from api.responses import OrjsonResponse
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
 
@@ -43,7 +43,7 @@ async def list_deadlines(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrjsonResponse:
     """Deadlines under the caller's code, most overdue (earliest due) first."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     position = await wait_for(pool, "deadlines", min_position)
     where = ["jurisdiction LIKE %(prefix)s", STATUS_FILTERS[status]]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit + 1}

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import APIRouter, Request
 
-from api.problems import Problem
+from api.http.problems import Problem
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
-    from api.temporal import TemporalConnector
+    from api.http.temporal import TemporalConnector
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger("wardship.health")

@@ -16,11 +16,11 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.casefile import build_case_file
 from api.deps import AccessLogDep, App, CurrentUser, scoped_case
-from api.history import history_entry, sees_personal_data
-from api.problems import Problem
-from api.signing import SigningKeyError, key_id, public_key_text, service_signing_key
+from api.http.problems import Problem
+from api.inspection.casefile import build_case_file
+from api.inspection.history import history_entry, sees_personal_data
+from api.inspection.signing import SigningKeyError, key_id, public_key_text, service_signing_key
 from domain.codes import Role
 from domain.errors import CaseNotFound
 

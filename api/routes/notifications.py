@@ -13,10 +13,10 @@ from psycopg.rows import dict_row
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import App, Supervisor
-from api.domain_problems import domain_problem
-from api.problems import Problem
+from api.http.domain_problems import domain_problem
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse
 from api.readmodels import MinPosition, Pool, wait_for
-from api.responses import OrjsonResponse
 from domain.errors import DomainError
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from api.demo_data import caseworker, load_demo, supervisor
+from api.cli.demo_data import caseworker, load_demo, supervisor
 from projections.inbox import InboxModel
 from projections.registry import MODELS
 from projections.runner import Fleet, Worker, ensure, position_of, rebuild
