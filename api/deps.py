@@ -1,6 +1,7 @@
 """Request dependencies as `Annotated` aliases: the caller, the application, the stores.
 
 All are `async def`: FastAPI runs plain `def` dependencies in the thread pool, one hop each.
+Routes reach the process's resources (built in the lifespan) only through this module.
 
 Routes of every resource use these: `CurrentUser` (any valid token), `require_roles(...)`
 for role gates, `scoped_case` to load a case the caller may see (404 otherwise).
@@ -14,13 +15,16 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from psycopg_pool import AsyncConnectionPool
 
 from api.http.access_log import AccessLog
 from api.http.auth import TokenVerifier, unauthenticated
 from api.http.domain_problems import case_not_found
-from api.http.idempotency import IdempotencyStore
 from api.http.metrics import Metrics
 from api.http.problems import Problem
+from api.http.temporal import TemporalConnector
+from api.inspection.signing import SigningKeyError, service_signing_key
+from api.settings import Settings
 from domain.actors import Actor
 from domain.application import Wardship
 from domain.codes import Role
@@ -30,6 +34,10 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from uuid import UUID
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from api.http.idempotency import IdempotencyStore
+    from api.readmodels import OwnWrites
     from domain.case import ProtectionCase
 
 WRITERS = (Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN)
@@ -77,9 +85,6 @@ def require_roles(*roles: Role) -> Callable[[Actor], Awaitable[Actor]]:
     return dependency
 
 
-Writer = Annotated[Actor, Depends(require_roles(*WRITERS))]
-
-
 async def _app_and_writer(request: Request) -> tuple[Wardship, Actor]:
     """The application and a caller who may write, in one dependency for the hottest route.
 
@@ -115,19 +120,63 @@ async def _access_log(request: Request) -> AccessLog:
     return log
 
 
-async def _idempotency(request: Request) -> IdempotencyStore:
+async def _metrics(request: Request) -> Metrics:
+    return metrics_of(request)
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _temporal(request: Request) -> TemporalConnector:
+    temporal: TemporalConnector = request.app.state.temporal
+    return temporal
+
+
+async def _database(request: Request) -> AsyncConnectionPool | None:
+    pool: AsyncConnectionPool | None = request.app.state.pool
+    return pool
+
+
+AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TemporalDep = Annotated[TemporalConnector, Depends(_temporal)]
+# The pool, or None when no database is configured (the readiness probe says so).
+DatabaseDep = Annotated[AsyncConnectionPool | None, Depends(_database)]
+
+
+# Plain accessors, for the hottest route: each dependency costs a solving pass per request.
+def idempotency_store(request: Request) -> IdempotencyStore:
+    """The process's store of first answers to idempotent actions."""
     store: IdempotencyStore = request.app.state.idempotency
     return store
 
 
-async def _metrics(request: Request) -> Metrics:
+def metrics_of(request: Request) -> Metrics:
+    """The process's Prometheus metrics."""
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
-IdempotencyDep = Annotated[IdempotencyStore, Depends(_idempotency)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
+def own_writes(request: Request) -> OwnWrites:
+    """The process's record of each user's latest write (for read-your-writes lists)."""
+    writes: OwnWrites = request.app.state.own_writes
+    return writes
+
+
+def export_signing_key(request: Request) -> Ed25519PrivateKey:
+    """The key that signs exported case files, read once per process; 503 without one."""
+    key: Ed25519PrivateKey | None = getattr(request.app.state, "export_signing_key", None)
+    if key is None:
+        try:
+            key = service_signing_key(request.app.state.settings)
+        except (SigningKeyError, RuntimeError) as error:
+            raise Problem(503, "signing_key_unavailable", "Exports cannot be signed now",
+                          f"{error}; set WARDSHIP_EXPORT_SIGNING_KEY") from None
+        request.app.state.export_signing_key = key
+    return key
 
 
 def may_see(case: ProtectionCase, user: Actor) -> bool:

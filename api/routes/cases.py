@@ -18,11 +18,14 @@ from api.deps import (
     AppAndWriter,
     CurrentUser,
     Opener,
+    idempotency_store,
     may_see,
+    metrics_of,
+    own_writes,
     scoped_case,
 )
 from api.http.domain_problems import case_not_found, domain_problem
-from api.http.idempotency import IdempotencyStore, StoredAnswer, request_hash
+from api.http.idempotency import StoredAnswer, request_hash
 from api.http.problems import Problem
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command
@@ -32,7 +35,6 @@ from domain.stages import role_may
 from domain.views import case_view
 
 if TYPE_CHECKING:
-    from api.http.metrics import Metrics
     from domain.actors import Actor
     from domain.application import Wardship
 
@@ -91,7 +93,7 @@ async def open_case(
         ))
     except DomainError as error:
         raise domain_problem(error) from None
-    request.app.state.own_writes.wrote(user.subject, view["position"])
+    own_writes(request).wrote(user.subject, view["position"])
     return OrjsonResponse(view, status_code=201, headers={
         "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
         "X-Position": str(view["position"]),
@@ -128,9 +130,8 @@ async def perform_action(
     app, user = app_and_user
     if_match = _header(request, "If-Match")
     idempotency_key = _header(request, "Idempotency-Key")
-    # Read from app state, not as dependencies: each dependency costs on the hot path.
-    store: IdempotencyStore = request.app.state.idempotency
-    metrics: Metrics = request.app.state.metrics
+    # Plain accessors, not dependencies: each dependency costs on the hot path.
+    store, metrics = idempotency_store(request), metrics_of(request)
     if not role_may(user.roles, body.action):
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
@@ -153,7 +154,7 @@ async def perform_action(
             raise await _refusal(app, user, case_id, error) from None
         raise
     metrics.commands.labels(body.action, "done").inc()
-    request.app.state.own_writes.wrote(user.subject, view["position"])
+    own_writes(request).wrote(user.subject, view["position"])
     headers = {"ETag": etag(view["version"]), "X-Position": str(view["position"])}
     response = OrjsonResponse(view, headers=headers)
     if idempotency_key is not None:

@@ -16,11 +16,11 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AccessLogDep, App, CurrentUser, scoped_case
+from api.deps import AccessLogDep, App, CurrentUser, export_signing_key, scoped_case
 from api.http.problems import Problem
 from api.inspection.casefile import build_case_file
 from api.inspection.history import history_entry, sees_personal_data
-from api.inspection.signing import SigningKeyError, key_id, public_key_text, service_signing_key
+from api.inspection.signing import key_id, public_key_text
 from domain.codes import Role
 from domain.errors import CaseNotFound
 
@@ -137,7 +137,7 @@ async def case_export(
     if not sees_personal_data(user):
         raise _forbidden("the case file holds personal data: inspectors and supervisors export")
     case = await _inspected_case(app, user, case_id, log, "export")
-    key = _signing_key(request)
+    key = export_signing_key(request)
     document = await run_in_threadpool(_case_file, app, case, user, key)
     return Response(
         json.dumps(document, ensure_ascii=False, indent=1), media_type="application/json",
@@ -148,7 +148,7 @@ async def case_export(
 @router.get("/inspection/signing-key")
 async def signing_key(request: Request) -> dict[str, str]:
     """The public key that signs exported case files (public: no token needed)."""
-    public = public_key_text(_signing_key(request).public_key())
+    public = public_key_text(export_signing_key(request).public_key())
     return {"algorithm": "Ed25519", "public_key": public, "key_id": key_id(public)}
 
 
@@ -166,14 +166,3 @@ def _case_file(
         exported_by=user, key=key,
     )
 
-
-def _signing_key(request: Request) -> Ed25519PrivateKey:
-    key: Ed25519PrivateKey | None = getattr(request.app.state, "export_signing_key", None)
-    if key is None:
-        try:
-            key = service_signing_key(request.app.state.settings)
-        except (SigningKeyError, RuntimeError) as error:
-            raise Problem(503, "signing_key_unavailable", "Exports cannot be signed now",
-                          f"{error}; set WARDSHIP_EXPORT_SIGNING_KEY") from None
-        request.app.state.export_signing_key = key
-    return key
