@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
@@ -134,17 +134,42 @@ async def _temporal(request: Request) -> TemporalConnector:
     return temporal
 
 
-async def _database(request: Request) -> AsyncConnectionPool | None:
-    pool: AsyncConnectionPool | None = request.app.state.pool
+async def _optional_pool(request: Request) -> AsyncConnectionPool | None:
+    pool: AsyncConnectionPool | None = getattr(request.app.state, "pool", None)
     return pool
+
+
+async def _pool(request: Request) -> AsyncConnectionPool:
+    pool = await _optional_pool(request)
+    if pool is None:
+        raise Problem(503, "not_ready", "Service not ready", "no database is configured",
+                      headers={"Retry-After": "5"})
+    return pool
+
+
+async def min_position(
+    request: Request,
+    user: CurrentUser,
+    x_min_position: Annotated[int | None, Header(ge=0, description=(
+        "notification-log position the answer must include (read-your-writes); "
+        "the caller's own latest write is always included"))] = None,
+) -> int | None:
+    """The log position a list answer must include: the asked one or the caller's last write."""
+    own: OwnWrites | None = getattr(request.app.state, "own_writes", None)
+    mine = own.position(user.subject) if own else None
+    wanted = [p for p in (x_min_position, mine) if p is not None]
+    return max(wanted) if wanted else None
 
 
 AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemporalDep = Annotated[TemporalConnector, Depends(_temporal)]
+# The read models' connection pool: 503 when no database is configured.
+Pool = Annotated[AsyncConnectionPool, Depends(_pool)]
 # The pool, or None when no database is configured (the readiness probe says so).
-DatabaseDep = Annotated[AsyncConnectionPool | None, Depends(_database)]
+OptionalPool = Annotated[AsyncConnectionPool | None, Depends(_optional_pool)]
+MinPosition = Annotated[int | None, Depends(min_position)]
 
 
 # Plain accessors, for the hottest route: each dependency costs a solving pass per request.

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from api.deps import Inspector
+from api.deps import Inspector, Pool
 from api.http.responses import OrjsonResponse
-from api.readmodels import Pool, jurisdiction_prefix, like_prefix
+from api.readmodels import jurisdiction_prefix, like_prefix
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
 

@@ -7,17 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from api.deps import Reader
+from api.deps import MinPosition, Pool, Reader
 from api.http.responses import OrjsonResponse
-from api.readmodels import (
-    MinPosition,
-    Pool,
-    decode_cursor,
-    encode_cursor,
-    jurisdiction_prefix,
-    like_prefix,
-    wait_for,
-)
+from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, like_prefix, wait_for
 from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])

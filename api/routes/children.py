@@ -12,10 +12,10 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 
-from api.deps import AccessLogDep, App, Reader
+from api.deps import AccessLogDep, App, MinPosition, Pool, Reader
 from api.http.problems import Problem
 from api.http.responses import OrjsonResponse
-from api.readmodels import MinPosition, Pool, wait_for
+from api.readmodels import wait_for
 from domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/children", tags=["children"])

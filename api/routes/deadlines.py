@@ -8,18 +8,10 @@ import psycopg
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
-from api.deps import Reader
+from api.deps import MinPosition, Pool, Reader
 from api.http.problems import Problem
 from api.http.responses import OrjsonResponse
-from api.readmodels import (
-    MinPosition,
-    Pool,
-    decode_cursor,
-    encode_cursor,
-    jurisdiction_prefix,
-    like_prefix,
-    wait_for,
-)
+from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, like_prefix, wait_for
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import APIRouter
 
-from api.deps import DatabaseDep, SettingsDep, TemporalDep
+from api.deps import OptionalPool, SettingsDep, TemporalDep
 from api.http.problems import Problem
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
 async def readyz(
-    settings: SettingsDep, pool: DatabaseDep, connector: TemporalDep
+    settings: SettingsDep, pool: OptionalPool, connector: TemporalDep
 ) -> dict[str, Any]:
     """Ready: the database answers `select 1` and the Temporal server answers."""
     timeout = settings.readiness_timeout

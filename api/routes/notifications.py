@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import App, Supervisor
+from api.deps import App, MinPosition, Pool, Supervisor
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem
 from api.http.responses import OrjsonResponse
-from api.readmodels import MinPosition, Pool, wait_for
+from api.readmodels import wait_for
 from domain.errors import DomainError
 
 if TYPE_CHECKING:

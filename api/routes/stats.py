@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import Reader
+from api.deps import MinPosition, Pool, Reader
 from api.http.problems import Problem
 from api.http.responses import OrjsonResponse
-from api.readmodels import MinPosition, Pool, jurisdiction_prefix, like_prefix, wait_for
+from api.readmodels import jurisdiction_prefix, like_prefix, wait_for
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
