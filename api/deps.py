@@ -1,6 +1,7 @@
 """Request dependencies as `Annotated` aliases: the caller, the application, the stores.
 
 All are `async def`: FastAPI runs plain `def` dependencies in the thread pool, one hop each.
+Routes reach the process's resources (built in the lifespan) only through this module.
 
 Routes of every resource use these: `CurrentUser` (any valid token), `require_roles(...)`
 for role gates, `scoped_case` to load a case the caller may see (404 otherwise).
@@ -10,17 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
+from psycopg_pool import AsyncConnectionPool
 
-from api.access_log import AccessLog
-from api.auth import TokenVerifier, unauthenticated
-from api.domain_problems import case_not_found
-from api.idempotency import IdempotencyStore
-from api.metrics import Metrics
-from api.problems import Problem
+from api.http.access_log import AccessLog
+from api.http.auth import TokenVerifier, unauthenticated
+from api.http.domain_problems import case_not_found
+from api.http.metrics import Metrics
+from api.http.problems import Problem
+from api.http.temporal import TemporalConnector
+from api.inspection.signing import SigningKeyError, service_signing_key
+from api.settings import Settings
 from domain import access
 from domain.actors import Actor
 from domain.application import Wardship
@@ -30,6 +34,10 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from uuid import UUID
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from api.http.idempotency import IdempotencyStore
+    from api.readmodels import OwnWrites
     from domain.case import ProtectionCase
     from domain.codes import Role
 
@@ -112,19 +120,88 @@ async def _access_log(request: Request) -> AccessLog:
     return log
 
 
-async def _idempotency(request: Request) -> IdempotencyStore:
+async def _metrics(request: Request) -> Metrics:
+    return metrics_of(request)
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _temporal(request: Request) -> TemporalConnector:
+    temporal: TemporalConnector = request.app.state.temporal
+    return temporal
+
+
+async def _optional_pool(request: Request) -> AsyncConnectionPool | None:
+    pool: AsyncConnectionPool | None = getattr(request.app.state, "pool", None)
+    return pool
+
+
+async def _pool(request: Request) -> AsyncConnectionPool:
+    pool = await _optional_pool(request)
+    if pool is None:
+        raise Problem(503, "not_ready", "Service not ready", "no database is configured",
+                      headers={"Retry-After": "5"})
+    return pool
+
+
+async def min_position(
+    request: Request,
+    user: CurrentUser,
+    x_min_position: Annotated[int | None, Header(ge=0, description=(
+        "notification-log position the answer must include (read-your-writes); "
+        "the caller's own latest write is always included"))] = None,
+) -> int | None:
+    """The log position a list answer must include: the asked one or the caller's last write."""
+    own: OwnWrites | None = getattr(request.app.state, "own_writes", None)
+    mine = own.position(user.subject) if own else None
+    wanted = [p for p in (x_min_position, mine) if p is not None]
+    return max(wanted) if wanted else None
+
+
+AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TemporalDep = Annotated[TemporalConnector, Depends(_temporal)]
+# The read models' connection pool: 503 when no database is configured.
+Pool = Annotated[AsyncConnectionPool, Depends(_pool)]
+# The pool, or None when no database is configured (the readiness probe says so).
+OptionalPool = Annotated[AsyncConnectionPool | None, Depends(_optional_pool)]
+MinPosition = Annotated[int | None, Depends(min_position)]
+
+
+# Plain accessors, for the hottest route: each dependency costs a solving pass per request.
+def idempotency_store(request: Request) -> IdempotencyStore:
+    """The process's store of first answers to idempotent actions."""
     store: IdempotencyStore = request.app.state.idempotency
     return store
 
 
-async def _metrics(request: Request) -> Metrics:
+def metrics_of(request: Request) -> Metrics:
+    """The process's Prometheus metrics."""
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
-IdempotencyDep = Annotated[IdempotencyStore, Depends(_idempotency)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
+def own_writes(request: Request) -> OwnWrites:
+    """The process's record of each user's latest write (for read-your-writes lists)."""
+    writes: OwnWrites = request.app.state.own_writes
+    return writes
+
+
+def export_signing_key(request: Request) -> Ed25519PrivateKey:
+    """The key that signs exported case files, read once per process; 503 without one."""
+    key: Ed25519PrivateKey | None = getattr(request.app.state, "export_signing_key", None)
+    if key is None:
+        try:
+            key = service_signing_key(request.app.state.settings)
+        except (SigningKeyError, RuntimeError) as error:
+            raise Problem(503, "signing_key_unavailable", "Exports cannot be signed now",
+                          f"{error}; set WARDSHIP_EXPORT_SIGNING_KEY") from None
+        request.app.state.export_signing_key = key
+    return key
 
 
 def may_see(case: ProtectionCase, user: Actor) -> bool:

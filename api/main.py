@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api.limits import BodyLimitMiddleware
-from api.metrics import Metrics, MetricsMiddleware
-from api.middleware import RequestIdMiddleware
-from api.problems import install_problem_handlers
+from api.http.limits import BodyLimitMiddleware
+from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.middleware import RequestIdMiddleware
+from api.http.problems import install_problem_handlers
+from api.http.services import CaseServices
+from api.http.temporal import TemporalConnector
 from api.readmodels import install_lag_metrics
 from api.routes import (
     access,
@@ -25,9 +27,7 @@ from api.routes import (
     notifications,
     stats,
 )
-from api.services import CaseServices
 from api.settings import Settings, get_settings
-from api.temporal import TemporalConnector
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

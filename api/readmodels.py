@@ -1,4 +1,4 @@
-"""Reading the projections from the API: connections, read-your-writes waits, cursors, lag.
+"""Reading the projections from the API: read-your-writes waits, cursors, scopes, lag.
 
 A client that sends `X-Min-Position: N` (a notification-log position, e.g. the one a command
 answered with) gets list answers from a projection that has applied at least position N; the
@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from fastapi import Depends, Header, Request
 from prometheus_client.core import GaugeMetricFamily
 
-from api.deps import CurrentUser
-from api.problems import Problem
+from api.http.problems import Problem
 from projections.store import STATE_TABLE
 
 if TYPE_CHECKING:
@@ -28,17 +26,6 @@ if TYPE_CHECKING:
 
 MAX_WAIT = 2.0  # seconds a list query waits for its projection to catch up
 EVENTS_TABLE = "wardship_events"
-
-
-def pool_of(request: Request) -> AsyncConnectionPool:
-    pool: AsyncConnectionPool | None = getattr(request.app.state, "pool", None)
-    if pool is None:
-        raise Problem(503, "not_ready", "Service not ready", "no database is configured",
-                      headers={"Retry-After": "5"})
-    return pool
-
-
-Pool = Annotated["AsyncConnectionPool", Depends(pool_of)]
 
 
 class OwnWrites:
@@ -58,22 +45,6 @@ class OwnWrites:
 
     def position(self, subject: str) -> int | None:
         return self._positions.get(subject)
-
-
-def min_position(
-    request: Request,
-    user: CurrentUser,
-    x_min_position: Annotated[int | None, Header(ge=0, description=(
-        "notification-log position the answer must include (read-your-writes); "
-        "the caller's own latest write is always included"))] = None,
-) -> int | None:
-    own: OwnWrites | None = getattr(request.app.state, "own_writes", None)
-    mine = own.position(user.subject) if own else None
-    wanted = [p for p in (x_min_position, mine) if p is not None]
-    return max(wanted) if wanted else None
-
-
-MinPosition = Annotated[int | None, Depends(min_position)]
 
 
 async def projection_position(pool: AsyncConnectionPool, name: str) -> int:
@@ -128,7 +99,7 @@ def decode_cursor(cursor: str, parts: int) -> list[str]:
     return values
 
 
-def check_scope(requested: str | None, code: str) -> str:
+def jurisdiction_prefix(requested: str | None, code: str) -> str:
     """The jurisdiction prefix to filter on: the caller's own, or a finer one under it."""
     if requested is None:
         return code

@@ -32,10 +32,6 @@ class Actor:
                 return role
         return Role.SYSTEM
 
-    def covers(self, jurisdiction: str) -> bool:
-        """A user with code C reads and writes only cases whose code starts with C."""
-        return jurisdiction.startswith(self.jurisdiction)
-
 
 SYSTEM = Actor(subject="wardship", roles=frozenset({Role.SYSTEM}), jurisdiction="")
 

@@ -38,14 +38,6 @@ BATCH_SIZE = 2000
 _SETUP_LOCK = 7_311_151
 
 
-def open_app(database_url: str, cipher_key: str | None, pool_size: int = 2) -> Wardship:
-    """The Wardship application whose log the projections read (decodes with its cipher)."""
-    from domain.application import Wardship
-    from domain.storage import event_store_env
-
-    return Wardship(env=event_store_env(database_url, cipher_key, pool_size=pool_size))
-
-
 def ensure(conn: psycopg.Connection[Any], model: ReadModel) -> None:
     """Create the state table, the model's first generation and its views, if missing."""
     with conn.transaction():
@@ -245,20 +237,16 @@ class Fleet:
 
 
 def run_models(
-    names: Sequence[str], database_url: str, cipher_key: str | None, stop: threading.Event
+    names: Sequence[str], app: Wardship, database_url: str, stop: threading.Event
 ) -> None:
-    """Run the named read models in this thread until `stop` is set (each batch is whole)."""
-    app = open_app(database_url, cipher_key)
-    try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            models = [MODELS[name]() for name in names]
-            for model in models:
-                ensure(conn, model)
-                log.info("projection_started", projection=model.name,
-                         position=position_of(conn, model.name))
-            Fleet(models, app, conn).run(stop)
-    finally:
-        app.close()
+    """Run the named read models on `app`'s log in this thread until `stop` is set."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        models = [MODELS[name]() for name in names]
+        for model in models:
+            ensure(conn, model)
+            log.info("projection_started", projection=model.name,
+                     position=position_of(conn, model.name))
+        Fleet(models, app, conn).run(stop)
 
 
 def wait_until(conn: psycopg.Connection[Any], name: str, position: int, timeout: float) -> bool:

@@ -1,7 +1,7 @@
 """The worker process: runs `CaseWorkflow` and its activities, and the relay, until SIGTERM/SIGINT.
 
-It receives plain values (`WorkerConfig`); `wardship worker` in `api/commands/` reads the
-settings and calls `run`.
+It receives a built `Wardship` and plain values (`WorkerConfig`); `wardship worker`
+(`api/cli/worker.py`) builds the application from the settings and calls `run`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from domain.application import Wardship
-from domain.policy import load_policy
-from domain.storage import event_store_env
 from workflows.activities import CaseActivities
 from workflows.case_workflow import CaseWorkflow
 from workflows.channels import build_channels
@@ -29,8 +26,8 @@ from workflows.relay import Relay
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
+    from domain.application import Wardship
     from workflows.channels import Channel
 
 log = structlog.get_logger("wardship.worker")
@@ -40,12 +37,9 @@ log = structlog.get_logger("wardship.worker")
 class WorkerConfig:
     """What the worker needs, as plain values."""
 
-    database_url: str
     temporal_address: str
     task_queue: str = "wardship-cases"
     namespace: str = "default"
-    cipher_key: str | None = None
-    policy_path: Path | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
     smtp_host: str | None = None
@@ -104,10 +98,8 @@ async def connect(address: str, namespace: str, stop: asyncio.Event) -> Client |
     return None
 
 
-async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
-    """Run the worker and the relay until `stop` is set, then drain and stop both."""
-    app = Wardship(env=event_store_env(config.database_url, config.cipher_key),
-                   policy=load_policy(config.policy_path))
+async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> None:
+    """Run the worker and the relay on `app` until `stop` is set, then drain and stop both."""
     channels = build_channels(
         config.webhook_url, config.webhook_secret, config.smtp_host, config.smtp_port,
         config.smtp_from, config.smtp_to,
@@ -123,19 +115,18 @@ async def serve(config: WorkerConfig, stop: asyncio.Event) -> None:
         relay_task = asyncio.create_task(relay.run(stop))
         await stop.wait()
         await relay_task
-    app.close()
     log.info("worker_stopped")
 
 
-def run(config: WorkerConfig) -> int:
-    """Entry point: serve until SIGTERM or SIGINT; returns the exit status."""
+def run(config: WorkerConfig, app: Wardship) -> int:
+    """Entry point: serve `app` until SIGTERM or SIGINT; returns the exit status."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
+        await serve(config, app, stop)
 
     asyncio.run(main())
     return 0

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.access_log import entries
-from api.deps import Auditor
-from api.readmodels import Pool, check_scope
-from api.responses import OrjsonResponse
+from api.deps import Auditor, Pool
+from api.http.access_log import entries
+from api.http.responses import OrjsonResponse
+from api.readmodels import jurisdiction_prefix
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
 
@@ -29,7 +29,7 @@ async def access_log(
     = None,
 ) -> OrjsonResponse:
     """Reads of cases and child files in the inspector's area, newest first."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     async with pool.connection() as conn:
         rows = await entries(conn, prefix=prefix, resource_type=resource_type,
                              resource_id=resource_id, child_id=child_id, subject=subject,

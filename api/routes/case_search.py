@@ -6,16 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Reader
-from api.readmodels import (
-    MinPosition,
-    Pool,
-    check_scope,
-    decode_cursor,
-    encode_cursor,
-    wait_for,
-)
-from api.responses import OrjsonResponse
+from api.deps import MinPosition, Pool, Reader
+from api.http.responses import OrjsonResponse
+from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
 from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 from projections.cases import search
 
@@ -33,7 +26,7 @@ async def search_cases(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> OrjsonResponse:
     """Cases under the caller's code (or a finer `jurisdiction`), newest first, by cursor."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     position = await wait_for(pool, "cases", min_position)
     before = None
     if cursor is not None:

@@ -6,7 +6,6 @@ import functools
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -19,22 +18,24 @@ from api.deps import (
     AppAndWriter,
     CurrentUser,
     Opener,
+    idempotency_store,
     may_see,
+    metrics_of,
+    own_writes,
     scoped_case,
 )
-from api.domain_problems import case_not_found, domain_problem
-from api.idempotency import IdempotencyStore, StoredAnswer, request_hash
-from api.problems import Problem
-from api.responses import OrjsonResponse, etag
-from api.schemas import ActionBody, CaseView, OpenCase
-from api.services import run_command
+from api.http.domain_problems import case_not_found, domain_problem
+from api.http.idempotency import StoredAnswer, request_hash
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse, etag
+from api.http.services import run_command
+from api.routes.case_models import ActionBody, CaseView, OpenCase
 from domain import access
 from domain.actions import RULES
 from domain.errors import CaseNotFound, DomainError, StaleVersion
 from domain.views import case_view
 
 if TYPE_CHECKING:
-    from api.metrics import Metrics
     from domain.actors import Actor
     from domain.application import Wardship
 
@@ -81,19 +82,19 @@ async def open_case(
     body: OpenCase, user: Opener, app: App, request: Request
 ) -> OrjsonResponse:
     """Open a case at discovery or report within the caller's jurisdiction."""
-    if not user.covers(body.jurisdiction):
+    if not access.may_open_case(user, body.jurisdiction):
         raise Problem(403, "outside_jurisdiction", "Outside your jurisdiction",
                       f"you may open cases under {user.jurisdiction} only")
     try:
-        view = await to_thread.run_sync(functools.partial(
+        view = await run_command(request.app, functools.partial(
             app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
             child=body.child.model_dump(mode="json"),
             concern=body.concern.model_dump(mode="json"),
             source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
-        ), limiter=request.app.state.command_limiter)
+        ))
     except DomainError as error:
         raise domain_problem(error) from None
-    request.app.state.own_writes.wrote(user.subject, view["position"])
+    own_writes(request).wrote(user.subject, view["position"])
     return OrjsonResponse(view, status_code=201, headers={
         "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
         "X-Position": str(view["position"]),
@@ -130,9 +131,8 @@ async def perform_action(
     app, user = app_and_user
     if_match = _header(request, "If-Match")
     idempotency_key = _header(request, "Idempotency-Key")
-    # Read from app state, not as dependencies: each dependency costs on the hot path.
-    store: IdempotencyStore = request.app.state.idempotency
-    metrics: Metrics = request.app.state.metrics
+    # Plain accessors, not dependencies: each dependency costs on the hot path.
+    store, metrics = idempotency_store(request), metrics_of(request)
     if not access.holds_any(user, RULES[body.action].roles):
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
@@ -155,7 +155,7 @@ async def perform_action(
             raise await _refusal(app, user, case_id, error) from None
         raise
     metrics.commands.labels(body.action, "done").inc()
-    request.app.state.own_writes.wrote(user.subject, view["position"])
+    own_writes(request).wrote(user.subject, view["position"])
     headers = {"ETag": etag(view["version"]), "X-Position": str(view["position"])}
     response = OrjsonResponse(view, headers=headers)
     if idempotency_key is not None:

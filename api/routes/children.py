@@ -15,11 +15,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.deps import AccessLogDep, App, Reader, Writer
-from api.domain_problems import domain_problem
-from api.problems import Problem
-from api.readmodels import MinPosition, Pool, wait_for
-from api.responses import OrjsonResponse
+from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
+from api.http.domain_problems import domain_problem
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse
+from api.readmodels import wait_for
 from domain import access
 from domain.errors import CaseNotFound, DomainError
 from projections.children import child_cases, find_child

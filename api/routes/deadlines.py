@@ -7,17 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Reader
+from api.deps import MinPosition, Pool, Reader
+from api.http.responses import OrjsonResponse
 from api.readmodels import (
-    MinPosition,
-    Pool,
-    check_scope,
     decode_cursor,
     encode_cursor,
     invalid_cursor,
+    jurisdiction_prefix,
     wait_for,
 )
-from api.responses import OrjsonResponse
 from projections.deadlines import BoardStatus, board
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
@@ -33,7 +31,7 @@ async def list_deadlines(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrjsonResponse:
     """Deadlines under the caller's code, most overdue (earliest due) first."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     position = await wait_for(pool, "deadlines", min_position)
     after = _after(cursor) if cursor is not None else None
     async with pool.connection() as conn:

@@ -6,14 +6,15 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from api.problems import Problem
+from api.deps import OptionalPool, SettingsDep, TemporalDep
+from api.http.problems import Problem
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
-    from api.temporal import TemporalConnector
+    from api.http.temporal import TemporalConnector
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger("wardship.health")
@@ -26,12 +27,13 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
-async def readyz(request: Request) -> dict[str, Any]:
+async def readyz(
+    settings: SettingsDep, pool: OptionalPool, connector: TemporalDep
+) -> dict[str, Any]:
     """Ready: the database answers `select 1` and the Temporal server answers."""
-    timeout = request.app.state.settings.readiness_timeout
+    timeout = settings.readiness_timeout
     database, temporal = await asyncio.gather(
-        _check_database(request.app.state.pool, timeout),
-        _check_temporal(request.app.state.temporal, timeout),
+        _check_database(pool, timeout), _check_temporal(connector, timeout),
     )
     checks = {"database": database, "temporal": temporal}
     down = [name for name, state in checks.items() if state != "up"]

@@ -14,11 +14,11 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.casefile import build_case_file
-from api.deps import AccessLogDep, App, CurrentUser, scoped_case
-from api.history import history_entry
-from api.problems import Problem
-from api.signing import SigningKeyError, key_id, public_key_text, service_signing_key
+from api.deps import AccessLogDep, App, CurrentUser, export_signing_key, scoped_case
+from api.http.problems import Problem
+from api.inspection.casefile import build_case_file
+from api.inspection.history import history_entry
+from api.inspection.signing import key_id, public_key_text
 from domain import access
 from domain.errors import CaseNotFound
 
@@ -133,7 +133,7 @@ async def case_export(
     if not access.may_export(user):
         raise _forbidden("the case file holds personal data: inspectors and supervisors export")
     case = await _inspected_case(app, user, case_id, log, "export")
-    key = _signing_key(request)
+    key = export_signing_key(request)
     document = await run_in_threadpool(_case_file, app, case, user, key)
     return Response(
         json.dumps(document, ensure_ascii=False, indent=1), media_type="application/json",
@@ -144,7 +144,7 @@ async def case_export(
 @router.get("/inspection/signing-key")
 async def signing_key(request: Request) -> dict[str, str]:
     """The public key that signs exported case files (public: no token needed)."""
-    public = public_key_text(_signing_key(request).public_key())
+    public = public_key_text(export_signing_key(request).public_key())
     return {"algorithm": "Ed25519", "public_key": public, "key_id": key_id(public)}
 
 
@@ -162,14 +162,3 @@ def _case_file(
         exported_by=user, key=key,
     )
 
-
-def _signing_key(request: Request) -> Ed25519PrivateKey:
-    key: Ed25519PrivateKey | None = getattr(request.app.state, "export_signing_key", None)
-    if key is None:
-        try:
-            key = service_signing_key(request.app.state.settings)
-        except (SigningKeyError, RuntimeError) as error:
-            raise Problem(503, "signing_key_unavailable", "Exports cannot be signed now",
-                          f"{error}; set WARDSHIP_EXPORT_SIGNING_KEY") from None
-        request.app.state.export_signing_key = key
-    return key

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import MetricsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+async def metrics(process_metrics: MetricsDep) -> Response:
     """Request latency by route, commands by action, errors by code (Prometheus text)."""
-    return Response(generate_latest(request.app.state.metrics.registry),
+    return Response(generate_latest(process_metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)

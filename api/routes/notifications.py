@@ -11,11 +11,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import App, Supervisor
-from api.domain_problems import domain_problem
-from api.problems import Problem
-from api.readmodels import MinPosition, Pool, wait_for
-from api.responses import OrjsonResponse
+from api.deps import App, MinPosition, Pool, Supervisor
+from api.http.domain_problems import domain_problem
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse
+from api.readmodels import wait_for
 from domain.errors import DomainError
 from projections.inbox import notifications
 

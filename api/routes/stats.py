@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import Reader
-from api.problems import Problem
-from api.readmodels import MinPosition, Pool, check_scope, wait_for
-from api.responses import OrjsonResponse
+from api.deps import MinPosition, Pool, Reader
+from api.http.problems import Problem
+from api.http.responses import OrjsonResponse
+from api.readmodels import jurisdiction_prefix, wait_for
 from projections.stats import summary
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
@@ -25,7 +25,7 @@ async def stats(
 ) -> OrjsonResponse:
     """Cases opened in the period under the code: by stage, grade, channel and reporter type;
     share of deadlines met per stage and kind; median days spent in each stage."""
-    prefix = check_scope(jurisdiction, user.jurisdiction)
+    prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     if start and end and end < start:
         raise Problem(422, "invalid_period", "The period is empty", "'to' is before 'from'")
     low = datetime.combine(start or date(1970, 1, 1), time(), UTC)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import dev_token
+from api.http.auth import dev_token
 from api.main import create_app
 from api.settings import Settings
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, get_args
 from api.labels import ACTIONS as ACTION_LABELS
 from api.labels import EVENTS as EVENT_LABELS
 from api.main import create_app
-from api.schemas import Action
+from api.routes.case_models import Action
 from api.settings import Settings
 from domain.actions import RULES
 from domain.case import ProtectionCase

@@ -30,7 +30,7 @@ EXAMPLES = 60
 
 
 def test_generated_requests_never_get_a_server_error(tmp_path: Path, db_url: str) -> None:
-    from api.auth import dev_token
+    from api.http.auth import dev_token
     from api.settings import Settings
 
     app_settings = Settings.model_validate({"state_dir": tmp_path, "database_url": db_url})

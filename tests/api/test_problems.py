@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from api.problems import Problem, install_problem_handlers
+from api.http.problems import Problem, install_problem_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

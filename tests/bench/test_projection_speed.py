@@ -19,7 +19,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from api.demo_data import caseworker
+from api.cli.demo_data import caseworker
 from domain.actors import Context
 from domain.application import Wardship
 from domain.case import ProtectionCase

@@ -12,10 +12,11 @@ import httpx
 import pytest
 import uvicorn
 
+from api.bootstrap import bootstrap
 from api.main import create_app
 from deploy.ports import free_port, wait_listening
 from projections.registry import MODELS
-from projections.runner import open_app, run_models
+from projections.runner import run_models
 from tests.api.support import LESHAN_TOWNSHIP, Api, case_body, running_api
 from tests.projections.conftest import project_all
 
@@ -43,7 +44,7 @@ def project(api: Api) -> None:
     import psycopg
 
     url = str(api.settings.database_url)
-    reader = open_app(url, api.settings.effective_cipher_key())
+    reader = bootstrap(api.settings, pool_size=2)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             project_all(reader, conn)
@@ -54,14 +55,16 @@ def project(api: Api) -> None:
 @contextlib.contextmanager
 def runner(api: Api) -> Iterator[None]:
     stop = threading.Event()
+    reader = bootstrap(api.settings, pool_size=2)
     thread = threading.Thread(target=run_models, args=(
-        list(MODELS), str(api.settings.database_url), api.settings.effective_cipher_key(), stop))
+        list(MODELS), reader, str(api.settings.database_url), stop))
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
+        reader.close()
 
 
 def overdue_case(api: Api, township: str = LESHAN_TOWNSHIP) -> tuple[UUID, str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from api.demo_data import caseworker, supervisor
+from api.cli.demo_data import caseworker, supervisor
 from projections.cases import search
 from projections.children import child_cases, find_child
 from projections.deadlines import board

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from api.demo_data import caseworker, load_demo, supervisor
+from api.cli.demo_data import caseworker, load_demo, supervisor
 from projections import cases, deadlines
 from projections.inbox import InboxModel
 from projections.registry import MODELS

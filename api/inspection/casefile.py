@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.utils import get_topic
 
-from api.signing import key_id, sign, signature_is_valid
+from api.inspection.signing import key_id, sign, signature_is_valid
 
 # The chain's own canonical form: exported fields must hash exactly as stored ones did.
 from domain.hashchain import GENESIS, ChainLink, check_chain, plain

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
@@ -18,15 +18,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the demo set; with --if-empty only into an empty event store (what ./run does)."""
-    from api.demo_data import load_demo
+    from api.bootstrap import bootstrap
+    from api.cli.demo_data import load_demo
     from api.settings import get_settings
-    from projections.runner import open_app
 
     settings = get_settings()
     if settings.database_url is None:
         print("the demo needs DATABASE_URL")
         return 2
-    app = open_app(settings.database_url, settings.effective_cipher_key())
+    app = bootstrap(settings)
     try:
         if args.if_empty and app.recorder.max_notification_id():
             print("event store not empty: demo data not loaded")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from fastapi.concurrency import run_in_threadpool
 
-from api.problems import Problem
+from api.http.problems import Problem
 from domain.actors import Actor
 from domain.codes import Role, jurisdiction_is_valid
 

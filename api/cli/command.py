@@ -1,4 +1,4 @@
-"""Subcommands of the `wardship` CLI; see `api/cli.py` for how they are registered."""
+"""The `wardship` subcommand record; `api/cli/__init__.py` lists every one."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from api.problems import Problem
+from api.http.problems import Problem
 from domain.errors import ActionNotAllowed
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
@@ -23,7 +23,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the file is intact and signed; 1, naming the first bad event, when not."""
-    from api.casefile import check_case_file
+    from api.inspection.casefile import check_case_file
 
     try:
         document = json.loads(Path(args.file).read_text("utf-8"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from psycopg.types.json import Jsonb
 
-from api.problems import Problem
+from api.http.problems import Problem
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool

@@ -1,12 +1,11 @@
 """`wardship dev`: the whole service on one machine, as `./run` starts it.
 
 Starts embedded PostgreSQL (unless DATABASE_URL is set) and the Temporal dev server (unless
-TEMPORAL_ADDRESS is set), then every child in `CHILDREN` whose code exists.
+TEMPORAL_ADDRESS is set), then every child in `CHILDREN`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
@@ -27,34 +26,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DevChild:
-    """A long-running `wardship <args>` process.
-
-    Skipped until both its subcommand is registered and module `requires` exists.
-    """
+    """A long-running `wardship <args>` process."""
 
     name: str
     args: tuple[str, ...]
-    requires: str | None = None
-
-    def available(self) -> bool:
-        """True when the code this child runs exists in this checkout."""
-        from api.cli import command_names
-
-        if self.args[0] not in command_names():
-            return False
-        if self.requires is None:
-            return True
-        try:
-            return importlib.util.find_spec(self.requires) is not None
-        except ModuleNotFoundError:  # its parent package is missing too
-            return False
 
 
-# Later issues add their processes here (and their subcommand to api/cli.py).
 CHILDREN: tuple[DevChild, ...] = (
     DevChild("api", ("api",)),
-    DevChild("worker", ("worker",), requires="workflows.worker"),
-    DevChild("projections", ("projections", "run"), requires="projections.runner"),
+    DevChild("worker", ("worker",)),
+    DevChild("projections", ("projections", "run")),
 )
 MARKER = "api.cli"  # in every child's command line; tells our leftovers from other programs
 
@@ -87,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     processes.write_pid_file(lock, os.getpid())
 
-    children = [child for child in CHILDREN if child.available()]
     supervisor = Supervisor(run_dir, MARKER)
     postgres: EmbeddedPostgres | None = None
     temporal: TemporalDevServer | None = None
@@ -108,14 +88,14 @@ def run(args: argparse.Namespace) -> int:
         # Create development keys once, before several children race to create them.
         settings.effective_cipher_key()
         settings.effective_jwt_secret()
-        for child in children:
+        for child in CHILDREN:
             supervisor.start(Child(child.name, (sys.executable, "-m", MARKER, *child.args)), env)
         _wait_ready(settings, supervisor)
         # The invented Leshan demo set, once: `demo --if-empty` skips a store holding events.
         subprocess.run(  # noqa: S603 - our own command
             (sys.executable, "-m", MARKER, "demo", "--if-empty"), env=env, check=False
         )
-        _print_banner(settings, postgres, temporal, children)
+        _print_banner(settings, postgres, temporal)
         for name, code in supervisor.watch():
             print(f"{name} exited with status {code}; stopping", file=sys.stderr)
             status = 1
@@ -154,14 +134,13 @@ def _print_banner(
     settings: Settings,
     postgres: EmbeddedPostgres | None,
     temporal: TemporalDevServer | None,
-    children: list[DevChild],
 ) -> None:
     base = f"http://{settings.host}:{settings.port}"
     lines = [
         "",
         "Wardship is running (Ctrl-C stops everything)",
         f"  API          {base}   docs {base}/docs   readiness {base}/readyz",
-        f"  processes    {', '.join(child.name for child in children)} (logs in this terminal)",
+        f"  processes    {', '.join(child.name for child in CHILDREN)} (logs in this terminal)",
     ]
     if postgres is not None:
         lines.append(f"  PostgreSQL   {postgres.url}   log {postgres.log_file}")

@@ -1,7 +1,7 @@
-"""What the case routes need, opened once per process in the lifespan and closed after it.
+"""What the routes need, opened once per API process in the lifespan and closed after it.
 
-The Wardship application (events tables), the project's migrations, the token verifier,
-the idempotency store and the access log writer.
+The Wardship application (built by `api.bootstrap`), the command threads, the token
+verifier, the idempotency store and the access log writer.
 """
 
 from __future__ import annotations
@@ -9,21 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from anyio import CapacityLimiter
 from fastapi.concurrency import run_in_threadpool
 
-from api.access_log import AccessLog
-from api.auth import TokenVerifier
-from api.idempotency import IdempotencyStore
+from api.bootstrap import bootstrap
+from api.http.access_log import AccessLog
+from api.http.auth import TokenVerifier
+from api.http.idempotency import IdempotencyStore
 from api.readmodels import OwnWrites
-from deploy.migrate import apply_migrations
-from domain.application import Wardship
-from domain.policy import load_policy
-from domain.storage import event_store_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,6 +29,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
     from api.settings import Settings
+    from domain.application import Wardship
 
 log = structlog.get_logger("wardship.services")
 
@@ -42,19 +40,8 @@ COMMAND_THREADS = 8
 # Each command checks a connection out twice (load, save): a pre-ping doubles the round
 # trips, and the library already retries on a broken connection. The library's database
 # functions stay off (its default): with them on, a tailing subscription was measured to miss
-# events under concurrent writers (ARCHITECTURE.md), and the relay and projections tail.
+# events under concurrent writers, and the relay and projections tail.
 API_STORE_TUNING = {"POSTGRES_PRE_PING": "n"}
-
-
-def build_wardship(settings: Settings) -> Wardship:
-    """The Wardship application on the configured event store, then the migrations."""
-    env = event_store_env(settings.database_url, settings.effective_cipher_key(),
-                          pool_size=EVENT_STORE_POOL_SIZE)
-    env.update(API_STORE_TUNING if settings.database_url else {})
-    wardship = Wardship(env=env, policy=load_policy(settings.policy))
-    if settings.database_url is not None:
-        apply_migrations(settings.database_url)
-    return wardship
 
 
 T = TypeVar("T")
@@ -92,7 +79,6 @@ class CaseServices:
     async def start(self) -> None:
         # Commands run in worker threads; a few at once keep the store busy without the
         # threads and the event loop fighting over the GIL (the store serialises writes anyway).
-        self.app.state.command_limiter = CapacityLimiter(COMMAND_THREADS)
         self.app.state.command_pool = ThreadPoolExecutor(COMMAND_THREADS, "command")
         self.access_log.start()
         if not await self._open():
@@ -111,7 +97,9 @@ class CaseServices:
 
     async def _open(self) -> bool:
         try:
-            self.app.state.wardship = await run_in_threadpool(build_wardship, self.settings)
+            self.app.state.wardship = await run_in_threadpool(functools.partial(
+                bootstrap, self.settings, pool_size=EVENT_STORE_POOL_SIZE,
+                tuning=API_STORE_TUNING))
         except Exception as error:
             log.warning("event_store_unavailable", error_type=type(error).__name__)
             return False

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 from api.labels import LANGUAGES
 
 if TYPE_CHECKING:
@@ -24,11 +24,11 @@ def run(args: argparse.Namespace) -> int:
     """Print the timeline and the hash-chain result; exit 1 if the case is unknown."""
     import psycopg
 
-    from api.access_log import INSERT
-    from api.history import history_entry
-    from api.services import build_wardship
+    from api.bootstrap import bootstrap
+    from api.http.access_log import INSERT
+    from api.inspection.history import history_entry
+    from api.inspection.timeline import timeline_lines
     from api.settings import get_settings
-    from api.timeline import timeline_lines
     from domain.errors import CaseNotFound
 
     settings = get_settings()
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"{args.case_id!r} is not a case id (a UUID)")
         return 1
-    app = build_wardship(settings)
+    app = bootstrap(settings)
     try:
         events = app.case_events(case_id)
         chain = app.verify_chain(case_id)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the settings and hand plain values to `workflows.worker`."""
+    """Build the application, then hand it and plain values to `workflows.worker`."""
     del args
+    from api.bootstrap import bootstrap
     from api.logs import configure_logging
     from api.settings import get_settings
     from workflows.worker import WorkerConfig
@@ -26,14 +27,18 @@ def run(args: argparse.Namespace) -> int:
               "(`wardship dev` sets both)", file=sys.stderr)
         return 2
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    return run_worker(WorkerConfig(
-        database_url=settings.database_url, temporal_address=settings.temporal_address,
+    config = WorkerConfig(
+        temporal_address=settings.temporal_address,
         task_queue=settings.task_queue, namespace=settings.temporal_namespace,
-        cipher_key=settings.effective_cipher_key(), policy_path=settings.policy,
         webhook_url=settings.webhook_url, webhook_secret=secret, smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port, smtp_from=settings.smtp_from, smtp_to=settings.smtp_to,
         wake_early=settings.deadline_wake_early,
-    ))
+    )
+    app = bootstrap(settings)
+    try:
+        return run_worker(config, app)
+    finally:
+        app.close()
 
 
 COMMAND = Command("worker", "run the deadline workflows worker and the event relay", run)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace) -> int:
     """Construct the application (creates its tables), then apply every migration."""
     del args
-    from api.services import build_wardship
+    from api.bootstrap import bootstrap
     from api.settings import get_settings
     from deploy.migrate import migration_files
 
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if settings.database_url is None:
         print("set DATABASE_URL (or WARDSHIP_DATABASE_URL) to the database to migrate")
         return 1
-    build_wardship(settings).close()  # applies the migrations after creating the tables
+    bootstrap(settings).close()  # applies the migrations after creating the tables
     print("applied: " + ", ".join(path.name for path in migration_files()))
     return 0
 

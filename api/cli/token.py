@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
@@ -21,8 +21,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print a token signed with the development key."""
-    from api.auth import dev_token
-    from api.problems import Problem
+    from api.http.auth import dev_token
+    from api.http.problems import Problem
     from api.settings import get_settings
 
     settings = get_settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse

@@ -1,4 +1,4 @@
-"""`wardship projections run|rebuild` and `wardship project NAME`: the read-model runners."""
+"""`wardship projections run|rebuild`: run the read models, or rebuild one from the log."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
-from api.commands import Command
+from api.cli.command import Command
 
 if TYPE_CHECKING:
     import argparse
     from types import FrameType
+
+# A runner reads the log from one thread: two event-store connections are plenty.
+RUNNER_POOL_SIZE = 2
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,14 +26,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     rebuild.add_argument("name", choices=sorted(MODELS))
 
 
-def _add_name(parser: argparse.ArgumentParser) -> None:
-    from projections.registry import MODELS
-
-    parser.add_argument("name", choices=sorted(MODELS))
-
-
 def run_until_signal(names: list[str]) -> int:
     """Run the read models until SIGTERM or SIGINT; each batch commits or rolls back whole."""
+    from api.bootstrap import bootstrap
     from api.logs import configure_logging
     from api.settings import get_settings
     from projections.runner import run_models
@@ -48,7 +46,11 @@ def run_until_signal(names: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    run_models(names, settings.database_url, settings.effective_cipher_key(), stop)
+    app = bootstrap(settings, pool_size=RUNNER_POOL_SIZE)
+    try:
+        run_models(names, app, settings.database_url, stop)
+    finally:
+        app.close()
     return 0
 
 
@@ -66,15 +68,16 @@ def rebuild_one(name: str) -> int:
 
     import psycopg
 
+    from api.bootstrap import bootstrap
     from api.settings import get_settings
     from projections.registry import MODELS
-    from projections.runner import open_app, rebuild
+    from projections.runner import rebuild
 
     settings = get_settings()
     if settings.database_url is None:
         print("projections need DATABASE_URL")
         return 2
-    app = open_app(settings.database_url, settings.effective_cipher_key())
+    app = bootstrap(settings, pool_size=RUNNER_POOL_SIZE)
     started = time.monotonic()
     try:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
@@ -85,9 +88,4 @@ def rebuild_one(name: str) -> int:
     return 0
 
 
-def run_project(args: argparse.Namespace) -> int:
-    return run_until_signal([args.name])
-
-
 COMMAND = Command("projections", "run or rebuild the read models", run, _add_arguments)
-PROJECT = Command("project", "run one read model until stopped", run_project, _add_name)

@@ -1,0 +1,1 @@
+"""HTTP plumbing of the API: middleware, problems, limits, metrics, auth, idempotency, stores."""

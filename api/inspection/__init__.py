@@ -1,0 +1,1 @@
+"""Inspection: signed case files, redacted history, timelines, and their offline check."""

@@ -1,0 +1,76 @@
+"""Every process builds its application one way: the configured policy, cipher and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+import pytest
+
+from api.cli import main as wardship
+from api.settings import get_settings
+from domain.application import Wardship
+from domain.policy import DEFAULT_POLICY
+from domain.policy import __file__ as policy_module
+from domain.storage import event_store_env
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CUSTOM_VERSION = "leshan-test-9"
+
+
+@pytest.fixture
+def environment(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """A process environment on a fresh database and a local policy of its own version."""
+    policy = tmp_path / "policy.toml"
+    shipped = Path(policy_module).parent / "policies" / DEFAULT_POLICY
+    policy.write_text(shipped.read_text("utf-8").replace(
+        'version = "cn-default-1"', f'version = "{CUSTOM_VERSION}"'), "utf-8")
+    values = {"DATABASE_URL": db_url, "WARDSHIP_POLICY": str(policy),
+              "WARDSHIP_STATE_DIR": str(tmp_path / "state"), "TEMPORAL_ADDRESS": "x:7233"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    # The CLI configures the process's logging; a test process keeps pytest's.
+    monkeypatch.setattr("api.logs.configure_logging", lambda *args: None)
+    get_settings.cache_clear()
+    yield values
+    get_settings.cache_clear()
+
+
+def stored_policy_versions(db_url: str) -> set[str]:
+    reader = Wardship(env=event_store_env(db_url, get_settings().effective_cipher_key()))
+    try:
+        notifications = reader.recorder.select_notifications(start=1, limit=1000)
+        events = [reader.mapper.to_domain_event(n) for n in notifications]
+    finally:
+        reader.close()
+    # Case events carry the policy version; the child registry's events do not.
+    return {e.policy_version for e in events if hasattr(e, "policy_version")}
+
+
+def table_exists(db_url: str, name: str) -> bool:
+    with psycopg.connect(db_url) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+    return found is not None and found[0] is not None
+
+
+class TestWiring:
+    def test_the_demo_records_its_cases_under_the_configured_policy(
+        self, environment: dict[str, str]
+    ) -> None:
+        assert wardship(["demo", "--children", "2"]) == 0
+        assert stored_policy_versions(environment["DATABASE_URL"]) == {CUSTOM_VERSION}
+
+    def test_the_worker_applies_the_migrations_before_it_serves(
+        self, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def stopped(*args: object) -> None:
+            return None  # as if stopped while waiting for Temporal
+
+        monkeypatch.setattr("workflows.worker.connect", stopped)
+        assert wardship(["worker"]) == 0
+        assert table_exists(environment["DATABASE_URL"], "wardship_idempotency")
