@@ -10,7 +10,7 @@ import pytest
 from domain.actions import RULES
 from domain.actors import Actor, Context
 from domain.codes import Role, Stage
-from domain.errors import ActionNotAllowed, InvalidCommand
+from domain.errors import ActionNotAllowed, InvalidCommand, OutsideJurisdiction
 from tests.domain.builders import (
     CASEWORKER,
     CASEWORKER_2,
@@ -223,14 +223,14 @@ class TestTransfers:
         self, memory_app: Wardship
     ) -> None:
         driver = case_at(memory_app, S.ASSESSMENT)
-        refused(driver, ActionNotAllowed, "transfer_jurisdiction", CASEWORKER,
+        refused(driver, OutsideJurisdiction, "transfer_jurisdiction", CASEWORKER,
                 jurisdiction="511102002")
 
     def test_a_supervisor_moves_a_case_only_to_a_code_they_cover(
         self, memory_app: Wardship
     ) -> None:
         driver = case_at(memory_app, S.ASSESSMENT)
-        refused(driver, ActionNotAllowed, "transfer_jurisdiction", SUPERVISOR,
+        refused(driver, OutsideJurisdiction, "transfer_jurisdiction", SUPERVISOR,
                 jurisdiction="511103001")
         assert driver.do("transfer_jurisdiction", SUPERVISOR,
                          jurisdiction="511102002")["jurisdiction"] == "511102002"
