@@ -64,6 +64,12 @@ class ActionRule:
             return self.leads_to.stages[decided]
         return self.leads_to
 
+    def spends(self, closes: bool) -> set[ApprovalSubject]:
+        """The approvals the recorded action uses up: its gate's, and closure's if it closed
+        the case."""
+        spent = {self.gate} if self.gate else set()
+        return spent | {ApprovalSubject.CLOSURE} if closes else spent
+
     def required_approval(self, target: Stage | None, urgent: bool) -> ApprovalSubject | None:
         """The approval the action needs: its own gate, or closure's when it closes an urgent
         case."""
@@ -155,4 +161,5 @@ ACTIONS: tuple[ActionRule, ...] = (
 )
 
 RULES: dict[str, ActionRule] = {rule.name: rule for rule in ACTIONS}
+RULE_OF_EVENT: dict[type[ev.CaseEvent], ActionRule] = {rule.event: rule for rule in ACTIONS}
 ACTION_NAMES: tuple[str, ...] = tuple(RULES)

@@ -15,7 +15,7 @@ from eventsourcing.utils import get_topic
 
 from domain import access
 from domain import events as ev
-from domain.actions import ACTIONS, RULES, ActionRule
+from domain.actions import ACTIONS, RULE_OF_EVENT, RULES, ActionRule
 from domain.actors import CLOCK_SKEW, SYSTEM, Actor, Context
 from domain.case_state import (
     Approval,
@@ -182,6 +182,12 @@ class ProtectionCase(Aggregate):
         """Actions the stage and the case's facts allow (for this actor, when given)."""
         return [rule.name for rule in ACTIONS if self._allows(rule)
                 and (actor is None or access.may_take(actor, rule, self.jurisdiction))]
+
+    def spend_approvals(self, event_type: type[ev.CaseEvent], *, closes: bool) -> None:
+        """An approval allows its one action once: recording the action uses it up."""
+        rule = RULE_OF_EVENT.get(event_type)
+        for subject in rule.spends(closes) if rule else ():
+            self.approvals.pop(subject, None)
 
     @property
     def has_undelivered_service(self) -> bool:

@@ -22,7 +22,7 @@ from domain.case_state import (
     handover_notice,
     notified_jurisdiction,
 )
-from domain.codes import ApprovalStatus, ApprovalSubject, Grade, Stage
+from domain.codes import ApprovalStatus, Grade, Stage
 from domain.deadlines import apply_changes
 
 if TYPE_CHECKING:
@@ -46,9 +46,8 @@ class CaseEvent(Aggregate.Event):
     def apply(self, aggregate: Any) -> None:
         case: ProtectionCase = aggregate
         self.change(case)
-        if self.stage == Stage.CLOSED and case.stage != Stage.CLOSED:
-            # Whatever path closes the case spends its closure approval.
-            case.approvals.pop(ApprovalSubject.CLOSURE, None)
+        closes = self.stage == Stage.CLOSED and case.stage != Stage.CLOSED
+        case.spend_approvals(type(self), closes=closes)
         case.stage = self.stage
         apply_changes(case.deadlines, self.deadline_changes, self.occurred_at)
         case.last_hash = self.hash
@@ -252,9 +251,6 @@ class CourtPetitioned(CaseEvent):
     ground: str
     summary: str
 
-    def change(self, case: ProtectionCase) -> None:
-        case.approvals.pop("court_petition", None)
-
 
 class CourtDecisionRecorded(CaseEvent):
     """The court's decision on a petition was recorded."""
@@ -270,7 +266,6 @@ class LongTermGuardianshipStarted(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         case.long_term_guardianship = self.ground
-        case.approvals.pop("long_term_guardianship", None)
 
 
 class GuardianshipReviewed(CaseEvent):
