@@ -82,7 +82,7 @@ def _require_ground(ground: str | None, article: int, action: str) -> str:
 class ProtectionCase(Aggregate):
     """One child-protection case moving through the stages of the linked response."""
 
-    # 2: approvals, referrals, services and notifications are typed records.
+    # 2: typed approvals, referrals, services and notifications; ever_urgent is kept.
     class_version: ClassVar[int] = 2
     jurisdiction: str
     child_id: str
