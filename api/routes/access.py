@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 (FastAPI reads query types at run time)
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api.deps import Inspector
+from api.problems import problem_answers
 from api.readmodels import Pool, check_scope, like_prefix
 from api.responses import OrjsonResponse
+from api.routes.answers import AccessPage
+from api.routes.params import Instant  # noqa: TC001 (FastAPI reads query types at run time)
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=AccessPage,
+            responses=problem_answers(401, 403, 422, 503))
 async def access_log(
     user: Inspector, pool: Pool,
     resource_type: Literal["case", "child"] | None = None,
@@ -23,7 +26,7 @@ async def access_log(
     child_id: Annotated[str | None, Query(max_length=100)] = None,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[int | None, Query(ge=0, description="next_cursor of a previous page")]
     = None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api.deps import Reader
+from api.problems import problem_answers
 from api.readmodels import (
     MinPosition,
     Pool,
@@ -18,6 +19,7 @@ from api.readmodels import (
     wait_for,
 )
 from api.responses import OrjsonResponse
+from api.routes.answers import CasePage
 from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -29,7 +31,8 @@ COLUMNS = (
 )
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=CasePage,
+            responses=problem_answers(401, 403, 422, 503))
 async def search_cases(
     user: Reader, pool: Pool, min_position: MinPosition,
     stage: Stage | None = None, grade: Grade | None = None,

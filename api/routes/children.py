@@ -13,9 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 
 from api.deps import AccessLogDep, App, Reader
-from api.problems import Problem
+from api.problems import Problem, problem_answers
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
+from api.routes.answers import ChildFile
 from domain.errors import CaseNotFound
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
@@ -25,7 +26,8 @@ def _not_found(child_id: UUID) -> Problem:
     return Problem(404, "child_not_found", "No such child file", f"no child file {child_id}")
 
 
-@router.get("/{child_id}", response_class=OrjsonResponse)
+@router.get("/{child_id}", response_class=OrjsonResponse, response_model=ChildFile,
+            responses=problem_answers(401, 403, 404, 422, 503))
 async def child_file(
     child_id: UUID, user: Reader, app: App, pool: Pool, access_log: AccessLogDep,
     min_position: MinPosition,

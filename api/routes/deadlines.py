@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api.deps import Reader
-from api.problems import Problem
+from api.problems import Problem, problem_answers
 from api.readmodels import (
     MinPosition,
     Pool,
@@ -20,6 +20,7 @@ from api.readmodels import (
     wait_for,
 )
 from api.responses import OrjsonResponse
+from api.routes.answers import DeadlineBoard
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
 
@@ -33,7 +34,8 @@ STATUS_FILTERS = {
 }
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=DeadlineBoard,
+            responses=problem_answers(401, 403, 422, 503))
 async def list_deadlines(
     user: Reader, pool: Pool, min_position: MinPosition,
     status: Literal["overdue", "open", "missed", "all"] = "overdue",

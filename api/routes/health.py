@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import APIRouter, Request
 
-from api.problems import Problem
+from api.problems import Problem, problem_answers
+from api.routes.answers import Alive, Ready
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -19,13 +20,13 @@ router = APIRouter(tags=["health"])
 log = structlog.get_logger("wardship.health")
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Alive)
 async def healthz() -> dict[str, str]:
     """Alive: answers 200 for as long as the process serves requests."""
     return {"status": "alive"}
 
 
-@router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+@router.get("/readyz", response_model=Ready, responses=problem_answers(503))
 async def readyz(request: Request) -> dict[str, Any]:
     """Ready: the database answers `select 1` and the Temporal server answers."""
     timeout = request.app.state.settings.readiness_timeout

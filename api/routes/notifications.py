@@ -14,9 +14,10 @@ from sse_starlette.sse import EventSourceResponse
 
 from api.deps import App, Supervisor
 from api.domain_problems import domain_problem
-from api.problems import Problem
+from api.problems import Problem, problem_answers
 from api.readmodels import MinPosition, Pool, wait_for
 from api.responses import OrjsonResponse
+from api.routes.answers import Acknowledged, Inbox
 from domain.errors import DomainError
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ def _delivery(deliveries: dict[str, str]) -> str:
     return "delivered" if "delivered" in deliveries.values() else "failed"
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=Inbox,
+            responses=problem_answers(401, 403, 422, 503))
 async def inbox(
     user: Supervisor, pool: Pool, min_position: MinPosition,
     acknowledged: bool | None = None,
@@ -84,7 +86,9 @@ async def inbox(
                           headers={"X-Position": str(position)})
 
 
-@router.post("/{notification_id}/ack", response_class=OrjsonResponse)
+@router.post("/{notification_id}/ack", response_class=OrjsonResponse,
+             response_model=Acknowledged,
+             responses=problem_answers(401, 403, 404, 409, 422, 503))
 async def acknowledge(
     notification_id: str, user: Supervisor, app: App,
 ) -> OrjsonResponse:
@@ -115,7 +119,11 @@ def _not_found(notification_id: str) -> Problem:
                    f"no notification {notification_id!r} in your inbox")
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=EventSourceResponse, responses={
+    200: {"description": "one `notification` event per new notification (data: its JSON)",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **problem_answers(401, 403, 422, 503),
+})
 async def stream(
     request: Request, user: Supervisor, pool: Pool,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
