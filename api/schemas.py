@@ -48,11 +48,15 @@ def _storable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
+# The schemas state what `_storable` and `_in_range` refuse, so that clients keep within them.
+NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable), NO_NUL]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable), NO_NUL,
+]
 Required = Annotated[
     str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=False),
-    AfterValidator(_storable),
+    AfterValidator(_storable), NO_NUL,
 ]
 DivisionCode = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12})$")]
 
@@ -70,9 +74,26 @@ def _not_future(value: datetime | None) -> datetime | None:
     return value
 
 
+def _years(first: int, last: int) -> dict[str, Any]:
+    """A `pattern` for times whose (four-digit) year is `first` to `last`."""
+    years, year = [], first
+    while year <= last:
+        step = next(s for s in (100, 10, 1) if year % s == 0 and year + s - 1 <= last)
+        digits = {100: "[0-9]{2}", 10: "[0-9]", 1: ""}[step]
+        years.append(f"{year // step}{digits}")
+        year += step
+    return {"pattern": f"^({'|'.join(years)})-"}
+
+
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
-Occurred = Annotated[Moment | None, AfterValidator(_not_future)]
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range), Field(
+    description=f"with a UTC offset, in the years {EARLIEST_YEAR}-{LATEST_YEAR}",
+    json_schema_extra=_years(EARLIEST_YEAR, LATEST_YEAR))]
+# "Not in the future" moves with the clock; the schema promises the years surely past.
+Occurred = Annotated[Annotated[AwareDatetime, AfterValidator(_in_range), Field(
+    description="with a UTC offset, not in the future; default now",
+    json_schema_extra=_years(EARLIEST_YEAR, datetime.now(UTC).year - 1))] | None,
+    AfterValidator(_not_future)]
 
 
 class Strict(BaseModel):
@@ -90,11 +111,12 @@ class Child(Strict):
     name: Name
     sex: Sex = Sex.UNKNOWN
     birth_date: date | None = None
-    id_number: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None \
-        = None
+    id_number: Annotated[
+        str, StringConstraints(max_length=40), AfterValidator(_storable), NO_NUL] | None = None
     category: ChildCategory = ChildCategory.OTHER
     address: Text | None = None
-    phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None
+    phone: Annotated[
+        str, StringConstraints(max_length=40), AfterValidator(_storable), NO_NUL] | None = None
 
 
 class Concern(Strict):
@@ -110,7 +132,8 @@ class Reporter(Strict):
 
     name: Text | None = None
     organisation: Text | None = None
-    phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None
+    phone: Annotated[
+        str, StringConstraints(max_length=40), AfterValidator(_storable), NO_NUL] | None = None
     mandatory: bool = False
 
 

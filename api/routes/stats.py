@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import Reader
-from api.problems import Problem
+from api.problems import Problem, problem_answers
 from api.readmodels import MinPosition, Pool, check_scope, like_prefix, wait_for
 from api.responses import OrjsonResponse
+from api.routes.answers import Stats
+from api.routes.params import Day  # noqa: TC001 (FastAPI reads query types at run time)
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
@@ -21,12 +23,13 @@ COUNTS = {
 }
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=Stats,
+            responses=problem_answers(401, 403, 422, 503))
 async def stats(
     user: Reader, pool: Pool, min_position: MinPosition,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
-    start: Annotated[date | None, Query(alias="from", description="first day (opened)")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+    start: Annotated[Day | None, Query(alias="from", description="first day (opened)")] = None,
+    end: Annotated[Day | None, Query(alias="to", description="last day, inclusive")] = None,
 ) -> OrjsonResponse:
     """Cases opened in the period under the code: by stage, grade, channel and reporter type;
     share of deadlines met per stage and kind; median days spent in each stage."""
