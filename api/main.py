@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.http.limits import BodyLimitMiddleware
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.middleware import RequestIdMiddleware
-from api.http.problems import install_problem_handlers
+from api.http.problems import install_problem_handlers, problem_schemas
 from api.http.services import CaseServices
 from api.http.temporal import TemporalConnector
 from api.readmodels import install_lag_metrics
@@ -31,6 +31,35 @@ from api.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+
+class WardshipAPI(FastAPI):
+    """FastAPI whose OpenAPI document also holds the problem-details schema routes refer to."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                problem_schemas())
+            for operation in _operations(document):
+                for parameter in operation.get("parameters", []):
+                    parameter["schema"] = _not_null(parameter["schema"])
+        return super().openapi()
+
+
+def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [operation for path in document.get("paths", {}).values()
+            for operation in path.values()]
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema without `null`: HTTP can only leave a parameter out."""
+    options = schema.get("anyOf", [])
+    if {"type": "null"} not in options:
+        return schema
+    rest = [option for option in options if option != {"type": "null"}]
+    outer = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**rest[0], **outer} if len(rest) == 1 else {**outer, "anyOf": rest}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if pool is not None:
                 await pool.close()
 
-    app = FastAPI(title="Wardship", version="1", lifespan=lifespan)
+    app = WardshipAPI(title="Wardship", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware)

@@ -8,7 +8,9 @@ import structlog
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -19,6 +21,46 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:wardship:problem:"
 
 log = structlog.get_logger("wardship.problems")
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error answer; extension members (e.g. `errors`) may follow."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(examples=[TYPE_PREFIX + "case_not_found"])
+    title: str
+    status: int
+    code: str = Field(description="stable, machine-readable reason, e.g. `transition_refused`")
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="the request path")
+
+
+# What each declared error status means on any route that answers it.
+_MEANINGS = {
+    400: "The body is not JSON, or a header is malformed",
+    401: "No valid bearer token",
+    403: "The caller's role or jurisdiction does not allow this",
+    404: "No such resource, or one outside the caller's jurisdiction",
+    409: "Refused in the case's present state (or a retry of a request still running)",
+    412: "If-Match names a version that is no longer current",
+    413: "The request body is too large",
+    422: "The request is not valid",
+    503: "Not ready: the store, a read model or a key is unavailable; retry later",
+}
+
+
+def problem_answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` entries for the error statuses it answers, as problem details."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {status: {"description": _MEANINGS[status], "content": content}
+            for status in statuses}
+
+
+def problem_schemas() -> dict[str, Any]:
+    """The OpenAPI components that `problem_answers` refers to."""
+    return {"Problem": ProblemDetails.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization")}
 
 
 class Problem(Exception):
@@ -105,8 +147,21 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
-    problem = Problem(exc.status_code, code, title, str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    problem = Problem(exc.status_code, code, title, str(exc.detail), headers=headers)
     return problem_response(problem, request.url.path)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at the request's path; Starlette's own 405 names one route's only."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:

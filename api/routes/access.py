@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 (FastAPI reads query types at run time)
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from api.deps import Auditor, Pool
 from api.http.access_log import entries
+from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import jurisdiction_prefix
+from api.routes.answers import AccessPage
+from api.routes.params import Instant  # noqa: TC001 (FastAPI reads query types at run time)
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=AccessPage,
+            responses=problem_answers(401, 403, 422, 503))
 async def access_log(
     user: Auditor, pool: Pool,
     resource_type: Literal["case", "child"] | None = None,
@@ -23,7 +26,7 @@ async def access_log(
     child_id: Annotated[str | None, Query(max_length=100)] = None,
     subject: Annotated[str | None, Query(max_length=200)] = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[int | None, Query(ge=0, description="next_cursor of a previous page")]
     = None,

@@ -50,23 +50,29 @@ def _storable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
+# The schemas state what `_storable` and `_in_range` refuse, so that clients keep within them.
+NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable), NO_NUL]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable), NO_NUL,
+]
 Required = Annotated[
     str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=False),
-    AfterValidator(_storable),
+    AfterValidator(_storable), NO_NUL,
 ]
 # 2, 4, 6, 9 or 12 digits under one of the 34 provinces.
 def _resident_id(value: str) -> str:
-    if value.strip() and not resident_id_is_valid(value.strip().upper()):
+    if value and not resident_id_is_valid(value.upper()):
         raise ValueError("not a valid 18-character resident ID number (GB 11643 check "
                          "character); leave it empty if unknown")
     return value
 
 
-# The child's resident ID number; its check character is verified (a wrong one is a 422).
-ResidentId = Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable),
-                       AfterValidator(_resident_id)]
+# The child's resident ID number (GB 11643): 17 digits and a check character, which is
+# verified (a wrong one is a 422); the schema names the format, as no pattern can check it.
+ResidentId = Annotated[
+    str, StringConstraints(pattern=r"^([0-9]{17}[0-9Xx])?$"),
+    Field(json_schema_extra={"format": "cn-resident-id"}), AfterValidator(_resident_id)]
 DivisionCode = Annotated[str, StringConstraints(
     pattern=rf"^({'|'.join(sorted(PROVINCES))})(\d{{2}}|\d{{4}}|\d{{7}}|\d{{10}})?$")]
 
@@ -84,9 +90,26 @@ def _not_future(value: datetime | None) -> datetime | None:
     return value
 
 
+def _years(first: int, last: int) -> dict[str, Any]:
+    """A `pattern` for times whose (four-digit) year is `first` to `last`."""
+    years, year = [], first
+    while year <= last:
+        step = next(s for s in (100, 10, 1) if year % s == 0 and year + s - 1 <= last)
+        digits = {100: "[0-9]{2}", 10: "[0-9]", 1: ""}[step]
+        years.append(f"{year // step}{digits}")
+        year += step
+    return {"pattern": f"^({'|'.join(years)})-"}
+
+
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
-Occurred = Annotated[Moment | None, AfterValidator(_not_future)]
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range), Field(
+    description=f"with a UTC offset, in the years {EARLIEST_YEAR}-{LATEST_YEAR}",
+    json_schema_extra=_years(EARLIEST_YEAR, LATEST_YEAR))]
+# "Not in the future" moves with the clock; the schema promises the years surely past.
+Occurred = Annotated[Annotated[AwareDatetime, AfterValidator(_in_range), Field(
+    description="with a UTC offset, not in the future; default now",
+    json_schema_extra=_years(EARLIEST_YEAR, datetime.now(UTC).year - 1))] | None,
+    AfterValidator(_not_future)]
 
 
 class Strict(BaseModel):
@@ -107,7 +130,8 @@ class Child(Strict):
     id_number: ResidentId | None = None
     category: ChildCategory = ChildCategory.OTHER
     address: Text | None = None
-    phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None
+    phone: Annotated[
+        str, StringConstraints(max_length=40), AfterValidator(_storable), NO_NUL] | None = None
 
 
 class Concern(Strict):
@@ -123,7 +147,8 @@ class Reporter(Strict):
 
     name: Text | None = None
     organisation: Text | None = None
-    phone: Annotated[str, StringConstraints(max_length=40), AfterValidator(_storable)] | None = None
+    phone: Annotated[
+        str, StringConstraints(max_length=40), AfterValidator(_storable), NO_NUL] | None = None
     mandatory: bool = False
 
 

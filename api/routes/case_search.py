@@ -7,15 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import MinPosition, Pool, Reader
+from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
+from api.routes.answers import CasePage
 from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 from projections.cases import search
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=CasePage,
+            responses=problem_answers(401, 403, 422, 503))
 async def search_cases(
     user: Reader, pool: Pool, min_position: MinPosition,
     stage: Stage | None = None, grade: Grade | None = None,

@@ -9,7 +9,7 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import StringConstraints, TypeAdapter, ValidationError
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from api.deps import (
     BEARER_SECURITY,
@@ -26,7 +26,7 @@ from api.deps import (
 )
 from api.http.domain_problems import case_not_found, domain_problem
 from api.http.idempotency import StoredAnswer, request_hash
-from api.http.problems import Problem
+from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command
 from api.routes.case_models import ActionBody, CaseView, OpenCase
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 # The action route reads its two optional headers from `request.headers` rather than as
 # FastAPI `Header` parameters: those cost a validation pass per request even when absent.
 _HEADERS: dict[str, tuple[TypeAdapter[str], str]] = {
@@ -50,7 +49,9 @@ _HEADERS: dict[str, tuple[TypeAdapter[str], str]] = {
             min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:~+/=-]+$")]),
         "Makes a retry safe: the same key gets the first answer"),
     "If-Match": (
-        TypeAdapter(Annotated[str, StringConstraints(max_length=40)]),
+        # The pattern is what `_expected_version` reads; other values are answered 400.
+        TypeAdapter(Annotated[str, StringConstraints(max_length=40), Field(
+            json_schema_extra={"pattern": r'^(\*|(W/)?"*[0-9]{1,12}"*)$'})]),
         'The version the caller read (its ETag, e.g. "3"); 412 if stale'),
 }
 HEADER_PARAMETERS: dict[str, Any] = {"parameters": [
@@ -76,7 +77,7 @@ def _header(request: Request, name: str) -> str | None:
 @router.post(
     "", status_code=201, response_class=OrjsonResponse,
     responses={201: {"model": CaseView, "description": "the case opened"},
-               401: PROBLEM, 403: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+               **problem_answers(400, 401, 403, 409, 413, 422, 503)},
 )
 async def open_case(
     body: OpenCase, user: Opener, app: App, request: Request
@@ -104,7 +105,7 @@ async def open_case(
 @router.get(
     "/{case_id}", response_class=OrjsonResponse,
     responses={200: {"model": CaseView, "description": "the case now"},
-               401: PROBLEM, 404: PROBLEM},
+               **problem_answers(401, 404, 422, 503)},
 )
 async def get_case(
     case_id: UUID, user: CurrentUser, app: App, access_log: AccessLogDep
@@ -120,8 +121,7 @@ async def get_case(
 @router.post(
     "/{case_id}/actions", response_class=OrjsonResponse,
     responses={200: {"model": CaseView, "description": "the case after the action"},
-               400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM,
-               412: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+               **problem_answers(400, 401, 403, 404, 409, 412, 413, 422, 503)},
     openapi_extra={**BEARER_SECURITY, **HEADER_PARAMETERS},
 )
 async def perform_action(

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
 from api.http.domain_problems import domain_problem
-from api.http.problems import Problem
+from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import wait_for
+from api.routes.answers import ChildFile, MergedFile
 from domain import access
 from domain.errors import CaseNotFound, DomainError
 from projections.children import child_cases, find_child
@@ -31,7 +32,8 @@ def _not_found(child_id: UUID) -> Problem:
     return Problem(404, "child_not_found", "No such child file", f"no child file {child_id}")
 
 
-@router.get("/{child_id}", response_class=OrjsonResponse)
+@router.get("/{child_id}", response_class=OrjsonResponse, response_model=ChildFile,
+            responses=problem_answers(401, 403, 404, 422, 503))
 async def child_file(
     child_id: UUID, user: Reader, app: App, pool: Pool, access_log: AccessLogDep,
     min_position: MinPosition,
@@ -81,7 +83,8 @@ class MergeChildFiles(BaseModel):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
-@router.post("/{child_id}/actions", response_class=OrjsonResponse)
+@router.post("/{child_id}/actions", response_class=OrjsonResponse, response_model=MergedFile,
+             responses=problem_answers(401, 403, 404, 409, 413, 422, 503))
 async def child_action(
     child_id: UUID, body: MergeChildFiles, user: Writer, app: App,
 ) -> OrjsonResponse:

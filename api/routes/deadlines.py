@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import MinPosition, Pool, Reader
+from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import (
     decode_cursor,
@@ -16,12 +17,14 @@ from api.readmodels import (
     jurisdiction_prefix,
     wait_for,
 )
+from api.routes.answers import DeadlineBoard
 from projections.deadlines import BoardStatus, board
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=DeadlineBoard,
+            responses=problem_answers(401, 403, 422, 503))
 async def list_deadlines(
     user: Reader, pool: Pool, min_position: MinPosition,
     status: BoardStatus = "overdue",

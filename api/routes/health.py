@@ -9,7 +9,8 @@ import structlog
 from fastapi import APIRouter
 
 from api.deps import OptionalPool, SettingsDep, TemporalDep
-from api.http.problems import Problem
+from api.http.problems import Problem, problem_answers
+from api.routes.answers import Alive, Ready
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -20,13 +21,13 @@ router = APIRouter(tags=["health"])
 log = structlog.get_logger("wardship.health")
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Alive)
 async def healthz() -> dict[str, str]:
     """Alive: answers 200 for as long as the process serves requests."""
     return {"status": "alive"}
 
 
-@router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+@router.get("/readyz", response_model=Ready, responses=problem_answers(503))
 async def readyz(
     settings: SettingsDep, pool: OptionalPool, connector: TemporalDep
 ) -> dict[str, Any]:

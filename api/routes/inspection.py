@@ -15,10 +15,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AccessLogDep, App, CurrentUser, export_signing_key, scoped_case
-from api.http.problems import Problem
+from api.http.problems import Problem, problem_answers
 from api.inspection.casefile import build_case_file
 from api.inspection.history import history_entry
 from api.inspection.signing import key_id, public_key_text
+from api.routes.answers import CaseState, ChainCheck, History, SigningKey
+from api.routes.params import Instant  # noqa: TC001 (FastAPI reads query types at run time)
 from domain import access
 from domain.errors import CaseNotFound
 
@@ -35,6 +37,9 @@ MAX_PAGE = 1000
 
 AfterVersion = Annotated[int, Query(ge=0, le=2**62, description="events after this version")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="events per page")]
+# The inspection reads answer their dicts through their model; unset keys stay out, as before.
+_INSPECTION: dict[str, Any] = {"response_model_exclude_unset": True,
+                               "responses": problem_answers(401, 403, 404, 422, 503)}
 
 
 async def _inspected_case(
@@ -55,7 +60,7 @@ def _forbidden(detail: str) -> Problem:
     return Problem(403, "role_forbidden", "Your role may not do this", detail)
 
 
-@router.get("/cases/{case_id}/history")
+@router.get("/cases/{case_id}/history", response_model=History, **_INSPECTION)
 async def case_history(
     case_id: UUID, user: CurrentUser, app: App, log: AccessLogDep,
     after_version: AfterVersion = 0, limit: Limit = 100,
@@ -74,19 +79,17 @@ async def case_history(
     }
 
 
-@router.get("/cases/{case_id}/state")
+@router.get("/cases/{case_id}/state", response_model=CaseState, **_INSPECTION)
 async def case_state(
     case_id: UUID, user: CurrentUser, app: App, log: AccessLogDep,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601 time with offset")] = None,
-    version: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    as_of: Annotated[Instant | None, Query(description="RFC 3339 time with offset; not with "
+                                                       "`version`")] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**62, description="not with `as_of`")] = None,
 ) -> dict[str, Any]:
     """The case rebuilt from its events as it stood at a moment or version (default: now)."""
     if as_of is not None and version is not None:
         raise Problem(422, "invalid_request", "The request is not valid",
                       "give either as_of or version, not both")
-    if as_of is not None and as_of.tzinfo is None:
-        raise Problem(422, "invalid_request", "The request is not valid",
-                      "as_of needs a UTC offset, e.g. 2026-11-20T09:00:00+08:00")
     case = await _inspected_case(app, user, case_id, log, "state")
     if version is not None and version > case.version:
         raise Problem(422, "version_out_of_range", "No such version",
@@ -110,7 +113,7 @@ async def case_state(
             "recorded_at": recorded_at, "state": view}
 
 
-@router.get("/cases/{case_id}/verify")
+@router.get("/cases/{case_id}/verify", response_model=ChainCheck, **_INSPECTION)
 async def case_verify(
     case_id: UUID, user: CurrentUser, app: App, log: AccessLogDep
 ) -> dict[str, Any]:
@@ -125,7 +128,8 @@ async def case_verify(
 
 @router.get("/cases/{case_id}/export", response_class=Response,
             responses={200: {"content": {"application/json": {}},
-                             "description": "the signed case file (format wardship-case-file/1)"}})
+                             "description": "the signed case file (format wardship-case-file/1)"},
+                       **problem_answers(401, 403, 404, 422, 503)})
 async def case_export(
     case_id: UUID, request: Request, user: CurrentUser, app: App, log: AccessLogDep
 ) -> Response:
@@ -141,7 +145,8 @@ async def case_export(
     )
 
 
-@router.get("/inspection/signing-key")
+@router.get("/inspection/signing-key", response_model=SigningKey,
+            responses=problem_answers(503))
 async def signing_key(request: Request) -> dict[str, str]:
     """The public key that signs exported case files (public: no token needed)."""
     public = public_key_text(export_signing_key(request).public_key())

@@ -10,7 +10,9 @@ from api.deps import MetricsDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses={
+    200: {"description": "Prometheus text format",
+          "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(process_metrics: MetricsDep) -> Response:
     """Request latency by route, commands by action, errors by code (Prometheus text)."""
     return Response(generate_latest(process_metrics.registry),

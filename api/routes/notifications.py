@@ -13,9 +13,10 @@ from sse_starlette.sse import EventSourceResponse
 
 from api.deps import App, MinPosition, Pool, Supervisor
 from api.http.domain_problems import domain_problem
-from api.http.problems import Problem
+from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import wait_for
+from api.routes.answers import Acknowledged, Inbox
 from domain.errors import DomainError
 from projections.inbox import notifications
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 POLL = 0.2  # seconds between looks for new notifications on an open stream
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=Inbox,
+            responses=problem_answers(401, 403, 422, 503))
 async def inbox(
     user: Supervisor, pool: Pool, min_position: MinPosition,
     acknowledged: bool | None = None,
@@ -45,7 +47,9 @@ async def inbox(
                           headers={"X-Position": str(position)})
 
 
-@router.post("/{notification_id}/ack", response_class=OrjsonResponse)
+@router.post("/{notification_id}/ack", response_class=OrjsonResponse,
+             response_model=Acknowledged,
+             responses=problem_answers(401, 403, 404, 409, 422, 503))
 async def acknowledge(
     notification_id: str, user: Supervisor, app: App,
 ) -> OrjsonResponse:
@@ -76,7 +80,11 @@ def _not_found(notification_id: str) -> Problem:
                    f"no notification {notification_id!r} in your inbox")
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=EventSourceResponse, responses={
+    200: {"description": "one `notification` event per new notification (data: its JSON)",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **problem_answers(401, 403, 422, 503),
+})
 async def stream(
     request: Request, user: Supervisor, pool: Pool,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,

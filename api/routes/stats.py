@@ -8,20 +8,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import MinPosition, Pool, Reader
-from api.http.problems import Problem
+from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import jurisdiction_prefix, wait_for
+from api.routes.answers import Stats
+from api.routes.params import Day  # noqa: TC001 (FastAPI reads query types at run time)
 from projections.stats import summary
 
 router = APIRouter(prefix="/v1/stats", tags=["stats"])
 
 
-@router.get("", response_class=OrjsonResponse)
+@router.get("", response_class=OrjsonResponse, response_model=Stats,
+            responses=problem_answers(401, 403, 422, 503))
 async def stats(
     user: Reader, pool: Pool, min_position: MinPosition,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
-    start: Annotated[date | None, Query(alias="from", description="first day (opened)")] = None,
-    end: Annotated[date | None, Query(alias="to", description="last day, inclusive")] = None,
+    start: Annotated[Day | None, Query(alias="from", description="first day (opened)")] = None,
+    end: Annotated[Day | None, Query(alias="to", description="last day, inclusive")] = None,
 ) -> OrjsonResponse:
     """Cases opened in the period under the code: by stage, grade, channel and reporter type;
     share of deadlines met per stage and kind; median days spent in each stage."""

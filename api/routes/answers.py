@@ -1,0 +1,338 @@
+"""Answer bodies of the read and inspection routes, as `/openapi.json` declares them.
+
+Most of these routes send plain dicts through orjson, so for them the models only document
+the shape; routes that return a dict to FastAPI are also checked against theirs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime  # noqa: TC003 (pydantic reads annotations at run time)
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api.routes.case_models import CaseView, DeadlineView
+from domain.codes import (  # noqa: TC001 (pydantic reads annotations at run time)
+    ChildCategory,
+    Grade,
+    Sex,
+    SourceChannel,
+    Stage,
+)
+
+Position = Annotated[int, Field(
+    description="log position the answer includes (for X-Min-Position)")]
+
+
+# --- GET /v1/cases -----------------------------------------------------------------------
+
+
+class CaseSummary(BaseModel):
+    """One case in the case list."""
+
+    id: str
+    child_id: str
+    jurisdiction: str
+    stage: Stage
+    grade: Grade | None
+    assignee: str | None
+    child_category: ChildCategory
+    source_channel: SourceChannel
+    opened_at: datetime
+    updated_at: datetime
+    version: int
+    next_due_at: datetime | None = Field(description="the earliest open deadline")
+    overdue: bool | None = Field(description="an open deadline is past due or escalating; "
+                                             "null when the case has no open deadline")
+
+
+class CasePage(BaseModel):
+    """A page of the case list, newest first."""
+
+    items: list[CaseSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+    position: Position
+
+
+# --- GET /v1/deadlines -------------------------------------------------------------------
+
+
+class BoardDeadline(BaseModel):
+    """One deadline on the board, with its case's jurisdiction, grade and lead."""
+
+    case_id: str
+    id: str
+    kind: str
+    stage: Stage | None
+    ref: str | None
+    due_at: datetime
+    opened_at: datetime
+    status: Literal["open", "met", "missed", "cancelled"]
+    closed_at: datetime | None
+    resolved_at: datetime | None = Field(description="when a missed deadline was put right")
+    jurisdiction: str
+    grade: Grade | None
+    assignee: str | None
+    overdue: bool
+
+
+class DeadlineBoard(BaseModel):
+    """A page of deadlines, earliest due first."""
+
+    items: list[BoardDeadline]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+    position: Position
+
+
+# --- /v1/notifications -------------------------------------------------------------------
+
+
+class Notification(BaseModel):
+    """An escalation addressed to a supervisor's code; `position` is its SSE event id."""
+
+    id: str
+    position: int
+    case_id: str
+    deadline_id: str
+    kind: str
+    due_at: datetime
+    level: int
+    recipient_jurisdiction: str
+    assignee: str | None
+    case_jurisdiction: str
+    recorded_at: datetime
+    deliveries: dict[str, Literal["delivered", "failed"]] = Field(
+        description="outcome by channel")
+    delivery: Literal["pending", "delivered", "failed"]
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+class Inbox(BaseModel):
+    """A page of the caller's notifications, newest first."""
+
+    items: list[Notification]
+    position: Position
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
+class Acknowledged(BaseModel):
+    """A notification acknowledged; `recorded` is false when it already was."""
+
+    id: str
+    acknowledged: Literal[True]
+    recorded: bool
+    position: Position
+
+
+# --- GET /v1/stats -----------------------------------------------------------------------
+
+
+class DeadlinesMet(BaseModel):
+    """How many deadlines of one stage and kind were met and missed in the period."""
+
+    stage: str = Field(description="a stage, or `case` for deadlines of the whole case")
+    kind: str
+    met: int
+    missed: int
+    share_met: float
+
+
+class StageSpells(BaseModel):
+    """Completed spells in a stage and their median length."""
+
+    spells: int
+    median_days: float
+
+
+class Stats(BaseModel):
+    """Cases opened in the period under a code, and how their deadlines and stages went."""
+
+    jurisdiction: str
+    start: date | None = Field(alias="from")
+    end: date | None = Field(alias="to")
+    position: Position
+    by_stage: dict[str, int]
+    by_grade: dict[str, int] = Field(description="`ungraded` counts cases not yet graded")
+    by_source_channel: dict[str, int]
+    by_reporter_type: dict[str, int] = Field(description="`mandatory` or `other` reporters")
+    cases: int
+    deadlines_met: list[DeadlinesMet]
+    median_days_in_stage: dict[str, StageSpells]
+
+
+# --- GET /v1/children/{child_id} ---------------------------------------------------------
+
+
+class ChildPersonal(BaseModel):
+    """Personal details of the child; a detail nobody the caller may see recorded is left out."""
+
+    name: str | None = None
+    sex: Sex | None = None
+    birth_date: date | None = None
+    id_number: str | None = None
+    address: str | None = None
+    phone: str | None = None
+
+
+class ChildDetail(BaseModel):
+    """The details one case recorded about the child, with who recorded them and when."""
+
+    case_id: str
+    recorded_at: datetime
+    recorded_by: str
+    values: ChildPersonal
+
+
+class ChildCase(BaseModel):
+    """One of the child's cases within the caller's area."""
+
+    id: str
+    jurisdiction: str
+    stage: Stage
+    grade: Grade | None
+    opened_at: datetime
+    updated_at: datetime
+    last_contact_at: datetime | None
+    next_visit_due: datetime | None
+
+
+class ChildFile(BaseModel):
+    """The child file: personal details, category and every case the caller may see."""
+
+    id: str
+    category: ChildCategory
+    jurisdiction: str
+    personal: ChildPersonal = Field(
+        description="the newest value of each detail among those the caller may see")
+    details: list[ChildDetail] = Field(
+        description="details recorded by the cases the caller may see, newest first")
+    merged_into: str | None = Field(description="the file this one was merged into, if any")
+    cases: list[ChildCase]
+    hidden_cases: int = Field(description="cases outside the caller's area")
+    last_contact_at: datetime | None
+    next_visit_due: datetime | None
+    position: Position
+
+
+class MergedFile(BaseModel):
+    """The file that took in another file's cases (`merge_child_files`)."""
+
+    id: str
+    merged_from: str
+    case_ids: list[str]
+    position: Position
+
+
+# --- GET /v1/access ----------------------------------------------------------------------
+
+
+class AccessEntry(BaseModel):
+    """One read of a case or child file."""
+
+    id: int
+    read_at: datetime
+    subject: str
+    role: str
+    jurisdiction: str
+    resource_type: Literal["case", "child"]
+    resource_id: str
+    child_id: str | None
+    case_jurisdiction: str | None
+    purpose: str
+    request_id: str | None
+
+
+class AccessPage(BaseModel):
+    """A page of the access log, newest first."""
+
+    items: list[AccessEntry]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next page")
+
+
+# --- inspection --------------------------------------------------------------------------
+
+
+class HistoryEvent(BaseModel):
+    """One stored event of a case, with its hash-chain links."""
+
+    version: int
+    type: str
+    actor_id: str
+    actor_role: str
+    occurred_at: datetime
+    recorded_at: datetime
+    policy_version: str
+    stage: str
+    deadline_changes: list[dict[str, Any]]
+    payload: dict[str, Any] = Field(description="the event's own fields; personal ones masked "
+                                                "as *** for roles that may not see them")
+    prev_hash: str
+    hash: str
+
+
+class History(BaseModel):
+    """A page of a case's events in order."""
+
+    case_id: str
+    personal_data: Literal["shown", "masked"]
+    events: list[HistoryEvent]
+    next_after_version: int | None = Field(description="pass as `after_version` for more")
+
+
+class DeadlineThen(DeadlineView):
+    """A deadline as it stood then; `overdue` is what the board showed at that moment."""
+
+    overdue: bool
+
+
+class CaseThen(CaseView):
+    """The case as it stood at a version or moment."""
+
+    deadlines: list[DeadlineThen]  # type: ignore[assignment]  # each with its `overdue`
+
+
+class CaseState(BaseModel):
+    """The case rebuilt from its events up to a version or moment."""
+
+    case_id: str
+    as_of: datetime
+    version: int
+    recorded_at: datetime = Field(description="when that version was stored")
+    state: CaseThen
+
+
+class ChainCheck(BaseModel):
+    """The hash chain recomputed from the stored events."""
+
+    case_id: str
+    checked_at: datetime
+    valid: bool
+    events: int
+    first_bad_version: int | None
+    problem: str | None
+    head_hash: str | None = Field(default=None, description="present when the chain is valid")
+
+
+class SigningKey(BaseModel):
+    """The public key that signs exported case files."""
+
+    algorithm: Literal["Ed25519"]
+    public_key: str = Field(description="base64 of the raw 32-byte key")
+    key_id: str
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+class Alive(BaseModel):
+    """The process serves requests."""
+
+    status: Literal["alive"]
+
+
+class Ready(BaseModel):
+    """The database and the Temporal server both answer."""
+
+    status: Literal["ready"]
+    checks: dict[str, Literal["up"]]
