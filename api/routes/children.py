@@ -84,7 +84,7 @@ class MergeChildFiles(BaseModel):
 
 
 @router.post("/{child_id}/actions", response_class=OrjsonResponse, response_model=MergedFile,
-             responses=problem_answers(401, 403, 404, 409, 413, 422, 503))
+             responses=problem_answers(400, 401, 403, 404, 409, 413, 422, 503))
 async def child_action(
     child_id: UUID, body: MergeChildFiles, user: Writer, app: App,
 ) -> OrjsonResponse:
