@@ -88,14 +88,15 @@ class DeadlineBoard(BaseModel):
 
 
 class Notification(BaseModel):
-    """An escalation addressed to a supervisor's code; `position` is its SSE event id."""
+    """An escalation (or a handover of a case to another area: `kind` "handover", no
+    deadline) addressed to a supervisor's code; `position` is its SSE event id."""
 
     id: str
     position: int
     case_id: str
-    deadline_id: str
+    deadline_id: str | None
     kind: str
-    due_at: datetime
+    due_at: datetime | None
     level: int
     recipient_jurisdiction: str
     assignee: str | None

@@ -122,3 +122,26 @@ def served(app: Any, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextlib.contextmanager
+def projections_running(settings: Settings) -> Iterator[None]:
+    """Every read model kept up to date in a thread, as the projections process does."""
+    import threading
+
+    from api.bootstrap import bootstrap
+    from projections.registry import MODELS
+    from projections.runner import run_models
+
+    stop = threading.Event()
+    reader = bootstrap(settings, pool_size=2)
+    thread = threading.Thread(target=run_models, args=(
+        list(MODELS), reader, str(settings.database_url), stop))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        reader.close()
+

@@ -3,8 +3,6 @@ and `st run --checks all` finds the document true to every answer."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -16,16 +14,12 @@ from schemathesis.core.result import Ok
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.generation.modes import GenerationMode
 
-from api.bootstrap import bootstrap
 from api.main import create_app
 from api.settings import Settings
 from deploy.ports import free_port
-from projections.registry import MODELS
-from projections.runner import run_models
-from tests.api.support import LESHAN_VILLAGE, case_body, served
+from tests.api.support import LESHAN_VILLAGE, case_body, projections_running, served
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     import pytest
@@ -124,7 +118,7 @@ def test_the_openapi_document_tells_the_truth(
                       jurisdiction="5111")
     auth = {"Authorization": f"Bearer {token}"}
     with served(create_app(app_settings), free_port()) as base_url, \
-            _projections(app_settings):
+            projections_running(app_settings):
         httpx.post(f"{base_url}/v1/cases", json=case_body(LESHAN_VILLAGE), headers=auth)
         # Without a Temporal server /readyz rightly answers 503, which a fuzzer counts as a fault.
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json").exclude(
@@ -160,20 +154,6 @@ def _contract_failures(schema: Any) -> list[str]:
     return sorted(set(failures))
 
 
-@contextlib.contextmanager
-def _projections(settings: Settings) -> Iterator[None]:
-    """Every read model kept up to date in a thread, as the projections process does."""
-    stop = threading.Event()
-    reader = bootstrap(settings, pool_size=2)
-    thread = threading.Thread(target=run_models, args=(
-        list(MODELS), reader, str(settings.database_url), stop))
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        reader.close()
 
 
 def _unstatable(response: Any) -> bool:

@@ -16,18 +16,24 @@ from tests.domain.builders import CASEWORKER, SUPERVISOR, T0, case_at
 
 if TYPE_CHECKING:
     from domain.application import Wardship
+    from tests.domain.builders import CaseDriver
+
+
+def every_table_filled(app: Wardship) -> CaseDriver:
+    """A case with something in every table that events write into."""
+    driver = case_at(app, Stage.ASSISTANCE)
+    driver.do("create_plan", services=[
+        {"type": "tutoring", "provider": "school", "due_at": T0 + timedelta(days=5)}])
+    driver.do("refer", partner="education", reason="school absence")
+    driver.do("request_approval", subject="closure", reason="stable")
+    return driver
 
 
 class TestCaseCopies:
     def test_acting_on_a_copy_leaves_the_cached_case_as_it_was(
         self, memory_app: Wardship
     ) -> None:
-        # A case with something in every table that events write into.
-        driver = case_at(memory_app, Stage.ASSISTANCE)
-        driver.do("create_plan", services=[
-            {"type": "tutoring", "provider": "school", "due_at": T0 + timedelta(days=5)}])
-        driver.do("refer", partner="education", reason="school absence")
-        driver.do("request_approval", subject="closure", reason="stable")
+        driver = every_table_filled(memory_app)
         visit = next(d for d in driver.view["deadlines"] if d["kind"] == "home_visit")
         referral = next(d for d in driver.view["deadlines"] if d["kind"] == "referral_response")
         missed_at = T0 + timedelta(days=400)
@@ -57,12 +63,7 @@ class TestCaseCopies:
         self, memory_app: Wardship
     ) -> None:
         # The copy is one level deep, so nothing inside a table may be changed in place.
-        driver = case_at(memory_app, Stage.ASSISTANCE)
-        driver.do("create_plan", services=[
-            {"type": "tutoring", "provider": "school", "due_at": T0 + timedelta(days=5)}])
-        driver.do("refer", partner="education", reason="school absence")
-        driver.do("request_approval", subject="closure", reason="stable")
-        case = driver.case
+        case = every_table_filled(memory_app).case
         tables = {name: value for name, value in vars(case).items()
                   if isinstance(value, dict) and name not in ("child", "concern", "source")}
         assert {"deadlines", "approvals", "referrals", "services", "notifications"} <= set(tables)

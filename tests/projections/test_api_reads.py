@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,9 +14,7 @@ import uvicorn
 from api.bootstrap import bootstrap
 from api.main import create_app
 from deploy.ports import free_port, wait_listening
-from projections.registry import MODELS
-from projections.runner import run_models
-from tests.api.support import LESHAN_TOWNSHIP, Api, case_body, running_api
+from tests.api.support import LESHAN_TOWNSHIP, Api, case_body, projections_running, running_api
 from tests.projections.conftest import project_all
 
 if TYPE_CHECKING:
@@ -49,21 +46,6 @@ def project(api: Api) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             project_all(reader, conn)
     finally:
-        reader.close()
-
-
-@contextlib.contextmanager
-def runner(api: Api) -> Iterator[None]:
-    stop = threading.Event()
-    reader = bootstrap(api.settings, pool_size=2)
-    thread = threading.Thread(target=run_models, args=(
-        list(MODELS), reader, str(api.settings.database_url), stop))
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
         reader.close()
 
 
@@ -103,7 +85,7 @@ class TestCaseSearch:
 
     def test_min_position_waits_for_the_callers_write(self, api: Api) -> None:
         project(api)
-        with runner(api):
+        with projections_running(api.settings):
             case_id = api.open_case()["id"]
             position = wardship(api).recorder.max_notification_id()
             answer = api.client.get("/v1/cases", headers={
@@ -115,7 +97,7 @@ class TestCaseSearch:
         self, api: Api
     ) -> None:
         project(api)
-        with runner(api):
+        with projections_running(api.settings):
             opened = api.open_case()
             answer = api.client.get("/v1/cases", headers=api.auth()).json()
         # No header sent: the API remembers the caller's own latest write.
@@ -169,7 +151,7 @@ class TestStream:
         try:
             wait_listening(port, 20)
             boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
-            with runner(api), httpx.stream(
+            with projections_running(api.settings), httpx.stream(
                 "GET", f"http://127.0.0.1:{port}/v1/notifications/stream", headers=boss,
                 timeout=20,
             ) as stream:
