@@ -121,8 +121,8 @@ class TestReadiness:
         self, tmp_path: Path, migrated_url: str, temporal_address: str
     ) -> None:
         with psycopg.connect(migrated_url, autocommit=True) as conn:
-            conn.execute(f"DELETE FROM {VERSION_TABLE}")  # noqa: S608
-            conn.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (%s)",  # noqa: S608
+            conn.execute(f"DELETE FROM {VERSION_TABLE}")
+            conn.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (%s)",
                          (SCHEMA_VERSION - 1,))
         with serve(tmp_path, database_url=migrated_url,
                    temporal_address=temporal_address) as client:

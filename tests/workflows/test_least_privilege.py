@@ -1,4 +1,4 @@
-"""The least-privilege deployment: roles from deploy/roles.sql, migrated as the owner, run as the app.
+"""Least privilege: roles from deploy/roles.sql, migrated as the owner, run as the app role.
 
 The API, a projection runner and the worker (its relay included) all log in as the app role
 against a real Temporal dev server; the app role can neither change stored events nor lift
@@ -76,7 +76,7 @@ def deployment(database_url: str) -> Iterator[Deployment]:
     for name, value in variables.items():
         command[2:2] = ["-v", f"{name}={value}"]
     try:
-        subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603
+        subprocess.run(command, check=True, capture_output=True, text=True)
         yield Deployment(as_role(database_url, owner, "owner-pw-test", database),
                          as_role(database_url, app, "app-pw-test", database))
     finally:
@@ -105,9 +105,9 @@ async def eventually(check: Callable[[], Any], within: float = 30.0) -> Any:
 
 def refused(url: str, statement: str) -> str:
     """The error message PostgreSQL gives the role of `url` for `statement` (fails if none)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege) as error:
-            conn.execute(statement.encode())
+    with psycopg.connect(url, autocommit=True) as conn, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege) as error:
+        conn.execute(statement.encode())
     return str(error.value)
 
 
@@ -156,7 +156,8 @@ async def test_the_whole_stack_runs_as_the_app_role(
                     if time.monotonic() > deadline:
                         raise
                     await asyncio.sleep(0.2)
-            assert worker.done() is False and runner.is_alive()
+            assert not worker.done()
+            assert runner.is_alive()
 
             # A rebuild swaps tables: the app role may not; the owner may, under the live runner.
             with psycopg.connect(deployment.app_url, autocommit=True) as conn, \
@@ -195,4 +196,5 @@ async def test_the_whole_stack_runs_as_the_app_role(
     assert "permission denied" in refused(app, "CREATE TABLE wardship_mine (id int)")
     with psycopg.connect(app) as conn:
         stored = conn.execute("SELECT count(*) FROM wardship_events").fetchone()
-    assert stored is not None and stored[0] > 0
+    assert stored is not None
+    assert stored[0] > 0
