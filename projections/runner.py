@@ -39,7 +39,10 @@ _SETUP_LOCK = 7_311_151
 
 
 def ensure(conn: psycopg.Connection[Any], model: ReadModel) -> None:
-    """Create the state table, the model's first generation and its views, if missing."""
+    """Create the state table, the model's first generation and its views, if missing.
+
+    Schema changes: `wardship migrate` (as the tables' owner) calls it, never a runner.
+    """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
         create_state_table(conn)
@@ -53,6 +56,28 @@ def ensure(conn: psycopg.Connection[Any], model: ReadModel) -> None:
                 f"INSERT INTO {STATE_TABLE} (name, generation, position) VALUES (%s, 1, 0)",  # noqa: S608
                 (model.name,),
             )
+
+
+def install_all(conn: psycopg.Connection[Any]) -> None:
+    """Create every registered read model's tables and views, if missing (`wardship migrate`)."""
+    for model_class in MODELS.values():
+        ensure(conn, model_class())
+
+
+def require(conn: psycopg.Connection[Any], model: ReadModel) -> None:
+    """Raise LookupError unless `model` is set up: a runner changes no schema of its own."""
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (STATE_TABLE,)).fetchone()
+    if found and found[0] and conn.execute(
+        f"SELECT 1 FROM {STATE_TABLE} WHERE name = %s", (model.name,)  # noqa: S608
+    ).fetchone():
+        return
+    raise LookupError(f"read model {model.name!r} is not set up: run `wardship migrate` first")
+
+
+def may_change_schema(conn: psycopg.Connection[Any]) -> bool:
+    """Whether this connection's role may create tables (the owner may; the app role may not)."""
+    found = conn.execute("SELECT has_schema_privilege(current_schema(), 'CREATE')").fetchone()
+    return bool(found and found[0])
 
 
 def position_of(conn: psycopg.Connection[Any], name: str) -> int:
@@ -147,7 +172,11 @@ def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> i
 
     The live runner keeps serving the old tables meanwhile; the final catch-up and the switch
     happen with the state row locked, so no event is lost or applied twice across the swap.
+    It creates and drops tables, so only the tables' owner may run it (PermissionError).
     """
+    if not may_change_schema(conn):
+        raise PermissionError(
+            "a rebuild creates and drops tables: run it as the tables' owner (wardship_owner)")
     ensure(conn, model)
     shadow = f"{model.name}~rebuild"
     with conn.transaction():
@@ -243,7 +272,7 @@ def run_models(
     with psycopg.connect(database_url, autocommit=True) as conn:
         models = [MODELS[name]() for name in names]
         for model in models:
-            ensure(conn, model)
+            require(conn, model)
             log.info("projection_started", projection=model.name,
                      position=position_of(conn, model.name))
         Fleet(models, app, conn).run(stop)

@@ -59,6 +59,15 @@ def case_state(
     )
 
 
+def create_tracking_table(app: Wardship) -> None:
+    """Create the relay's tracking table if missing: `wardship migrate` does, never the relay."""
+    recorder = app.recorder
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        raise TypeError("the relay needs the PostgreSQL event store")
+    PostgresTrackingRecorder(
+        datastore=recorder.datastore, tracking_table_name=TRACKING_TABLE).create_table()
+
+
 class Relay:
     """Reads new case events in batches; one signal-with-start per case with its latest state."""
 
@@ -81,7 +90,6 @@ class Relay:
         self._tracking = PostgresTrackingRecorder(
             datastore=recorder.datastore, tracking_table_name=TRACKING_TABLE
         )
-        self._tracking.create_table()
         self._lease = Lease(recorder.datastore.pool, f"relay:{name}")
         self._limit = asyncio.Semaphore(concurrency)
         self._position: int | None = None

@@ -82,6 +82,9 @@ def rebuild_one(name: str) -> int:
     try:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             position = rebuild(MODELS[name](), app, conn)
+    except PermissionError as error:
+        print(error)
+        return 2
     finally:
         app.close()
     print(f"rebuilt {name} up to log position {position} in {time.monotonic() - started:.1f}s")

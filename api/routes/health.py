@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import structlog
 from fastapi import APIRouter
 
 from api.deps import OptionalPool, SettingsDep, TemporalDep
 from api.http.problems import Problem, problem_answers
 from api.routes.answers import Alive, Ready
+from deploy.migrate import SCHEMA_VERSION, SCHEMA_VERSION_QUERY
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -31,7 +33,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(
     settings: SettingsDep, pool: OptionalPool, connector: TemporalDep
 ) -> dict[str, Any]:
-    """Ready: the database answers `select 1` and the Temporal server answers."""
+    """Ready: the database answers at the schema version this code expects, and Temporal answers.
+
+    A database not yet migrated to that version (`wardship migrate`) is "not migrated".
+    """
     timeout = settings.readiness_timeout
     database, temporal = await asyncio.gather(
         _check_database(pool, timeout), _check_temporal(connector, timeout),
@@ -50,10 +55,17 @@ async def _check_database(pool: AsyncConnectionPool | None, seconds: float) -> s
         return "not configured"
     try:
         async with pool.connection(timeout=seconds) as connection:
-            await connection.execute("select 1")
+            row = await (await connection.execute(SCHEMA_VERSION_QUERY)).fetchone()
+    except psycopg.errors.UndefinedTable:
+        row = None
     except Exception as error:
         log.warning("database_not_ready", error_type=type(error).__name__)
         return "down"
+    # A newer schema is fine: migrations only add, and older replicas serve during a rollout.
+    version = row[0] if row else None
+    if version is None or version < SCHEMA_VERSION:
+        log.warning("schema_not_migrated", found=version, expected=SCHEMA_VERSION)
+        return "not migrated"
     return "up"
 
 

@@ -1,8 +1,7 @@
 -- Stored events and snapshots are never updated or deleted, by any role.
 -- Triggers bind every role, the table owner and superusers included; only an explicit
--- ALTER TABLE ... DISABLE TRIGGER by the owner lifts them, and the next start re-enables them.
--- Idempotent, and takes no table lock when the triggers are already in place, because it
--- runs at every start (`wardship migrate`, API and worker start-up).
+-- ALTER TABLE ... DISABLE TRIGGER by the owner lifts them, and the next `wardship migrate`
+-- re-enables them. Idempotent, and takes no table lock when the triggers are already in place.
 
 CREATE OR REPLACE FUNCTION wardship_refuse_history_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.cli.migrate import migrate_database
 from api.http.auth import dev_token
 from api.main import create_app
 from api.settings import Settings
@@ -90,6 +91,8 @@ class Api:
 @contextlib.contextmanager
 def running_api(tmp_path: Path, db_url: str | None, **values: Any) -> Iterator[Api]:
     settings = Settings.model_validate({"state_dir": tmp_path, "database_url": db_url, **values})
+    if db_url is not None:
+        migrate_database(settings)  # as a deployment does before the API starts
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Api(client, settings)
 

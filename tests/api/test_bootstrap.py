@@ -10,6 +10,7 @@ import pytest
 
 from api.cli import main as wardship
 from api.settings import get_settings
+from deploy.migrate import SCHEMA_VERSION, applied_version
 from domain.application import Wardship
 from domain.policy import DEFAULT_POLICY
 from domain.policy import __file__ as policy_module
@@ -62,15 +63,36 @@ class TestWiring:
     def test_the_demo_records_its_cases_under_the_configured_policy(
         self, environment: dict[str, str]
     ) -> None:
+        assert wardship(["migrate"]) == 0
         assert wardship(["demo", "--children", "2"]) == 0
         assert stored_policy_versions(environment["DATABASE_URL"]) == {CUSTOM_VERSION}
 
-    def test_the_worker_applies_the_migrations_before_it_serves(
+    def test_migrate_creates_every_table_and_records_the_schema_version(
+        self, environment: dict[str, str]
+    ) -> None:
+        assert wardship(["migrate"]) == 0
+        url = environment["DATABASE_URL"]
+        for table in ("wardship_events", "wardship_idempotency", "wardship_access_log",
+                      "wardship_relay_tracking", "wardship_projections", "rm_cases"):
+            assert table_exists(url, table), table
+        with psycopg.connect(url) as conn:
+            assert applied_version(conn) == SCHEMA_VERSION
+        assert wardship(["migrate", "--wait", "0"]) == 0
+
+    def test_the_services_change_no_schema(
         self, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        """Only `wardship migrate` creates tables: the worker and the runners create none."""
         async def stopped(*args: object) -> None:
             return None  # as if stopped while waiting for Temporal
 
         monkeypatch.setattr("workflows.worker.connect", stopped)
+        monkeypatch.setattr("signal.signal", lambda *args: None)  # keep pytest's handlers
+        assert wardship(["migrate", "--wait", "0"]) == 1  # nothing has migrated yet
         assert wardship(["worker"]) == 0
-        assert table_exists(environment["DATABASE_URL"], "wardship_idempotency")
+        with pytest.raises(LookupError, match="wardship migrate"):
+            wardship(["projections", "run"])
+        with psycopg.connect(environment["DATABASE_URL"]) as conn:
+            tables = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+        assert tables == (0,)

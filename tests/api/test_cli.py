@@ -1,9 +1,27 @@
-"""The `wardship` command table and which processes `./run` starts."""
+"""The `wardship` command table, which processes `./run` starts, and the deployment manifests."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml  # type: ignore[import-untyped]  # PyYAML comes with uvicorn[standard]
+
 from api.cli import COMMANDS, build_parser
+from api.cli import main as wardship
 from api.cli.dev import CHILDREN
+from api.settings import get_settings
+from deploy.ports import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import pytest
+
+    from deploy.supervisor import Child
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 class TestCommandTable:
@@ -17,3 +35,83 @@ class TestCommandTable:
     def test_every_process_run_starts_is_a_subcommand(self) -> None:
         for child in CHILDREN:
             assert build_parser().parse_args(list(child.args)).command == child.args[0]
+
+
+class TestDevStartsMigratedServices:
+    def test_run_migrates_once_before_it_starts_any_service(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`./run` changes the schema once, as `wardship migrate`; the services never do."""
+        steps: list[str] = []
+
+        class Recording:
+            def __init__(self, *args: object) -> None:
+                self.running: dict[str, object] = {}
+
+            def stop_leftovers(self, names: object) -> None:
+                del names
+
+            def start(self, child: Child, env: object) -> None:
+                steps.append(child.name)
+
+            def watch(self) -> Iterator[tuple[str, int]]:
+                yield "api", 0
+
+            def stop_all(self) -> None:
+                steps.append("stopped")
+
+        def run_once(args: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+            steps.append(" ".join(args[3:]))
+            return subprocess.CompletedProcess(args, 0)
+
+        for name, value in {"DATABASE_URL": "postgresql://x/y", "TEMPORAL_ADDRESS": "x:7233",
+                            "WARDSHIP_STATE_DIR": str(tmp_path),
+                            "WARDSHIP_PORT": str(free_port())}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr("api.logs.configure_logging", lambda *args: None)
+        monkeypatch.setattr("deploy.supervisor.Supervisor", Recording)
+        monkeypatch.setattr("deploy.supervisor.raise_shutdown_on_signals", lambda: None)
+        monkeypatch.setattr("deploy.supervisor.ignore_signals", lambda: None)
+        monkeypatch.setattr("api.cli.dev._wait_ready", lambda *args: None)
+        monkeypatch.setattr(subprocess, "run", run_once)
+        get_settings.cache_clear()
+        try:
+            assert wardship(["dev"]) == 1  # a child "exited"
+        finally:
+            get_settings.cache_clear()
+        assert steps[:4] == ["migrate", "api", "worker", "projections"]
+        assert steps.count("migrate") == 1
+
+
+class TestDeployments:
+    """compose and Kubernetes: one migrate step as the owner, which every service waits for."""
+
+    def test_compose_services_wait_for_the_one_shot_migrate(self) -> None:
+        services = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))["services"]
+        assert services["migrate"]["command"] == ["wardship", "migrate"]
+        assert "wardship_owner" in services["migrate"]["environment"]["DATABASE_URL"]
+        for name in ("api", "worker", "projections"):
+            waits = services[name]["depends_on"]["migrate"]
+            assert waits == {"condition": "service_completed_successfully"}, name
+            assert "wardship_app" in services[name]["environment"]["DATABASE_URL"], name
+            assert "CREATE_TABLE" not in services[name]["environment"], name
+
+    def test_kubernetes_deployments_wait_for_the_migrate_job(self) -> None:
+        documents = list(yaml.safe_load_all((DEPLOY / "k8s" / "wardship.yaml").read_text("utf-8")))
+        [job] = [d for d in documents if d["kind"] == "Job"]
+        [migrate] = job["spec"]["template"]["spec"]["containers"]
+        assert migrate["command"] == ["wardship", "migrate"]
+        assert secret_of(migrate, "DATABASE_URL") == "owner-database-url"
+        deployments = [d for d in documents if d["kind"] == "Deployment"]
+        assert len(deployments) == 3
+        for deployment in deployments:
+            pod = deployment["spec"]["template"]["spec"]
+            [wait] = pod["initContainers"]
+            assert wait["command"][:3] == ["wardship", "migrate", "--wait"]
+            for container in [wait, *pod["containers"]]:
+                assert secret_of(container, "DATABASE_URL") == "app-database-url"
+
+
+def secret_of(container: dict[str, Any], name: str) -> str:
+    [value] = [e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if e["name"] == name]
+    return str(value)

@@ -36,9 +36,11 @@ EXAMPLES = 60
 
 
 def test_generated_requests_never_get_a_server_error(tmp_path: Path, db_url: str) -> None:
+    from api.cli.migrate import migrate_database
     from api.http.auth import dev_token
 
     app_settings = Settings.model_validate({"state_dir": tmp_path, "database_url": db_url})
+    migrate_database(app_settings)
     token = dev_token(app_settings, subject="fuzz", roles=["supervisor"], jurisdiction="5111")
     auth = {"Authorization": f"Bearer {token}"}
     with served(create_app(app_settings), free_port()) as base_url:

@@ -39,7 +39,7 @@ from tests.workflows.support import (
 )
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.messages import DEFAULT_WAKE_EARLY
-from workflows.relay import Relay
+from workflows.relay import Relay, create_tracking_table
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ async def test_deadline_latency_for_1000_cases_due_together(
     policy.write_text(seconds_policy_toml(intake=f"{LEAD}s", levels=("0s", "1d")))
     app = Wardship(env=event_store_env(db_url, CIPHER_KEY, pool_size=10),
                    policy=load_policy(policy))
+    create_tracking_table(app)
     extra_workers = int(os.environ.get("DEADLINE_BENCH_WORKERS", "0"))
     variant = os.environ.get("DEADLINE_BENCH", "default")
     server_args = shlex.split(os.environ.get("DEADLINE_BENCH_SERVER_ARGS", ""))

@@ -12,6 +12,7 @@ from deploy.binaries import temporal_cli, temporal_test_server
 from domain.application import Wardship
 from domain.storage import event_store_env
 from tests.workflows.support import seconds_policy
+from workflows.relay import create_tracking_table
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -49,6 +50,7 @@ def app(db_url: str) -> Iterator[Wardship]:
     """The Wardship application on this test's empty database, with the seconds policy."""
     env = event_store_env(db_url, pool_size=10)
     application = Wardship(env=env, policy=seconds_policy())
+    create_tracking_table(application)  # what `wardship migrate` creates for the relay
     try:
         yield application
     finally:

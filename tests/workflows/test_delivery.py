@@ -29,7 +29,7 @@ from workflows.channels import (
     WebhookChannel,
     verify_signature,
 )
-from workflows.relay import Relay
+from workflows.relay import Relay, create_tracking_table
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ async def test_missed_deadline_reaches_a_signed_webhook_and_a_mailbox(
     webhook_url: str, smtp_port: int,
 ) -> None:
     app = Wardship(env=event_store_env(db_url), policy=seconds_policy(intake="2s"))
+    create_tracking_table(app)
     channels: list[Channel] = [
         WebhookChannel(webhook_url, SECRET),
         EmailChannel("127.0.0.1", smtp_port, "wardship@test.invalid", ["duty@test.invalid"]),

@@ -21,7 +21,7 @@ from tests.workflows.support import (
     seconds_policy_toml,
     start_workers,
 )
-from workflows.relay import Relay
+from workflows.relay import Relay, create_tracking_table
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ async def test_a_worker_killed_while_a_woken_step_waits_still_records_the_miss_o
     policy = tmp_path / "policy.toml"
     policy.write_text(seconds_policy_toml(intake="8s", levels=("0s", "1d")))
     app = Wardship(env=event_store_env(db_url, KEY), policy=load_policy(policy))
+    create_tracking_table(app)
     [doomed] = start_workers(1, dev_server.client, task_queue, database_url=db_url,
                              cipher_key=KEY, policy=policy, workdir=tmp_path, wake_early=5.0)
     stop = asyncio.Event()
