@@ -108,6 +108,7 @@ def test_the_openapi_document_tells_the_truth(
 ) -> None:
     """Every check of `st run --checks all` passes against the served API and its read models."""
     from api import readmodels
+    from api.cli.migrate import migrate_database
     from api.http.auth import dev_token
 
     # The schema names the ID number's format; a generator for it makes only valid ones.
@@ -116,6 +117,7 @@ def test_the_openapi_document_tells_the_truth(
     monkeypatch.setattr(readmodels, "MAX_WAIT", 0.05)
 
     app_settings = Settings.model_validate({"state_dir": tmp_path, "database_url": db_url})
+    migrate_database(app_settings)
     token = dev_token(app_settings, subject="integrator", roles=["supervisor", "inspector"],
                       jurisdiction="5111")
     auth = {"Authorization": f"Bearer {token}"}
