@@ -17,7 +17,6 @@ __all__ = ["api"]
 NAME, PHONE = "Planted Name Qx7", "000-7391-2846"
 CHILD = {"name": NAME, "sex": "female", "birth_date": "2014-03-02", "id_number": None,
          "category": "left_behind", "address": "Planted Road 77", "phone": PHONE}
-INSPECTOR = {"sub": "in-1", "roles": ["inspector"], "jurisdiction": "5111"}
 
 
 @contextlib.contextmanager
@@ -46,7 +45,7 @@ class TestAReadThatCannotBeLogged:
         case = api.open_case(child=CHILD)
         paths = [f"/v1/cases/{case['id']}", f"/v1/cases/{case['id']}/history",
                  f"/v1/cases/{case['id']}/state", f"/v1/cases/{case['id']}/export"]
-        inspector = api.auth(**INSPECTOR)
+        inspector = api.auth("in-1", ["inspector"], "5111")
         with access_log_unwritable(db_url):
             answers = [api.client.get(path, headers=inspector) for path in paths]
         for path, answer in zip(paths, answers, strict=True):
