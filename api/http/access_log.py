@@ -1,23 +1,25 @@
 """The access log: every read of a case or child file by a person (who, what, when).
 
-Reads answer without waiting for the database: entries are queued and written in batches
-by one background task (and on shutdown), to the append-only `wardship_access_log` table.
+Each read is written (committed) to the append-only `wardship_access_log` table before its
+answer leaves; a read that cannot be logged is refused with a 503, so no read goes unrecorded.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import structlog
 from psycopg.rows import dict_row
 
+from api.http.problems import Problem
 from projections.base import like_prefix
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
@@ -25,16 +27,17 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("wardship.access_log")
 
-FLUSH_INTERVAL = 0.2
-BATCH = 500
-# Beyond this many unwritten entries the database has been down a long time; say so loudly.
-BACKLOG_WARNING = 10_000
-
-INSERT = (
-    "INSERT INTO wardship_access_log (read_at, subject, role, jurisdiction, resource_type,"
-    " resource_id, child_id, case_jurisdiction, purpose, request_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+COLUMNS = ("read_at, subject, role, jurisdiction, resource_type, resource_id, child_id,"
+           " case_jurisdiction, purpose, request_id")
+INSERT = (f"INSERT INTO wardship_access_log ({COLUMNS})"  # noqa: S608 (constant columns)
+          " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+# Every resource an answer showed, in one statement: one row each.
+INSERT_MANY = (
+    f"INSERT INTO wardship_access_log ({COLUMNS})"  # noqa: S608 (constant columns)
+    " SELECT %s, %s, %s, %s, %s, shown.id, shown.child_id, shown.code, %s, %s"
+    " FROM unnest(%s::text[], %s::text[], %s::text[]) AS shown (id, child_id, code)"
 )
+RETRY_AFTER = "5"
 
 
 @dataclass(frozen=True)
@@ -50,68 +53,82 @@ class AccessEntry:
     child_id: str | None
     case_jurisdiction: str | None
     purpose: str
-    request_id: str | None = field(default=None)
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One resource an answer shows: its id, its child, and the code of its case."""
+
+    resource_id: str
+    child_id: str | None = None
+    case_jurisdiction: str | None = None
+
+
+def shown_cases(rows: Iterable[dict[str, Any]], id_key: str = "case_id",
+                code_key: str = "jurisdiction") -> list[Shown]:
+    """The cases a list or board shows, once each, from its rows."""
+    seen: dict[str, Shown] = {}
+    for row in rows:
+        case_id = str(row[id_key])
+        if case_id not in seen:
+            seen[case_id] = Shown(case_id, row.get("child_id"), row.get(code_key))
+    return list(seen.values())
+
+
+def unavailable() -> Problem:
+    """The answer to a read that could not be logged: nothing of the read, retry later."""
+    return Problem(503, "access_log_unavailable", "The read cannot be logged now",
+                   "reads of personal data are answered only once logged; retry shortly",
+                   headers={"Retry-After": RETRY_AFTER})
 
 
 class AccessLog:
-    """Queues access entries and writes them in batches; without a database it keeps them."""
+    """Writes reads to the database before they are answered (kept in memory without one)."""
 
     def __init__(self, pool: AsyncConnectionPool | None) -> None:
         self._pool = pool
-        self._pending: list[AccessEntry] = []
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self.kept: list[AccessEntry] = []  # in-memory mode only (no database configured)
+        # Without a database every record of the process is in memory, its events included.
+        self.kept: list[AccessEntry] = []
 
-    def record(
+    async def record(
         self, actor: Actor, *, resource_type: str, resource_id: str, purpose: str = "read",
         child_id: str | None = None, case_jurisdiction: str | None = None,
     ) -> None:
-        """Queue one read by `actor` (call it from request handling, on the event loop)."""
+        """Log one read by `actor` now; a `Problem` 503 if it cannot be logged."""
+        await self.record_shown(actor, [Shown(resource_id, child_id, case_jurisdiction)],
+                                resource_type=resource_type, purpose=purpose)
+
+    async def record_shown(
+        self, actor: Actor, shown: list[Shown], *, resource_type: str = "case",
+        purpose: str = "read",
+    ) -> None:
+        """Log that an answer to `actor` shows each of `shown`, in one statement; a
+        `Problem` 503 if it cannot be logged (nothing is logged for an empty answer)."""
+        if not shown:
+            return
+        read_at = datetime.now(UTC)
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        self._pending.append(AccessEntry(
-            datetime.now(UTC), actor.subject, actor.role.value, actor.jurisdiction,
-            resource_type, resource_id, child_id, case_jurisdiction, purpose, request_id,
-        ))
-        if len(self._pending) == BACKLOG_WARNING:
-            log.warning("access_log_backlog", pending=len(self._pending))
-
-    async def flush(self) -> None:
-        """Write every queued entry now; entries stay queued if the database refuses."""
-        async with self._lock:
-            while self._pending:
-                batch = self._pending[:BATCH]
-                if self._pool is None:
-                    self.kept.extend(batch)
-                else:
-                    async with self._pool.connection() as conn, conn.cursor() as cursor:
-                        await cursor.executemany(INSERT, [astuple(e) for e in batch])
-                del self._pending[:len(batch)]
-
-    def start(self) -> None:
-        """Start the background writer (in the app's lifespan)."""
-        self._task = asyncio.create_task(self._run(), name="access-log-writer")
-
-    async def stop(self) -> None:
-        """Stop the writer and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        who = (read_at, actor.subject, actor.role.value, actor.jurisdiction, resource_type)
+        if self._pool is None:
+            self.kept.extend(AccessEntry(*who, s.resource_id, s.child_id, s.case_jurisdiction,
+                                         purpose, request_id) for s in shown)
+            return
+        params: tuple[Any, ...]
+        if len(shown) == 1:
+            query, params = INSERT, (*who, shown[0].resource_id, shown[0].child_id,
+                                     shown[0].case_jurisdiction, purpose, request_id)
+        else:
+            query, params = INSERT_MANY, (
+                *who, purpose, request_id, [s.resource_id for s in shown],
+                [s.child_id for s in shown], [s.case_jurisdiction for s in shown])
         try:
-            await self.flush()
-        except Exception as error:
-            log.error("access_log_lost", pending=len(self._pending),
-                      error_type=type(error).__name__)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self.flush()
-            except Exception as error:
-                log.warning("access_log_write_failed", pending=len(self._pending),
-                            error_type=type(error).__name__)
+            async with self._pool.connection() as conn:
+                await conn.execute(query, params)
+        except psycopg.Error as error:  # PoolTimeout is one too
+            log.error("access_log_write_failed", resource_type=resource_type,
+                      purpose=purpose, error_type=type(error).__name__)
+            raise unavailable() from None
 
 
 async def entries(

@@ -1,7 +1,7 @@
 """What the routes need, opened once per API process in the lifespan and closed after it.
 
 The Wardship application (built by `api.bootstrap`), the command threads, the token
-verifier, the idempotency store and the access log writer.
+verifier, the idempotency store and the access log.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ class CaseServices:
         # Commands run in worker threads; a few at once keep the store busy without the
         # threads and the event loop fighting over the GIL (the store serialises writes anyway).
         self.app.state.command_pool = ThreadPoolExecutor(COMMAND_THREADS, "command")
-        self.access_log.start()
         if not await self._open():
             self._task = asyncio.create_task(self._keep_trying(), name="open-wardship")
 
@@ -89,7 +88,6 @@ class CaseServices:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.access_log.stop()
         await run_in_threadpool(self.app.state.command_pool.shutdown)
         wardship: Wardship | None = self.app.state.wardship
         if wardship is not None:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import MinPosition, Pool, Reader
+from api.deps import AccessLogDep, MinPosition, Pool, Reader
+from api.http.access_log import shown_cases
 from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 @router.get("", response_class=OrjsonResponse, response_model=CasePage,
             responses=problem_answers(401, 403, 422, 503))
 async def search_cases(
-    user: Reader, pool: Pool, min_position: MinPosition,
+    user: Reader, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
     stage: Stage | None = None, grade: Grade | None = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
@@ -41,6 +42,7 @@ async def search_cases(
                             limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
+    await access_log.record_shown(user, shown_cases(rows, id_key="id"), purpose="list")
     next_cursor = encode_cursor(rows[-1]["opened_position"]) if more else None
     for row in rows:
         row.pop("opened_position")

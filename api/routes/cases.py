@@ -113,7 +113,7 @@ async def get_case(
     """The case now: stage, grade, deadlines and the caller's allowed actions; ETag = version."""
     case = await scoped_case(app, user, case_id)
     view = case_view(case, user)
-    access_log.record(user, resource_type="case", resource_id=str(case.id),
+    await access_log.record(user, resource_type="case", resource_id=str(case.id),
                       child_id=case.child_id, case_jurisdiction=case.jurisdiction)
     return OrjsonResponse(view, headers={"ETag": etag(view["version"])})
 

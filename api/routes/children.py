@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
+from api.http.access_log import Shown
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
@@ -56,9 +57,10 @@ async def child_file(
     # under each area whose details were shown.
     area = {case["id"]: case["jurisdiction"] for case in visible}
     details = [d for d in file["details"] if d["case_id"] in area]
-    for code in sorted({area[d["case_id"]] for d in details} or {child["jurisdiction"]}):
-        access_log.record(user, resource_type="child", resource_id=str(child_id),
-                          child_id=str(child_id), case_jurisdiction=code)
+    codes_shown = sorted({area[d["case_id"]] for d in details} or {child["jurisdiction"]})
+    await access_log.record_shown(
+        user, [Shown(str(child_id), str(child_id), code) for code in codes_shown],
+        resource_type="child")
     personal: dict[str, Any] = {}
     for detail in reversed(details):
         personal.update({k: v for k, v in detail["values"].items() if v})

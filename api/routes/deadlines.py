@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import MinPosition, Pool, Reader
+from api.deps import AccessLogDep, MinPosition, Pool, Reader
+from api.http.access_log import shown_cases
 from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import (
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
 @router.get("", response_class=OrjsonResponse, response_model=DeadlineBoard,
             responses=problem_answers(401, 403, 422, 503))
 async def list_deadlines(
-    user: Reader, pool: Pool, min_position: MinPosition,
+    user: Reader, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
     status: BoardStatus = "overdue",
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
@@ -42,6 +43,7 @@ async def list_deadlines(
                            limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
+    await access_log.record_shown(user, shown_cases(rows), purpose="board")
     next_cursor = None
     if more:
         last = rows[-1]

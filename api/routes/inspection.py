@@ -1,7 +1,7 @@
 """Inspection: a case's full history, its state at any moment, its hash chain and its export.
 
 Who may inspect, see personal fields and export is `domain.access`'s to say; every read is
-written to the access log.
+written to the access log before it is answered.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ async def _inspected_case(
     case = await scoped_case(app, user, case_id)
     if not access.may_inspect(user, case.assignee, case.opened_by):
         raise _forbidden("a caseworker may inspect only the cases they lead or opened")
-    log.record(user, resource_type="case", resource_id=str(case_id), purpose=purpose,
+    await log.record(user, resource_type="case", resource_id=str(case_id), purpose=purpose,
                child_id=case.child_id, case_jurisdiction=case.jurisdiction)
     return case
 

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import App, MinPosition, Pool, Supervisor
+from api.deps import AccessLogDep, App, MinPosition, Pool, Supervisor
+from api.http.access_log import shown_cases
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
@@ -29,7 +30,7 @@ POLL = 0.2  # seconds between looks for new notifications on an open stream
 @router.get("", response_class=OrjsonResponse, response_model=Inbox,
             responses=problem_answers(401, 403, 422, 503))
 async def inbox(
-    user: Supervisor, pool: Pool, min_position: MinPosition,
+    user: Supervisor, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
     acknowledged: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=0, description="next_cursor of a previous page")]
@@ -42,6 +43,8 @@ async def inbox(
                                    acknowledged=acknowledged, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
+    await access_log.record_shown(user, shown_cases(rows, code_key="case_jurisdiction"),
+                                  purpose="inbox")
     return OrjsonResponse({"items": rows, "position": position,
                            "next_cursor": rows[-1]["position"] if more else None},
                           headers={"X-Position": str(position)})
@@ -86,7 +89,7 @@ def _not_found(notification_id: str) -> Problem:
     **problem_answers(401, 403, 422, 503),
 })
 async def stream(
-    request: Request, user: Supervisor, pool: Pool,
+    request: Request, user: Supervisor, pool: Pool, access_log: AccessLogDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:
     """Server-sent events: each new notification for the caller's code; resumable by id."""
@@ -101,6 +104,11 @@ async def stream(
             async with pool.connection() as conn:
                 rows = await notifications(conn, user.jurisdiction, after=after, limit=100,
                                            ascending=True)
+            try:
+                await access_log.record_shown(
+                    user, shown_cases(rows, code_key="case_jurisdiction"), purpose="stream")
+            except Problem:
+                return  # nothing unlogged is sent; the client resumes from its Last-Event-ID
             for row in rows:
                 after = row["position"]
                 yield {"id": str(row["position"]), "event": "notification",

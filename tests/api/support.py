@@ -83,10 +83,6 @@ class Api:
                      **{k: v for k, v in extra.items() if v is not None}})
         return response
 
-    def flush_access_log(self) -> None:
-        app: Any = self.client.app
-        self.client.portal.call(app.state.access_log.flush)  # type: ignore[union-attr]
-
 
 @contextlib.contextmanager
 def running_api(tmp_path: Path, db_url: str | None, **values: Any) -> Iterator[Api]:

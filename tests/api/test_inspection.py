@@ -91,7 +91,6 @@ class TestHistory:
         case_id = opened_and_accepted(api)
         get(api, f"/v1/cases/{case_id}/history")
         get(api, f"/v1/cases/{case_id}/verify")
-        api.flush_access_log()
         with psycopg.connect(db_url) as conn:
             rows = conn.execute(
                 "SELECT subject, purpose FROM wardship_access_log WHERE resource_id = %s"
