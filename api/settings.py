@@ -101,6 +101,11 @@ class Settings(BaseSettings):
             ]
             if self.jwt_public_key is None and self.jwt_jwks_url is None:
                 missing.append("WARDSHIP_JWT_PUBLIC_KEY or WARDSHIP_JWT_JWKS_URL")
+            # Without them, a token the provider issued for another service would be accepted.
+            if not self.jwt_issuer:
+                missing.append("WARDSHIP_JWT_ISSUER")
+            if not self.jwt_audience:
+                missing.append("WARDSHIP_JWT_AUDIENCE")
             if missing:
                 raise ValueError("production requires " + ", ".join(missing))
         return self

@@ -41,6 +41,10 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        # PyJWT then requires both claims; without them a token minted for another service of
+        # the same identity provider would pass.
+        if settings.environment == "production" and not (self._issuer and self._audience):
+            raise RuntimeError("production verifies tokens only with an issuer and audience")
         self._jwks: jwt.PyJWKClient | None = None
         # Verified tokens until they expire: a client sends the same token many times.
         self._verified: dict[str, tuple[Actor, float]] = {}

@@ -252,7 +252,8 @@ class TestTokens:
 
         for name, value in (("WARDSHIP_ENVIRONMENT", "production"),
                             ("WARDSHIP_CIPHER_KEY", "a" * 44), ("DATABASE_URL", "postgresql://x/y"),
-                            ("TEMPORAL_ADDRESS", "x:7233"), ("WARDSHIP_JWT_PUBLIC_KEY", "k")):
+                            ("TEMPORAL_ADDRESS", "x:7233"), ("WARDSHIP_JWT_PUBLIC_KEY", "k"),
+                            ("WARDSHIP_JWT_ISSUER", "i"), ("WARDSHIP_JWT_AUDIENCE", "a")):
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         try:
