@@ -59,8 +59,9 @@ def test_tokens_without_the_configured_issuer_or_audience_are_refused(
                      jwt_audience="wardship") as api:
         def status(token_claims: dict[str, object]) -> int:
             token = jwt.encode(token_claims, private, algorithm="ES256")
-            return api.client.post("/v1/cases", json=case_body(),
-                                   headers={"Authorization": f"Bearer {token}"}).status_code
+            answer = api.client.post("/v1/cases", json=case_body(),
+                                     headers={"Authorization": f"Bearer {token}"})
+            return int(answer.status_code)
 
         assert status(claims) == 401
         assert status({**issued, "aud": "other-service"}) == 401

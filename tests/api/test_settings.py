@@ -38,5 +38,5 @@ class TestSettings:
         keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
                 "temporal_address": "t:7233", "jwt_public_key": "pem"}
         with pytest.raises(ValidationError, match="WARDSHIP_JWT_ISSUER, WARDSHIP_JWT_AUDIENCE"):
-            Settings(**keys)
-        Settings(**keys, jwt_issuer="https://idp", jwt_audience="wardship")
+            Settings.model_validate(keys)
+        Settings.model_validate({**keys, "jwt_issuer": "https://idp", "jwt_audience": "wardship"})
