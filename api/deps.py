@@ -22,8 +22,10 @@ from api.http.auth import TokenVerifier, unauthenticated
 from api.http.domain_problems import case_not_found
 from api.http.metrics import Metrics
 from api.http.problems import Problem
+from api.http.streams import StreamLease, StreamSlots
 from api.http.temporal import TemporalConnector
 from api.inspection.signing import SigningKeyError, service_signing_key
+from api.readmodels import EVENTS_TABLE
 from api.settings import Settings
 from domain import access
 from domain.actors import Actor
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from domain.codes import Role
 
 
+# Far beyond any real log, and within PostgreSQL's bigint.
+MAX_POSITION = 2**62
 _bearer = HTTPBearer(auto_error=False, description="JWT with sub, name, roles, jurisdiction")
 
 
@@ -150,15 +154,42 @@ async def _pool(request: Request) -> AsyncConnectionPool:
 async def min_position(
     request: Request,
     user: CurrentUser,
-    x_min_position: Annotated[int | None, Header(ge=0, description=(
+    x_min_position: Annotated[int | None, Header(ge=0, le=MAX_POSITION, description=(
         "notification-log position the answer must include (read-your-writes); "
         "the caller's own latest write is always included"))] = None,
 ) -> int | None:
-    """The log position a list answer must include: the asked one or the caller's last write."""
+    """The log position a list answer must include: the asked one or the caller's last write.
+
+    A position beyond the log's head is refused at once (422): no wait could reach it.
+    """
     own: OwnWrites | None = getattr(request.app.state, "own_writes", None)
     mine = own.position(user.subject) if own else None
+    pool = await _optional_pool(request)
+    if x_min_position is not None and pool is not None:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"  # noqa: S608
+            )
+            row = await cur.fetchone()
+        head = int(row[0]) if row else 0
+        if x_min_position > head:
+            raise Problem(422, "position_beyond_log", "No such log position yet",
+                          f"X-Min-Position {x_min_position} is beyond the log's newest "
+                          f"position {head}; send a position a command answered with")
     wanted = [p for p in (x_min_position, mine) if p is not None]
     return max(wanted) if wanted else None
+
+
+async def stream_lease(request: Request, user: Supervisor) -> StreamLease:
+    """A slot for one live stream of the caller (429 beyond the per-user cap), until their
+    token expires; the stream must release it when it ends."""
+    verifier: TokenVerifier = request.app.state.token_verifier
+    _, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    _, expires_at = await verifier.verify(token)
+    slots: StreamSlots | None = getattr(request.app.state, "stream_slots", None)
+    if slots is None:
+        slots = request.app.state.stream_slots = StreamSlots()
+    return slots.acquire(user, expires_at)
 
 
 AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
@@ -170,6 +201,7 @@ Pool = Annotated[AsyncConnectionPool, Depends(_pool)]
 # The pool, or None when no database is configured (the readiness probe says so).
 OptionalPool = Annotated[AsyncConnectionPool | None, Depends(_optional_pool)]
 MinPosition = Annotated[int | None, Depends(min_position)]
+StreamLeaseDep = Annotated[StreamLease, Depends(stream_lease)]
 
 
 # Plain accessors, for the hottest route: each dependency costs a solving pass per request.

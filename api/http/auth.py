@@ -62,19 +62,24 @@ class TokenVerifier:
 
     async def actor(self, token: str) -> Actor:
         """The caller named by a valid token; 401 for anything else."""
+        actor, _ = await self.verify(token)
+        return actor
+
+    async def verify(self, token: str) -> tuple[Actor, float]:
+        """The caller named by a valid token and when it expires (epoch seconds); else 401."""
         cached = self._verified.get(token)
         if cached is not None and cached[1] > time.time():
-            return cached[0]
+            return cached
         if self._jwks is not None:
             # Fetching the key set is network I/O: keep it off the event loop.
             claims = await run_in_threadpool(self._claims, token)
         else:
             claims = self._claims(token)
-        actor = actor_from_claims(claims)
+        verified = (actor_from_claims(claims), float(claims["exp"]))
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = (actor, float(claims["exp"]))
-        return actor
+        self._verified[token] = verified
+        return verified
 
     def _claims(self, token: str) -> dict[str, Any]:
         try:

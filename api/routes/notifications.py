@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import App, MinPosition, Pool, Supervisor
+from api.deps import App, MinPosition, Pool, StreamLeaseDep, Supervisor
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem
 from api.http.responses import OrjsonResponse
@@ -78,26 +78,40 @@ def _not_found(notification_id: str) -> Problem:
 
 @router.get("/stream")
 async def stream(
-    request: Request, user: Supervisor, pool: Pool,
+    request: Request, pool: Pool, lease: StreamLeaseDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:
-    """Server-sent events: each new notification for the caller's code; resumable by id."""
+    """Server-sent events: each new notification for the caller's code; resumable by id.
+
+    The stream ends with an `expired` event when the caller's token expires.
+    """
+    user = lease.user
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     if after is None:
         # A fresh stream starts at what the inbox holds now: only new notifications follow.
-        after = await wait_for(pool, "inbox", None)
+        try:
+            after = await wait_for(pool, "inbox", None)
+        except BaseException:
+            lease.release()
+            raise
 
     async def events() -> AsyncIterator[dict[str, Any]]:
         nonlocal after
-        while not await request.is_disconnected():
-            async with pool.connection() as conn:
-                rows = await notifications(conn, user.jurisdiction, after=after, limit=100,
-                                           ascending=True)
-            for row in rows:
-                after = row["position"]
-                yield {"id": str(row["position"]), "event": "notification",
-                       "data": orjson.dumps(row).decode()}
-            if not rows:
-                await asyncio.sleep(POLL)
+        try:
+            while not await request.is_disconnected():
+                if lease.expired():
+                    yield {"event": "expired", "data": "token expired; reconnect with a new one"}
+                    return
+                async with pool.connection() as conn:
+                    rows = await notifications(conn, user.jurisdiction, after=after, limit=100,
+                                               ascending=True)
+                for row in rows:
+                    after = row["position"]
+                    yield {"id": str(row["position"]), "event": "notification",
+                           "data": orjson.dumps(row).decode()}
+                if not rows:
+                    await asyncio.sleep(POLL)
+        finally:
+            lease.release()
 
     return EventSourceResponse(events(), ping=15)
