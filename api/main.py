@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
 from api.http.limits import BodyLimitMiddleware
@@ -31,6 +31,8 @@ from api.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if pool is not None:
                 await pool.close()
 
-    app = FastAPI(title="Wardship", version="1", lifespan=lifespan)
+    # /docs and /redoc with their scripts served from here: offline networks reach no CDN.
+    app = FastAPIOffline(title="Wardship", version="1", lifespan=lifespan,
+                         static_url="/docs-assets")
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware)
