@@ -9,6 +9,7 @@ for role gates, `scoped_case` to load a case the caller may see (404 otherwise).
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -25,11 +26,12 @@ from api.http.problems import Problem
 from api.http.streams import StreamLease, StreamSlots
 from api.http.temporal import TemporalConnector
 from api.inspection.signing import SigningKeyError, service_signing_key
-from api.readmodels import EVENTS_TABLE
+from api.readmodels import EVENTS_TABLE, ProjectionLag
 from api.settings import Settings
 from domain import access
 from domain.actors import Actor
 from domain.application import Wardship
+from domain.codes import Role
 from domain.errors import CaseNotFound
 
 if TYPE_CHECKING:
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from api.http.idempotency import IdempotencyStore
     from api.readmodels import OwnWrites
     from domain.case import ProtectionCase
-    from domain.codes import Role
 
 
 # Far beyond any real log, and within PostgreSQL's bigint.
@@ -124,10 +125,6 @@ async def _access_log(request: Request) -> AccessLog:
     return log
 
 
-async def _metrics(request: Request) -> Metrics:
-    return metrics_of(request)
-
-
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -180,6 +177,28 @@ async def min_position(
     return max(wanted) if wanted else None
 
 
+async def scraped_metrics(request: Request) -> Metrics:
+    """The metrics, for the scrape token or an admin's token (401/403 otherwise), with the
+    projection lag read just now."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if not token or scheme.lower() != "bearer":
+        raise unauthenticated("send 'Authorization: Bearer <token>'")
+    settings: Settings = request.app.state.settings
+    scrape = settings.metrics_token
+    if scrape is None or not hmac.compare_digest(token.encode(),
+                                                 scrape.get_secret_value().encode()):
+        verifier: TokenVerifier = request.app.state.token_verifier
+        user = await verifier.actor(token)
+        if Role.ADMIN not in user.roles:
+            raise Problem(403, "role_forbidden", "Your role may not do this",
+                          "metrics need the scrape token or the role: admin")
+    lag: ProjectionLag | None = getattr(request.app.state, "projection_lag", None)
+    pool = await _optional_pool(request)
+    if lag is not None and pool is not None:
+        await lag.refresh(pool)
+    return metrics_of(request)
+
+
 async def stream_lease(request: Request, user: Supervisor) -> StreamLease:
     """A slot for one live stream of the caller (429 beyond the per-user cap), until their
     token expires; the stream must release it when it ends."""
@@ -193,7 +212,7 @@ async def stream_lease(request: Request, user: Supervisor) -> StreamLease:
 
 
 AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ScrapedMetrics = Annotated[Metrics, Depends(scraped_metrics)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemporalDep = Annotated[TemporalConnector, Depends(_temporal)]
 # The read models' connection pool: 503 when no database is configured.

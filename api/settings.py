@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
+    # A static bearer token for Prometheus to scrape /metrics with (admins' tokens work too).
+    metrics_token: SecretStr | None = None
+
     # Base64 of the 32-byte Ed25519 private key that signs exported case files.
     export_signing_key: SecretStr | None = None
 

@@ -269,7 +269,7 @@ class TestOperations:
         case = api.open_case()
         api.act(case["id"], {"action": "add_note", "text": "seen"})
         api.act(case["id"], {"action": "complete_emergency"})
-        text = api.client.get("/metrics").text
+        text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
         assert 'route="/v1/cases/{case_id}/actions"' in text
         assert 'wardship_commands_total{action="add_note",outcome="done"} 1.0' in text
         assert 'wardship_errors_total{code="action_not_allowed",status="409"} 1.0' in text

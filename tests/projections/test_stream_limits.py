@@ -1,5 +1,5 @@
 """Live streams end when their token expires and are capped per user; read-your-writes
-positions are bounded by the log's head."""
+positions are bounded by the log's head; /metrics needs a token and never blocks the loop."""
 
 from __future__ import annotations
 
@@ -106,3 +106,32 @@ class TestMinPosition:
         answer = api.client.get("/v1/cases",
                                 headers={**api.auth(), "X-Min-Position": str(position)})
         assert answer.status_code == 200
+
+
+class TestMetrics:
+    def test_metrics_need_the_scrape_token_or_an_admin(self, tmp_path: Path, db_url: str) -> None:
+        with running_api(tmp_path, db_url, metrics_token="scrape-" + "x" * 24) as api:
+            assert api.client.get("/metrics").status_code == 401
+            assert api.client.get("/metrics", headers=api.auth()).status_code == 403
+            wrong = {"Authorization": "Bearer scrape-" + "y" * 24}
+            assert api.client.get("/metrics", headers=wrong).status_code == 401
+            admin = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"]))
+            scrape = {"Authorization": "Bearer scrape-" + "x" * 24}
+            scraped = api.client.get("/metrics", headers=scrape)
+        assert admin.status_code == 200
+        assert scraped.status_code == 200
+        assert "wardship_http_request_duration_seconds" in scraped.text
+
+    def test_lag_is_read_without_a_blocking_connection(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        project(api)
+        api.open_case()
+
+        def blocking_connect(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a synchronous connection on the event loop")
+
+        monkeypatch.setattr("psycopg.connect", blocking_connect)
+        monkeypatch.setattr("psycopg.Connection.connect", blocking_connect)
+        text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
+        assert 'wardship_projection_lag_events{projection="cases"} 2.0' in text
