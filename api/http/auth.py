@@ -62,6 +62,9 @@ class TokenVerifier:
 
     async def actor(self, token: str) -> Actor:
         """The caller named by a valid token; 401 for anything else."""
+        cached = self._verified.get(token)  # the hot path: no further await
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
         actor, _ = await self.verify(token)
         return actor
 

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from api.deps import App, MinPosition, Pool, StreamLeaseDep, Supervisor
 from api.http.domain_problems import domain_problem
@@ -114,4 +115,5 @@ async def stream(
         finally:
             lease.release()
 
-    return EventSourceResponse(events(), ping=15)
+    # Also released after the answer, in case the stream never started.
+    return EventSourceResponse(events(), ping=15, background=BackgroundTask(lease.release))
