@@ -9,6 +9,7 @@ for role gates, `scoped_case` to load a case the caller may see (404 otherwise).
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -22,12 +23,15 @@ from api.http.auth import TokenVerifier, unauthenticated
 from api.http.domain_problems import case_not_found
 from api.http.metrics import Metrics
 from api.http.problems import Problem
+from api.http.streams import StreamLease, StreamSlots
 from api.http.temporal import TemporalConnector
 from api.inspection.signing import SigningKeyError, service_signing_key
+from api.readmodels import EVENTS_TABLE, ProjectionLag
 from api.settings import Settings
 from domain import access
 from domain.actors import Actor
 from domain.application import Wardship
+from domain.codes import Role
 from domain.errors import CaseNotFound
 
 if TYPE_CHECKING:
@@ -39,9 +43,10 @@ if TYPE_CHECKING:
     from api.http.idempotency import IdempotencyStore
     from api.readmodels import OwnWrites
     from domain.case import ProtectionCase
-    from domain.codes import Role
 
 
+# Far beyond any real log, and within PostgreSQL's bigint.
+MAX_POSITION = 2**62
 _bearer = HTTPBearer(auto_error=False, description="JWT with sub, name, roles, jurisdiction")
 
 
@@ -120,10 +125,6 @@ async def _access_log(request: Request) -> AccessLog:
     return log
 
 
-async def _metrics(request: Request) -> Metrics:
-    return metrics_of(request)
-
-
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -150,19 +151,68 @@ async def _pool(request: Request) -> AsyncConnectionPool:
 async def min_position(
     request: Request,
     user: CurrentUser,
-    x_min_position: Annotated[int | None, Header(ge=0, description=(
+    x_min_position: Annotated[int | None, Header(ge=0, le=MAX_POSITION, description=(
         "notification-log position the answer must include (read-your-writes); "
         "the caller's own latest write is always included"))] = None,
 ) -> int | None:
-    """The log position a list answer must include: the asked one or the caller's last write."""
+    """The log position a list answer must include: the asked one or the caller's last write.
+
+    A position beyond the log's head is refused at once (422): no wait could reach it.
+    """
     own: OwnWrites | None = getattr(request.app.state, "own_writes", None)
     mine = own.position(user.subject) if own else None
+    pool = await _optional_pool(request)
+    if x_min_position is not None and pool is not None:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"  # noqa: S608
+            )
+            row = await cur.fetchone()
+        head = int(row[0]) if row else 0
+        if x_min_position > head:
+            raise Problem(422, "position_beyond_log", "No such log position yet",
+                          f"X-Min-Position {x_min_position} is beyond the log's newest "
+                          f"position {head}; send a position a command answered with")
     wanted = [p for p in (x_min_position, mine) if p is not None]
     return max(wanted) if wanted else None
 
 
+async def scraped_metrics(request: Request) -> Metrics:
+    """The metrics, for the scrape token or an admin's token (401/403 otherwise), with the
+    projection lag read just now."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if not token or scheme.lower() != "bearer":
+        raise unauthenticated("send 'Authorization: Bearer <token>'")
+    settings: Settings = request.app.state.settings
+    scrape = settings.metrics_token
+    if scrape is None or not hmac.compare_digest(token.encode(),
+                                                 scrape.get_secret_value().encode()):
+        verifier: TokenVerifier = request.app.state.token_verifier
+        user = await verifier.actor(token)
+        if Role.ADMIN not in user.roles:
+            raise Problem(403, "role_forbidden", "Your role may not do this",
+                          "metrics need the scrape token or the role: admin")
+    lag: ProjectionLag | None = getattr(request.app.state, "projection_lag", None)
+    pool = await _optional_pool(request)
+    if lag is not None and pool is not None:
+        await lag.refresh(pool)
+    return metrics_of(request)
+
+
+async def stream_lease(request: Request, user: Supervisor) -> StreamLease:
+    """A slot for one live stream of the caller (429 beyond the per-user cap), until their
+    token expires; the stream must release it when it ends."""
+    verifier: TokenVerifier = request.app.state.token_verifier
+    _, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    _, expires_at = await verifier.verify(token)
+    slots: StreamSlots | None = getattr(request.app.state, "stream_slots", None)
+    if slots is None:
+        slots = request.app.state.stream_slots = StreamSlots()
+    return slots.acquire(user, expires_at)
+
+
 AccessLogDep = Annotated[AccessLog, Depends(_access_log)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ScrapedMetrics = Annotated[Metrics, Depends(scraped_metrics)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TemporalDep = Annotated[TemporalConnector, Depends(_temporal)]
 # The read models' connection pool: 503 when no database is configured.
@@ -170,6 +220,7 @@ Pool = Annotated[AsyncConnectionPool, Depends(_pool)]
 # The pool, or None when no database is configured (the readiness probe says so).
 OptionalPool = Annotated[AsyncConnectionPool | None, Depends(_optional_pool)]
 MinPosition = Annotated[int | None, Depends(min_position)]
+StreamLeaseDep = Annotated[StreamLease, Depends(stream_lease)]
 
 
 # Plain accessors, for the hottest route: each dependency costs a solving pass per request.

@@ -1,34 +1,76 @@
 """One structlog configuration for every Wardship process (API, worker, projection runners).
 
 JSON lines off a terminal, readable colours on one; stdlib logging goes through the same
-renderer so uvicorn, psycopg and temporalio lines look like ours.
+renderer so uvicorn, psycopg and temporalio lines look like ours. No line carries personal
+data or a token: tracebacks show no local variables, personal and secret keys are blanked at
+any depth, and anything shaped like a bearer token is cut from the rendered line.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
+REDACTED = "[redacted]"
 # Keys that may carry a child's or reporter's personal data. A safety net only: code must
 # not put personal fields in log events in the first place.
 PERSONAL_KEYS = frozenset(
     {"name", "id_number", "address", "phone", "birth_date", "child", "reporter", "findings"}
 )
+# Keys that may carry a credential, or a whole request (its scope holds the headers, its
+# body the child's details); a handler's arguments are the same data again.
+SECRET_KEYS = frozenset(
+    {"authorization", "cookie", "headers", "scope", "token", "body", "request", "password",
+     "secret", "args", "kwargs"}
+)
+REDACTED_KEYS = PERSONAL_KEYS | SECRET_KEYS
+# A JWT or any cut of one (base64url of a JSON object, then dotted parts), or what follows
+# "Bearer".
+_TOKEN = re.compile(r"eyJ[\w-]{8,}(?:\.[\w-]*){0,2}|(?i:bearer)\s+[^\s\"',;]+")
 
 
 def redact_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Replace values of keys that may hold personal data (structlog processor)."""
-    for key in PERSONAL_KEYS.intersection(event_dict):
-        event_dict[key] = "[redacted]"
+    """Blank the values of personal and secret keys, nested ones too (structlog processor)."""
+    for key, value in event_dict.items():
+        event_dict[key] = REDACTED if _is_redacted(key) else _redacted(value)
     return event_dict
+
+
+def _is_redacted(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in REDACTED_KEYS
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if _is_redacted(k) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, tuple):  # exc_info is one: keep its type
+        return tuple(_redacted(item) for item in value)
+    return value
+
+
+class _TokenScrubbing:
+    """Wraps the final renderer: cuts anything shaped like a bearer token from the line."""
+
+    def __init__(self, renderer: structlog.typing.Processor) -> None:
+        self.renderer = renderer
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        rendered = self.renderer(logger, method, event_dict)
+        if isinstance(rendered, bytes):
+            rendered = rendered.decode()
+        return _TOKEN.sub(REDACTED, rendered) if isinstance(rendered, str) else rendered
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
@@ -46,12 +88,17 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     final: list[structlog.typing.Processor] = [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta
     ]
+    # Never the frames' local variables: they hold request scopes, bodies and tokens.
     if use_console:
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback
+        )
     else:
-        final.append(structlog.processors.dict_tracebacks)
+        final.append(structlog.processors.ExceptionRenderer(
+            ExceptionDictTransformer(show_locals=False)
+        ))
         renderer = structlog.processors.JSONRenderer()
-    final.append(renderer)
+    final.append(_TokenScrubbing(renderer))
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
 from api.http.limits import BodyLimitMiddleware
@@ -30,21 +30,27 @@ from api.routes import (
 from api.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
+
+    from fastapi import FastAPI
 
 
-class WardshipAPI(FastAPI):
-    """FastAPI whose OpenAPI document also holds the problem-details schema routes refer to."""
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The app's OpenAPI document, also holding the problem-details schema routes refer to
+    (FastAPI's documented way to extend the document: replace `app.openapi`)."""
+    build = app.openapi
 
-    def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is None:
-            document = super().openapi()
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
             document.setdefault("components", {}).setdefault("schemas", {}).update(
                 problem_schemas())
             for operation in _operations(document):
                 for parameter in operation.get("parameters", []):
                     parameter["schema"] = _not_null(parameter["schema"])
-        return super().openapi()
+        return build()
+
+    return openapi
 
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,7 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if pool is not None:
                 await pool.close()
 
-    app = WardshipAPI(title="Wardship", version="1", lifespan=lifespan)
+    # /docs and /redoc with their scripts served from here: offline networks reach no CDN.
+    app = FastAPIOffline(title="Wardship", version="1", lifespan=lifespan,
+                         static_url="/docs-assets")
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimitMiddleware)

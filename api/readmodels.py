@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from prometheus_client.core import GaugeMetricFamily
+from psycopg_pool import PoolTimeout
 
 from api.http.problems import Problem
 from projections.store import STATE_TABLE
@@ -110,10 +111,34 @@ def jurisdiction_prefix(requested: str | None, code: str) -> str:
 
 
 class ProjectionLag:
-    """Prometheus collector: how far each projection is behind the log (positions, seconds)."""
+    """Prometheus collector: how far each projection is behind the log (positions, seconds).
 
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
+    Collecting only reports the figures of the last `refresh`, an async query the scrape
+    awaits first: a collector cannot await, and a blocking query would stall the event loop.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int, float]] = []
+
+    async def refresh(self, pool: AsyncConnectionPool) -> None:
+        """Read the lag of each projection now; on a database error report none."""
+        try:
+            async with pool.connection(timeout=2) as conn:
+                await conn.execute("SET statement_timeout = 2000")
+                cur = await conn.execute(
+                    f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"  # noqa: S608
+                )
+                head = await cur.fetchone()
+                cur = await conn.execute(
+                    f"SELECT name, position, extract(epoch FROM now() - updated_at)"  # noqa: S608
+                    f" FROM {STATE_TABLE} WHERE name NOT LIKE '%%~%%'"
+                )
+                rows = await cur.fetchall()
+        except (psycopg.Error, PoolTimeout):
+            self.rows = []
+            return
+        newest = int(head[0]) if head else 0
+        self.rows = [(name, newest - int(pos), float(age)) for name, pos, age in rows]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         events = GaugeMetricFamily("wardship_projection_lag_events",
@@ -122,35 +147,18 @@ class ProjectionLag:
         seconds = GaugeMetricFamily("wardship_projection_lag_seconds",
                                     "Seconds since a projection that is behind last advanced",
                                     labels=["projection"])
-        try:
-            rows = self._read()
-        except psycopg.Error:
-            rows = []
-        for name, lag, age in rows:
+        for name, lag, age in self.rows:
             events.add_metric([name], lag)
             seconds.add_metric([name], age if lag > 0 else 0.0)
         yield events
         yield seconds
-
-    def _read(self) -> list[tuple[str, int, float]]:
-        with psycopg.connect(self.database_url, connect_timeout=2) as conn:
-            conn.execute("SET statement_timeout = 2000")
-            head = conn.execute(
-                f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"  # noqa: S608
-            ).fetchone()
-            rows = conn.execute(
-                f"SELECT name, position, extract(epoch FROM now() - updated_at)"  # noqa: S608
-                f" FROM {STATE_TABLE} WHERE name NOT LIKE '%%~%%'"
-            ).fetchall()
-        newest = int(head[0]) if head else 0
-        return [(name, newest - int(pos), float(age)) for name, pos, age in rows]
 
 
 def install_lag_metrics(app: FastAPI) -> None:
     """Add the projection-lag gauges to the app's metrics registry (once per app)."""
     metrics = getattr(app.state, "metrics", None)
     url = app.state.settings.database_url
-    if metrics is None or url is None or getattr(app.state, "lag_installed", False):
+    if metrics is None or url is None or getattr(app.state, "projection_lag", None):
         return
-    metrics.registry.register(ProjectionLag(url))
-    app.state.lag_installed = True
+    app.state.projection_lag = ProjectionLag()
+    metrics.registry.register(app.state.projection_lag)

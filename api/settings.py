@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
+    # A static bearer token for Prometheus to scrape /metrics with (admins' tokens work too).
+    metrics_token: SecretStr | None = None
+
     # Base64 of the 32-byte Ed25519 private key that signs exported case files.
     export_signing_key: SecretStr | None = None
 
@@ -101,6 +104,11 @@ class Settings(BaseSettings):
             ]
             if self.jwt_public_key is None and self.jwt_jwks_url is None:
                 missing.append("WARDSHIP_JWT_PUBLIC_KEY or WARDSHIP_JWT_JWKS_URL")
+            # Without them, a token the provider issued for another service would be accepted.
+            if not self.jwt_issuer:
+                missing.append("WARDSHIP_JWT_ISSUER")
+            if not self.jwt_audience:
+                missing.append("WARDSHIP_JWT_AUDIENCE")
             if missing:
                 raise ValueError("production requires " + ", ".join(missing))
         return self

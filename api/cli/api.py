@@ -9,13 +9,26 @@ from api.cli.command import Command
 if TYPE_CHECKING:
     import argparse
 
+    from fastapi import FastAPI
+
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reload", action="store_true", help="restart on code changes")
 
 
+def create_logged_app() -> FastAPI:
+    """The app, with logging configured in the process that serves it (reload children too)."""
+    from api.logs import configure_logging
+    from api.main import create_app
+    from api.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Serve `api.main:create_app` on the configured host and port."""
+    """Serve the API on the configured host and port."""
     import uvicorn
 
     from api.logs import configure_logging
@@ -24,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        "api.main:create_app",
+        "api.cli.api:create_logged_app",
         factory=True,
         host=settings.host,
         port=settings.port,

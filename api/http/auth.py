@@ -41,6 +41,10 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        # PyJWT then requires both claims; without them a token minted for another service of
+        # the same identity provider would pass.
+        if settings.environment == "production" and not (self._issuer and self._audience):
+            raise RuntimeError("production verifies tokens only with an issuer and audience")
         self._jwks: jwt.PyJWKClient | None = None
         # Verified tokens until they expire: a client sends the same token many times.
         self._verified: dict[str, tuple[Actor, float]] = {}
@@ -58,19 +62,27 @@ class TokenVerifier:
 
     async def actor(self, token: str) -> Actor:
         """The caller named by a valid token; 401 for anything else."""
-        cached = self._verified.get(token)
+        cached = self._verified.get(token)  # the hot path: no further await
         if cached is not None and cached[1] > time.time():
             return cached[0]
+        actor, _ = await self.verify(token)
+        return actor
+
+    async def verify(self, token: str) -> tuple[Actor, float]:
+        """The caller named by a valid token and when it expires (epoch seconds); else 401."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached
         if self._jwks is not None:
             # Fetching the key set is network I/O: keep it off the event loop.
             claims = await run_in_threadpool(self._claims, token)
         else:
             claims = self._claims(token)
-        actor = actor_from_claims(claims)
+        verified = (actor_from_claims(claims), float(claims["exp"]))
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = (actor, float(claims["exp"]))
-        return actor
+        self._verified[token] = verified
+        return verified
 
     def _claims(self, token: str) -> dict[str, Any]:
         try:

@@ -46,6 +46,7 @@ _MEANINGS = {
     412: "If-Match names a version that is no longer current",
     413: "The request body is too large",
     422: "The request is not valid",
+    429: "Too many at once (e.g. live streams per user); retry after Retry-After",
     503: "Not ready: the store, a read model or a key is unavailable; retry later",
 }
 

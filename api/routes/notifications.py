@@ -10,8 +10,9 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 
-from api.deps import AccessLogDep, App, MinPosition, Pool, Supervisor
+from api.deps import AccessLogDep, App, MinPosition, Pool, StreamLeaseDep, Supervisor
 from api.http.access_log import shown_cases
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, problem_answers
@@ -86,34 +87,50 @@ def _not_found(notification_id: str) -> Problem:
 @router.get("/stream", response_class=EventSourceResponse, responses={
     200: {"description": "one `notification` event per new notification (data: its JSON)",
           "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-    **problem_answers(401, 403, 422, 503),
+    **problem_answers(401, 403, 422, 429, 503),
 })
 async def stream(
-    request: Request, user: Supervisor, pool: Pool, access_log: AccessLogDep,
+    request: Request, pool: Pool, lease: StreamLeaseDep, access_log: AccessLogDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:
-    """Server-sent events: each new notification for the caller's code; resumable by id."""
+    """Server-sent events: each new notification for the caller's code; resumable by id.
+
+    The stream ends with an `expired` event when the caller's token expires.
+    """
+    user = lease.user
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     if after is None:
         # A fresh stream starts at what the inbox holds now: only new notifications follow.
-        after = await wait_for(pool, "inbox", None)
+        try:
+            after = await wait_for(pool, "inbox", None)
+        except BaseException:
+            lease.release()
+            raise
 
     async def events() -> AsyncIterator[dict[str, Any]]:
         nonlocal after
-        while not await request.is_disconnected():
-            async with pool.connection() as conn:
-                rows = await notifications(conn, user.jurisdiction, after=after, limit=100,
-                                           ascending=True)
-            try:
-                await access_log.record_shown(
-                    user, shown_cases(rows, code_key="case_jurisdiction"), purpose="stream")
-            except Problem:
-                return  # nothing unlogged is sent; the client resumes from its Last-Event-ID
-            for row in rows:
-                after = row["position"]
-                yield {"id": str(row["position"]), "event": "notification",
-                       "data": orjson.dumps(row).decode()}
-            if not rows:
-                await asyncio.sleep(POLL)
+        try:
+            while not await request.is_disconnected():
+                if lease.expired():
+                    yield {"event": "expired", "data": "token expired; reconnect with a new one"}
+                    return
+                async with pool.connection() as conn:
+                    rows = await notifications(conn, user.jurisdiction, after=after, limit=100,
+                                               ascending=True)
+                try:
+                    await access_log.record_shown(
+                        user, shown_cases(rows, code_key="case_jurisdiction"),
+                        purpose="stream")
+                except Problem:
+                    return  # nothing unlogged is sent; the client resumes from Last-Event-ID
+                for row in rows:
+                    after = row["position"]
+                    yield {"id": str(row["position"]), "event": "notification",
+                           "data": orjson.dumps(row).decode()}
+                if not rows:
+                    await asyncio.sleep(POLL)
+        finally:
+            lease.release()
 
-    return EventSourceResponse(events(), ping=15)
+    # Also released after the answer, in case the stream never started.
+    return EventSourceResponse(events(), ping=15, background=BackgroundTask(lease.release))

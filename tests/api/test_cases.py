@@ -250,7 +250,8 @@ class TestTokens:
 
         for name, value in (("WARDSHIP_ENVIRONMENT", "production"),
                             ("WARDSHIP_CIPHER_KEY", "a" * 44), ("DATABASE_URL", "postgresql://x/y"),
-                            ("TEMPORAL_ADDRESS", "x:7233"), ("WARDSHIP_JWT_PUBLIC_KEY", "k")):
+                            ("TEMPORAL_ADDRESS", "x:7233"), ("WARDSHIP_JWT_PUBLIC_KEY", "k"),
+                            ("WARDSHIP_JWT_ISSUER", "i"), ("WARDSHIP_JWT_AUDIENCE", "a")):
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         try:
@@ -266,7 +267,7 @@ class TestOperations:
         case = api.open_case()
         api.act(case["id"], {"action": "add_note", "text": "seen"})
         api.act(case["id"], {"action": "complete_emergency"})
-        text = api.client.get("/metrics").text
+        text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
         assert 'route="/v1/cases/{case_id}/actions"' in text
         assert 'wardship_commands_total{action="add_note",outcome="done"} 1.0' in text
         assert 'wardship_errors_total{code="action_not_allowed",status="409"} 1.0' in text

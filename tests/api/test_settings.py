@@ -33,3 +33,10 @@ class TestSettings:
     def test_production_refuses_to_start_without_real_keys(self) -> None:
         with pytest.raises(ValidationError, match="WARDSHIP_CIPHER_KEY"):
             Settings(environment="production")
+
+    def test_production_requires_the_token_issuer_and_audience(self) -> None:
+        keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
+                "temporal_address": "t:7233", "jwt_public_key": "pem"}
+        with pytest.raises(ValidationError, match="WARDSHIP_JWT_ISSUER, WARDSHIP_JWT_AUDIENCE"):
+            Settings.model_validate(keys)
+        Settings.model_validate({**keys, "jwt_issuer": "https://idp", "jwt_audience": "wardship"})

@@ -257,9 +257,9 @@ class TestChildStatsAccessAndMetrics:
     def test_metrics_export_projection_lag(self, api: Api) -> None:
         project(api)
         api.open_case()  # two events not yet projected: the case and the child's file
-        text = api.client.get("/metrics").text
+        text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
         assert 'wardship_projection_lag_events{projection="cases"} 2.0' in text
         project(api)
-        text = api.client.get("/metrics").text
+        text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
         assert 'wardship_projection_lag_events{projection="cases"} 0.0' in text
         assert 'wardship_projection_lag_seconds{projection="cases"} 0.0' in text
