@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import structlog
 
+from api.cli.migrate import migrate_database
 from api.http.auth import dev_token
 from api.logs import configure_logging
 from api.settings import Settings
@@ -98,6 +99,7 @@ class TestServedApi:
     ) -> None:
         name, phone = f"Zq{uuid.uuid4().hex[:10]}", f"139{uuid.uuid4().int % 10**8:08d}"
         settings = Settings(state_dir=tmp_path, database_url=db_url)
+        migrate_database(settings)  # as a deployment does before the API starts
         token = dev_token(settings, subject="cw-1", roles=["caseworker"],
                           jurisdiction=LESHAN_TOWNSHIP)
         auth = {"Authorization": f"Bearer {token}"}
