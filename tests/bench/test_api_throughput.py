@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from api.http.auth import dev_token
+from api.cli.migrate import migrate_database
 from api.settings import Settings
 from deploy.ports import free_port, is_listening
 from tests.api.support import LESHAN_VILLAGE, case_body
@@ -129,6 +130,7 @@ def test_case_actions_against_the_two_baselines(tmp_path: Path, db_url: str) -> 
     env = {"DATABASE_URL": url, "WARDSHIP_STATE_DIR": str(tmp_path),
            "WARDSHIP_PORT": str(api_port), "WARDSHIP_LOG_FORMAT": "json"}
     settings = Settings.model_validate({"state_dir": tmp_path, "database_url": url})
+    migrate_database(settings)  # as a deployment does before the API starts
     token = dev_token(settings, subject="bench", roles=["caseworker"], jurisdiction="5111")
     auth = {"Authorization": f"Bearer {token}"}
 
