@@ -21,8 +21,8 @@ import httpx
 import psycopg
 import pytest
 
-from api.http.auth import dev_token
 from api.cli.migrate import migrate_database
+from api.http.auth import dev_token
 from api.settings import Settings
 from deploy.ports import free_port, is_listening
 from tests.api.support import LESHAN_VILLAGE, case_body
