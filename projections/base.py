@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.utils import get_topic
+from psycopg.rows import dict_row
 
 from domain import events as ev
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
     from projections.store import Batch, Table
 
 # One decoded event with its position in the application's notification log.
@@ -21,6 +24,20 @@ def topics_of(*classes: type[Any]) -> frozenset[str]:
 
 
 CASE_EVENT_TOPICS = topics_of(*ev.CASE_EVENTS)
+
+
+async def fetch_rows(
+    conn: AsyncConnection[Any], query: str, params: Any, uuids: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """A read model's rows as dicts, with the named uuid columns as text (as answers show
+    them)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    for row in rows:
+        for column in uuids:
+            row[column] = str(row[column])
+    return rows
 
 
 def like_prefix(code: str) -> str:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from psycopg.rows import dict_row
-
 from domain import events as ev
-from projections.base import Positioned, ReadModel, grade_after, like_prefix
+from projections.base import Positioned, ReadModel, fetch_rows, grade_after, like_prefix
 from projections.deadlines import overdue_sql
 from projections.store import Batch, Table
 
@@ -139,9 +137,4 @@ async def search(
         params["before"] = before
     query = (f"{_SEARCH} WHERE {' AND '.join(where)}"
              " ORDER BY opened_position DESC LIMIT %(limit)s")
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
-    for row in rows:
-        row["id"] = str(row["id"])
-    return rows
+    return await fetch_rows(conn, query, params, ("id",))

@@ -13,7 +13,14 @@ from psycopg.rows import dict_row
 
 from domain import events as ev
 from domain.child import ChildFile
-from projections.base import CASE_EVENT_TOPICS, Positioned, ReadModel, grade_after, topics_of
+from projections.base import (
+    CASE_EVENT_TOPICS,
+    Positioned,
+    ReadModel,
+    fetch_rows,
+    grade_after,
+    topics_of,
+)
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -137,12 +144,7 @@ async def find_child(conn: AsyncConnection[Any], child_id: str) -> dict[str, Any
 
 async def child_cases(conn: AsyncConnection[Any], child_id: str) -> list[dict[str, Any]]:
     """Every case of the child, oldest first, with its last contact and next visit due."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT case_id AS id, jurisdiction, stage, grade, opened_at, updated_at,"
-            " last_contact_at, next_visit_due FROM rm_child_cases WHERE child_id = %s"
-            " ORDER BY opened_at", (child_id,))
-        rows = await cur.fetchall()
-    for row in rows:
-        row["id"] = str(row["id"])
-    return rows
+    return await fetch_rows(
+        conn, "SELECT case_id AS id, jurisdiction, stage, grade, opened_at, updated_at,"
+        " last_contact_at, next_visit_due FROM rm_child_cases WHERE child_id = %s"
+        " ORDER BY opened_at", (child_id,), ("id",))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from psycopg.rows import dict_row
-
 from domain import events as ev
-from projections.base import Positioned, ReadModel, grade_after, like_prefix
+from projections.base import Positioned, ReadModel, fetch_rows, grade_after, like_prefix
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -137,9 +135,4 @@ async def board(
         params.update(zip(("due", "case", "deadline"), after, strict=True))
     query = (f"{_BOARD} WHERE {' AND '.join(where)}"
              " ORDER BY due_at, case_id::text, deadline_id LIMIT %(limit)s")
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
-    for row in rows:
-        row["case_id"] = str(row["case_id"])
-    return rows
+    return await fetch_rows(conn, query, params, ("case_id",))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from psycopg.rows import dict_row
-
 from domain import events as ev
 from domain.case_state import handover_notice, notified_jurisdiction
-from projections.base import Positioned, ReadModel, topics_of
+from projections.base import Positioned, ReadModel, fetch_rows, topics_of
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -113,11 +111,8 @@ async def notifications(
     order = "ASC" if ascending else "DESC"
     query = (f"{_INBOX} WHERE {' AND '.join(where)}"
              f" ORDER BY position {order} LIMIT %(limit)s")
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
+    rows = await fetch_rows(conn, query, params, ("case_id",))
     for row in rows:
-        row["case_id"] = str(row["case_id"])
         row["delivery"] = _delivery(row["deliveries"] or {})
     return rows
 

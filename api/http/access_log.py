@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
-from psycopg.rows import dict_row
 
 from api.http.problems import Problem
-from projections.base import like_prefix
+from projections.base import fetch_rows, like_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -154,6 +153,4 @@ async def entries(
     query = ("SELECT id, read_at, subject, role, jurisdiction, resource_type, resource_id,"  # noqa: S608
              " child_id, case_jurisdiction, purpose, request_id FROM wardship_access_log"
              f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %(limit)s")
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
+    return await fetch_rows(conn, query, params)
