@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate
 from domain.errors import InvalidCommand
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
 
 _NAMESPACE = uuid.UUID("6f1c2a52-9a43-4d0e-8f2e-3b1a7c1e5d10")
@@ -58,6 +58,14 @@ def child_file_id(identity: str, key: bytes) -> uuid.UUID:
     """A stable id that does not reveal the identity: ID numbers are guessable, so keyed."""
     digest = hmac.new(key, identity.encode("utf-8"), hashlib.sha256).hexdigest()
     return uuid.uuid5(_NAMESPACE, digest)
+
+
+def newest_values(details: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The newest non-empty value of each field, from details given oldest first."""
+    newest: dict[str, Any] = {}
+    for values in details:
+        newest.update({k: v for k, v in values.items() if v})
+    return newest
 
 
 @dataclass(frozen=True)
@@ -154,10 +162,7 @@ class ChildFile(Aggregate):
     @property
     def personal(self) -> dict[str, Any]:
         """The newest value of each detail, whichever case recorded it."""
-        newest: dict[str, Any] = {}
-        for detail in self.details:
-            newest.update({k: v for k, v in detail.values.items() if v})
-        return newest
+        return newest_values(d.values for d in self.details)
 
     @classmethod
     def register(

@@ -8,7 +8,7 @@ cases the reader may see, and the read is logged.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter
@@ -23,6 +23,7 @@ from api.http.responses import OrjsonResponse
 from api.readmodels import wait_for
 from api.routes.answers import ChildFile, MergedFile
 from domain import access
+from domain.child import newest_values
 from domain.errors import CaseNotFound, DomainError
 from projections.children import child_cases, find_child
 
@@ -61,9 +62,7 @@ async def child_file(
     await access_log.record_shown(
         user, [Shown(str(child_id), str(child_id), code) for code in codes_shown],
         resource_type="child")
-    personal: dict[str, Any] = {}
-    for detail in reversed(details):
-        personal.update({k: v for k, v in detail["values"].items() if v})
+    personal = newest_values(d["values"] for d in reversed(details))
     contacts = [c["last_contact_at"] for c in visible if c["last_contact_at"]]
     visits = [c["next_visit_due"] for c in visible if c["next_visit_due"]]
     return OrjsonResponse({
