@@ -339,6 +339,8 @@ class JurisdictionTransferred(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         case.jurisdiction = self.to_jurisdiction
+        # Approvals come from the case's own area's supervisors: the new area decides anew.
+        _drop_granted(case)
         notice = handover_notice(self.originator_id, self.originator_version)
         case.notifications[notice] = Notification(
             None, 1, notified_jurisdiction(self.from_jurisdiction, 1))
@@ -465,11 +467,16 @@ def _regrade(case: ProtectionCase, grade: str) -> None:
     the approvals granted under the lower grade."""
     new = Grade(grade)
     if case.grade is not None and new.severity > Grade(case.grade).severity:
-        for subject, approval in list(case.approvals.items()):
-            if approval.status == ApprovalStatus.APPROVED:
-                del case.approvals[subject]
+        _drop_granted(case)
     case.grade = grade
     case.ever_urgent = case.ever_urgent or new.is_urgent
+
+
+def _drop_granted(case: ProtectionCase) -> None:
+    """Approvals granted but not yet used lapse when what they were granted on changed."""
+    for subject, approval in list(case.approvals.items()):
+        if approval.status == ApprovalStatus.APPROVED:
+            del case.approvals[subject]
 
 
 def _delivery(case: ProtectionCase, notification_id: str, channel: str, outcome: str) -> None:

@@ -267,3 +267,13 @@ class TestClosureCannotBeWalkedAround:
         view = driver.do("record_assessment", guardianship_capacity="harmful", grade="red")
         assert view["approvals"] == {}
         refused(driver, ApprovalRequired, "close", reason="safe now")
+
+    def test_an_approval_granted_in_the_old_area_lapses_with_a_transfer(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = case_at(memory_app, Stage.ASSESSMENT, grade="red")
+        driver.do("request_approval", subject="closure", reason="safe now")
+        driver.do("approve", SUPERVISOR_2, subject="closure")  # the township's supervisor
+        driver.do("transfer_jurisdiction", SUPERVISOR, jurisdiction="511102002")
+        refused(driver, ApprovalRequired, "close", SUPERVISOR, reason="safe now")
+
