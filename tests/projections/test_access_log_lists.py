@@ -3,21 +3,14 @@ is refused when its read cannot be logged."""
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING
-
 import httpx
 import psycopg
-import uvicorn
 
 from api.main import create_app
-from deploy.ports import free_port, wait_listening
-from tests.api.support import LESHAN_TOWNSHIP, Api, projections_running
+from deploy.ports import free_port
+from tests.api.support import LESHAN_TOWNSHIP, Api, projections_running, served
 from tests.api.test_access_log import CHILD, NAME, PHONE, access_log_unwritable
 from tests.projections.test_api_reads import api, overdue_case, project
-
-if TYPE_CHECKING:
-    from uuid import UUID
 
 __all__ = ["api"]
 
@@ -83,25 +76,14 @@ class TestTheStream:
         self, api: Api, db_url: str
     ) -> None:
         project(api)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(api.settings), port=port,
-                                               log_config=None, lifespan="on"))
-        thread = threading.Thread(target=server.run)
-        thread.start()
-        case_id: UUID | None = None
-        try:
-            wait_listening(port, 20)
-            boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
-            with projections_running(api.settings), httpx.stream(
-                "GET", f"http://127.0.0.1:{port}/v1/notifications/stream", headers=boss,
-                timeout=20,
-            ) as stream:
-                assert stream.status_code == 200
-                case_id, nid = overdue_case(api)
-                data = next(line for line in stream.iter_lines() if line.startswith("data:"))
-                assert nid in data
-                # Logged before it was sent: on record by the time it arrives.
-                assert shown(db_url, "stream") == [("sv-1", str(case_id), "511102001001")]
-        finally:
-            server.should_exit = True
-            thread.join()
+        boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        with served(create_app(api.settings), free_port()) as base_url, \
+                projections_running(api.settings), httpx.stream(
+                    "GET", f"{base_url}/v1/notifications/stream", headers=boss, timeout=20,
+                ) as stream:
+            assert stream.status_code == 200
+            case_id, nid = overdue_case(api)
+            data = next(line for line in stream.iter_lines() if line.startswith("data:"))
+            assert nid in data
+            # Logged before it was sent: on record by the time it arrives.
+            assert shown(db_url, "stream") == [("sv-1", str(case_id), "511102001001")]

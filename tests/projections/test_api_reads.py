@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 
 from api.bootstrap import bootstrap
 from api.main import create_app
-from deploy.ports import free_port, wait_listening
-from tests.api.support import LESHAN_TOWNSHIP, Api, case_body, projections_running, running_api
+from deploy.ports import free_port
+from tests.api.support import (
+    LESHAN_TOWNSHIP,
+    Api,
+    case_body,
+    projections_running,
+    running_api,
+    served,
+)
 from tests.projections.conftest import project_all
 
 if TYPE_CHECKING:
@@ -143,24 +148,14 @@ class TestStream:
         self, api: Api, tmp_path: Path
     ) -> None:
         project(api)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(api.settings), port=port,
-                                               log_config=None, lifespan="on"))
-        thread = threading.Thread(target=server.run)
-        thread.start()
-        try:
-            wait_listening(port, 20)
-            boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
-            with projections_running(api.settings), httpx.stream(
-                "GET", f"http://127.0.0.1:{port}/v1/notifications/stream", headers=boss,
-                timeout=20,
-            ) as stream:
-                assert stream.status_code == 200
-                _, nid = overdue_case(api)
-                received = _first_event(stream)
-        finally:
-            server.should_exit = True
-            thread.join()
+        boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        with served(create_app(api.settings), free_port()) as base_url, \
+                projections_running(api.settings), httpx.stream(
+                    "GET", f"{base_url}/v1/notifications/stream", headers=boss, timeout=20,
+                ) as stream:
+            assert stream.status_code == 200
+            _, nid = overdue_case(api)
+            received = _first_event(stream)
         assert received["event"] == "notification"
         assert nid in received["data"]
         assert received["id"].isdigit()
