@@ -179,7 +179,7 @@ async def min_position(
 
 async def scraped_metrics(request: Request) -> Metrics:
     """The metrics, for the scrape token or an admin's token (401/403 otherwise), with the
-    projection lag read just now."""
+    projection lag and the parked events read just now."""
     scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     if not token or scheme.lower() != "bearer":
         raise unauthenticated("send 'Authorization: Bearer <token>'")
@@ -196,7 +196,10 @@ async def scraped_metrics(request: Request) -> Metrics:
     pool = await _optional_pool(request)
     if lag is not None and pool is not None:
         await lag.refresh(pool)
-    return metrics_of(request)
+    metrics = metrics_of(request)
+    if pool is not None:
+        await metrics.parked.refresh(pool)
+    return metrics
 
 
 async def stream_lease(request: Request, user: Supervisor) -> StreamLease:

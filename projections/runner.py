@@ -2,6 +2,8 @@
 
 The state row of a projection is locked (`FOR UPDATE`) for the whole batch, so two runners of
 the same projection never apply an event twice; a crash mid-batch rolls the batch back.
+An event a model cannot decode or apply is parked (`projections.parked`) in that same
+transaction, and the model goes on with the next one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from projections import parked
+from projections.parked import Decoder, Parking
 from projections.registry import MODELS
 from projections.store import (
     CHANNEL,
@@ -27,6 +31,8 @@ from projections.store import (
 if TYPE_CHECKING:
     import threading
     from collections.abc import Sequence
+
+    from eventsourcing.persistence import Notification
 
     from domain.application import Wardship
     from projections.base import Positioned, ReadModel
@@ -98,26 +104,28 @@ class Worker:
         self.app = app
         self.conn = conn
         self.state = state or model.name  # the state row: a rebuild keeps its own
+        # A rebuild parks under the model's name too: its tables become the model's.
+        self.consumer = parked.projection_consumer(model.name)
 
-    def read(self, after: int, limit: int) -> tuple[int, list[Positioned]]:
-        """The next notifications after `after`: the last position and the decoded events."""
+    def read(self, after: int, limit: int) -> tuple[int, list[Notification]]:
+        """The next notifications after `after`: the last position, and those of the model's
+        topics (not yet decoded)."""
         notifications = self.app.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
         if not notifications:
             return after, []
-        topics, mapper = self.model.topics, self.app.mapper
-        events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic in topics]
-        return notifications[-1].id, events
+        topics = self.model.topics
+        return notifications[-1].id, [n for n in notifications if n.topic in topics]
 
     def step(self, limit: int = BATCH_SIZE) -> int:
         """Apply the next batch; returns how many log positions it advanced (0: caught up)."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             generation, before = self._lock(cur, self.state)
-            last, events = self.read(before, limit)
+            last, notifications = self.read(before, limit)
             if last == before:
                 return 0
-            self._apply(cur, generation, events)
+            self._apply(cur, generation, notifications, Decoder(self.app.mapper))
             self._advance(cur, self.state, before, last)
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.state}:{last}"))
             return last - before
@@ -126,17 +134,59 @@ class Worker:
         """Apply the rest of the log inside the caller's transaction (used for the swap)."""
         while True:
             _, before = self._lock(cur, self.state)
-            last, events = self.read(before, BATCH_SIZE)
+            last, notifications = self.read(before, BATCH_SIZE)
             if last == before:
                 return before
-            self._apply(cur, generation, events)
+            self._apply(cur, generation, notifications, Decoder(self.app.mapper))
             self._advance(cur, self.state, before, last)
 
-    def _apply(self, cur: psycopg.Cursor[Any], generation: int, events: list[Positioned]) -> None:
-        if events:
-            batch = Batch.start(cur, self.model.tables, generation)
-            self.model.apply(batch, events)
-            batch.flush()
+    def apply_at(self, cur: psycopg.Cursor[Any], position: int) -> None:
+        """Apply the event at `position` to the model now, whatever the model's position (a
+        parked event retried after a fix); raises if it still fails."""
+        found = self.app.recorder.select_notifications(start=position, limit=1, stop=position)
+        if not found:
+            raise LookupError(f"no event at log position {position}")
+        event = self.app.mapper.to_domain_event(found[0])
+        generation, _ = self._lock(cur, self.state)
+        self._apply_batch(cur, generation, [(position, event)])
+
+    def _apply(self, cur: psycopg.Cursor[Any], generation: int,
+               notifications: list[Notification], decode: Decoder) -> None:
+        """Apply the model's events of `notifications`; park each it cannot decode or apply.
+
+        The batch is applied under a savepoint; if it fails for a reason of its own, it is
+        applied again event by event, each under its own savepoint, so only the failing
+        events are parked and every other one is applied.
+        """
+        for parking in decode.failures(self.consumer, notifications):
+            parked.park(cur, parking)
+        events = [(n.id, decode(n)) for n in notifications if n.id not in decode.errors]
+        if not events:
+            return
+
+        def ping() -> None:
+            cur.execute("SELECT 1")
+
+        try:
+            with cur.connection.transaction():
+                self._apply_batch(cur, generation, events)
+        except Exception as error:
+            parked.raise_if_transient(error, ping)
+            by_position = {n.id: n for n in notifications}
+            for event in events:
+                try:
+                    with cur.connection.transaction():
+                        self._apply_batch(cur, generation, [event])
+                except Exception as failure:
+                    parked.raise_if_transient(failure, ping)
+                    parked.park(cur, Parking.of(
+                        self.consumer, by_position[event[0]], "apply", failure))
+
+    def _apply_batch(self, cur: psycopg.Cursor[Any], generation: int,
+                     events: list[Positioned]) -> None:
+        batch = Batch.start(cur, self.model.tables, generation)
+        self.model.apply(batch, events)
+        batch.flush()
 
     @staticmethod
     def _lock(cur: psycopg.Cursor[Any], name: str) -> tuple[int, int]:
@@ -231,22 +281,16 @@ class Fleet:
         )
         if not notifications:
             return 0
-        last, decoded = notifications[-1].id, dict[int, Any]()
-
-        def event(notification: Any) -> Any:
-            if notification.id not in decoded:
-                decoded[notification.id] = self.app.mapper.to_domain_event(notification)
-            return decoded[notification.id]
-
+        last, decode = notifications[-1].id, Decoder(self.app.mapper)
         # One transaction for every model's rows and position: one commit per batch.
         with self.conn.transaction(), self.conn.cursor() as cur:
             for worker in self.workers:
                 generation, before = worker._lock(cur, worker.state)
                 if before < low or before >= last:
                     continue  # moved (a rebuild swapped in) or ahead: the next round sees it
-                events = [(n.id, event(n)) for n in notifications
-                          if n.id > before and n.topic in worker.model.topics]
-                worker._apply(cur, generation, events)
+                mine = [n for n in notifications
+                        if n.id > before and n.topic in worker.model.topics]
+                worker._apply(cur, generation, mine, decode)
                 worker._advance(cur, worker.state, before, last)
                 cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{worker.state}:{last}"))
         return last - low

@@ -6,6 +6,8 @@ idempotent (the workflow ignores versions it has seen), so a batch retried after
 between signalling and saving the position does no harm. Commands never wait on this.
 Every worker replica runs a relay, but only the one holding the relay lease relays; the
 others stand by and one takes over within a second or so when the holder goes away.
+A case whose events cannot be decoded or applied is parked (`projections.parked`), in the
+transaction that moves the position, and the relay goes on with the other cases.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import Tracking
@@ -21,13 +24,14 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTracking
 from eventsourcing.utils import get_topic
 
 from domain.events import CASE_EVENTS, NOTIFICATION_EVENTS
+from projections import parked
+from projections.parked import Decoder, Parking
 from workflows.case_workflow import SIGNAL, CaseWorkflow, workflow_id
 from workflows.lease import Lease
 from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
 
 if TYPE_CHECKING:
-    from uuid import UUID
-
+    from eventsourcing.persistence import Notification
     from temporalio.client import Client
 
     from domain.application import Wardship
@@ -93,6 +97,7 @@ class Relay:
         self._lease = Lease(recorder.datastore.pool, f"relay:{name}")
         self._limit = asyncio.Semaphore(concurrency)
         self._position: int | None = None
+        self.consumer = parked.relay_consumer(name)
 
     def position(self) -> int:
         """The last notification id whose signals Temporal accepted (0: none yet)."""
@@ -108,14 +113,11 @@ class Relay:
         )
         if not notifications:
             return 0
-        case_ids = list(dict.fromkeys(
-            n.originator_id for n in notifications
-            if n.topic in SIGNALLED_TOPICS
-        ))
-        states = await asyncio.to_thread(self._states, case_ids)
+        signalled = [n for n in notifications if n.topic in SIGNALLED_TOPICS]
+        states, parkings = await asyncio.to_thread(self._states, signalled)
         await asyncio.gather(*(self._signal(state) for state in states))
         last = notifications[-1].id
-        await asyncio.to_thread(self._tracking.insert_tracking, Tracking(self.name, last))
+        await asyncio.to_thread(self._advance, last, parkings)
         self._position = last
         log.debug("relayed", events=len(notifications), cases=len(states), position=last)
         return len(notifications)
@@ -163,14 +165,47 @@ class Relay:
             log.info("relay_leading", position=await asyncio.to_thread(self.position))
         return await self.run_once()
 
-    def _states(self, case_ids: list[UUID]) -> list[CaseState]:
-        states = []
-        for case_id in case_ids:
-            case = self.app.get_case_aggregate(case_id)
-            policy = self.app.policies.get(case.policy_version, self.app.policy)
-            delays = [delay.total_seconds() for delay in policy.escalation_levels]
-            states.append(case_state(case, delays, self.wake_early))
-        return states
+    def _states(
+        self, notifications: list[Notification]
+    ) -> tuple[list[CaseState], list[Parking]]:
+        """The state of each case of `notifications`, and parkings for the cases that cannot
+        be loaded: their undecodable events, else (an event that does not apply) the last."""
+        by_case: dict[UUID | str, list[Notification]] = {}
+        for notification in notifications:
+            by_case.setdefault(notification.originator_id, []).append(notification)
+        states: list[CaseState] = []
+        parkings: list[Parking] = []
+        for case_id, mine in by_case.items():
+            try:
+                states.append(self.state_of(UUID(str(case_id))))
+            except Exception as error:
+                parked.raise_if_transient(error, self._ping)
+                parkings += (Decoder(self.app.mapper).failures(self.consumer, mine)
+                             or [Parking.of(self.consumer, mine[-1], "load", error)])
+        return states, parkings
+
+    def state_of(self, case_id: UUID) -> CaseState:
+        """What the case's workflow is signalled: the case at its current version."""
+        case = self.app.get_case_aggregate(case_id)
+        policy = self.app.policies.get(case.policy_version, self.app.policy)
+        delays = [delay.total_seconds() for delay in policy.escalation_levels]
+        return case_state(case, delays, self.wake_early)
+
+    def _ping(self) -> None:
+        with self._recorder.datastore.transaction() as curs:
+            curs.execute("SELECT 1")
+
+    def _advance(self, last: int, parkings: list[Parking]) -> None:
+        """Move the position past `last`, with the batch's parkings in the same transaction."""
+        with self._recorder.datastore.transaction(commit=True) as curs:
+            for parking in parkings:
+                parked.park(curs, parking)
+            # The recorder's own statement (eventsourcing is pinned), on our transaction.
+            self._tracking._insert_tracking(curs, Tracking(self.name, last))
+
+    async def signal(self, state: CaseState) -> None:
+        """Signal-with-start the case's workflow with `state` (`wardship parked retry` too)."""
+        await self._signal(state)
 
     async def _signal(self, state: CaseState) -> None:
         async with self._limit:

@@ -9,7 +9,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from api.cli import api, demo, dev, migrate, project, projections, replay, token, verify, worker
+from api.cli import (
+    api,
+    demo,
+    dev,
+    migrate,
+    parked,
+    project,
+    projections,
+    replay,
+    token,
+    verify,
+    worker,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     verify.COMMAND,
     replay.COMMAND,
     migrate.COMMAND,
+    parked.COMMAND,
 )
 
 

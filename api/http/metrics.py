@@ -1,4 +1,5 @@
-"""Prometheus metrics of one API process: latency by route template, commands, error codes."""
+"""Prometheus metrics of one API process: latency by route template, commands, error codes,
+and the events the log's consumers have parked."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ import time
 from typing import TYPE_CHECKING
 
 import orjson
+import psycopg
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from projections.parked import COUNT_QUERY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from psycopg_pool import AsyncConnectionPool
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("wardship.metrics")
 
 PROBLEM_MEDIA_TYPE = b"application/problem+json"
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -32,6 +43,35 @@ class Metrics:
             "wardship_errors_total", "Problem-details answers by status and code",
             ["status", "code"], registry=self.registry,
         )
+        self.parked = ParkedEvents()
+        self.registry.register(self.parked)
+
+
+class ParkedEvents:
+    """Prometheus collector: how many events each consumer of the log (relay, read model) has
+    parked, as of the last `refresh`, one small indexed query the scrape awaits first."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    async def refresh(self, pool: AsyncConnectionPool) -> None:
+        """Count the parked events now; on a database error report none."""
+        try:
+            async with pool.connection(timeout=2) as conn:
+                rows = await (await conn.execute(COUNT_QUERY)).fetchall()
+        except psycopg.Error as error:  # PoolTimeout is one too
+            log.warning("parked_count_failed", error_type=type(error).__name__)
+            self.counts = {}
+            return
+        self.counts = {str(consumer): int(count) for consumer, count in rows}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        parked = GaugeMetricFamily(
+            "wardship_parked_events", "Events set aside undecoded or unapplied, by consumer "
+            "(`wardship parked list`)", labels=["consumer"])
+        for consumer, count in sorted(self.counts.items()):
+            parked.add_metric([consumer], count)
+        yield parked
 
 
 class MetricsMiddleware:

@@ -333,7 +333,9 @@ class Alive(BaseModel):
 
 
 class Ready(BaseModel):
-    """The database and the Temporal server both answer."""
+    """The database and the Temporal server both answer; "degraded" while events are parked."""
 
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"]
     checks: dict[str, Literal["up"]]
+    parked_events: int = Field(description="events the relay and read models set aside "
+                                           "(`wardship parked list`); above 0: degraded")

@@ -13,6 +13,7 @@ from api.deps import OptionalPool, SettingsDep, TemporalDep
 from api.http.problems import Problem, problem_answers
 from api.routes.answers import Alive, Ready
 from deploy.migrate import SCHEMA_VERSION, SCHEMA_VERSION_QUERY
+from projections.parked import COUNT_QUERY
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -36,10 +37,13 @@ async def readyz(
     """Ready: the database answers at the schema version this code expects, and Temporal answers.
 
     A database not yet migrated to that version (`wardship migrate`) is "not migrated".
+    Ready with parked events (`wardship parked list`) is "degraded", still 200: the service
+    works, but someone must look at the events its consumers set aside.
     """
     timeout = settings.readiness_timeout
-    database, temporal = await asyncio.gather(
+    database, temporal, parked = await asyncio.gather(
         _check_database(pool, timeout), _check_temporal(connector, timeout),
+        _count_parked(pool, timeout),
     )
     checks = {"database": database, "temporal": temporal}
     down = [name for name, state in checks.items() if state != "up"]
@@ -47,7 +51,8 @@ async def readyz(
         raise Problem(
             503, "not_ready", "Service not ready", f"down: {', '.join(down)}", checks=checks
         )
-    return {"status": "ready", "checks": checks}
+    return {"status": "degraded" if parked else "ready", "checks": checks,
+            "parked_events": parked}
 
 
 async def _check_database(pool: AsyncConnectionPool | None, seconds: float) -> str:
@@ -67,6 +72,22 @@ async def _check_database(pool: AsyncConnectionPool | None, seconds: float) -> s
         log.warning("schema_not_migrated", found=version, expected=SCHEMA_VERSION)
         return "not migrated"
     return "up"
+
+
+async def _count_parked(pool: AsyncConnectionPool | None, seconds: float) -> int:
+    """How many events the log's consumers have parked (0 when that cannot be read: the
+    database check says why)."""
+    if pool is None:
+        return 0
+    try:
+        async with pool.connection(timeout=seconds) as connection:
+            rows = await (await connection.execute(COUNT_QUERY)).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return 0  # not migrated yet: the database check says so
+    except Exception as error:
+        log.warning("parked_count_failed", error_type=type(error).__name__)
+        return 0
+    return sum(int(count) for _, count in rows)
 
 
 async def _check_temporal(temporal: TemporalConnector, seconds: float) -> str:

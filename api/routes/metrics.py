@@ -16,7 +16,7 @@ router = APIRouter(tags=["health"])
           "content": {"text/plain": {"schema": {"type": "string"}}}},
     **problem_answers(401, 403)})
 async def metrics(process_metrics: ScrapedMetrics) -> Response:
-    """Request latency by route, commands by action, errors by code, projection lag
-    (Prometheus text); needs the scrape token or an admin's token."""
+    """Request latency by route, commands by action, errors by code, projection lag, parked
+    events (Prometheus text); needs the scrape token or an admin's token."""
     return Response(generate_latest(process_metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)

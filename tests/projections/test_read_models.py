@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from api.cli.demo_data import caseworker, load_demo, supervisor
@@ -16,8 +17,6 @@ from projections.runner import Fleet, Worker, ensure, position_of, rebuild
 from tests.projections.conftest import project_all, snapshot
 
 if TYPE_CHECKING:
-    import psycopg
-
     from domain.application import Wardship
     from projections.base import Positioned
     from projections.store import Batch
@@ -224,12 +223,14 @@ class TestRebuildAndResume:
                 batch.flush()  # rows written in the transaction...
                 Crashing.calls += 1
                 if Crashing.calls == 2:
-                    raise RuntimeError("killed")  # ...then the process dies before commit
+                    # ...then the connection dies before commit (an error of the event's own
+                    # would park the event instead).
+                    raise psycopg.OperationalError("killed")
 
         conn.execute("UPDATE wardship_projections SET position = 0 WHERE name = 'inbox'")
         conn.execute("DELETE FROM rm_notifications__g2")
         crashing = Worker(Crashing(), app, conn)
-        with pytest.raises(RuntimeError, match="killed"):
+        with pytest.raises(psycopg.OperationalError, match="killed"):
             crashing.catch_up(limit=50)
         assert position_of(conn, "inbox") > 0
         ensure(conn, InboxModel())
