@@ -152,35 +152,36 @@ class Worker:
 
     def _apply(self, cur: psycopg.Cursor[Any], generation: int,
                notifications: list[Notification], decode: Decoder) -> None:
-        """Apply the model's events of `notifications`; park each it cannot decode or apply.
-
-        The batch is applied under a savepoint; if it fails for a reason of its own, it is
-        applied again event by event, each under its own savepoint, so only the failing
-        events are parked and every other one is applied.
-        """
+        """Apply the model's events of `notifications`; park each it cannot decode or apply."""
         for parking in decode.failures(self.consumer, notifications):
             parked.park(cur, parking)
         events = [(n.id, decode(n)) for n in notifications if n.id not in decode.errors]
-        if not events:
-            return
+        if events:
+            self._apply_part(cur, generation, events, {n.id: n for n in notifications})
 
-        def ping() -> None:
-            cur.execute("SELECT 1")
+    def _apply_part(self, cur: psycopg.Cursor[Any], generation: int, events: list[Positioned],
+                    notifications: dict[int, Notification]) -> None:
+        """Apply `events` under a savepoint; if they fail for a reason of their own, apply
+        each half the same way, down to the single events that fail, which are parked.
 
+        Halving finds one bad event among 2,000 in ~22 tries instead of 2,000 (event by
+        event took 25 times a clean batch on this machine); the models give the same rows
+        whether events come in one batch or several.
+        """
         try:
             with cur.connection.transaction():
                 self._apply_batch(cur, generation, events)
+            return
         except Exception as error:
-            parked.raise_if_transient(error, ping)
-            by_position = {n.id: n for n in notifications}
-            for event in events:
-                try:
-                    with cur.connection.transaction():
-                        self._apply_batch(cur, generation, [event])
-                except Exception as failure:
-                    parked.raise_if_transient(failure, ping)
-                    parked.park(cur, Parking.of(
-                        self.consumer, by_position[event[0]], "apply", failure))
+            parked.raise_if_transient(error, lambda: cur.execute("SELECT 1"))
+            failure = error
+        if len(events) == 1:
+            parked.park(cur, Parking.of(
+                self.consumer, notifications[events[0][0]], "apply", failure))
+            return
+        middle = len(events) // 2
+        for half in (events[:middle], events[middle:]):
+            self._apply_part(cur, generation, half, notifications)
 
     def _apply_batch(self, cur: psycopg.Cursor[Any], generation: int,
                      events: list[Positioned]) -> None:
