@@ -35,6 +35,8 @@ COUNT_QUERY = (
 )
 # Failures of the server, the network or the process, never of one event.
 _TRANSIENT = (PersistenceError, OSError, TimeoutError, MemoryError)
+# How a resolution made by `wardship parked resolve` starts (a retry's says "retried: ").
+BY_HAND = "by hand: "
 _COLUMNS = ("id, consumer, position, originator_id, originator_version, topic, error_type,"
             " error, first_seen, last_seen, attempts, status, resolution")
 
@@ -113,15 +115,22 @@ class Parking:
 
 
 def park(cur: psycopg.Cursor[Any], parking: Parking) -> None:
-    """Record `parking` on the consumer's cursor (in the transaction that moves its position);
-    parked again at the same position, it counts one more attempt."""
+    """Record `parking` on the consumer's cursor (in the transaction that moves its position).
+
+    Parked again at the same position (a rebuild), it counts one more attempt and is parked
+    again, unless someone resolved it by hand: they already chose to do without it.
+    """
     error_type, where = describe(parking.error)
+    kept = f"{TABLE}.resolution LIKE '{BY_HAND}%%'"
     cur.execute(
         f"INSERT INTO {TABLE} (consumer, position, originator_id, originator_version, topic,"  # noqa: S608
         " error_type, error) VALUES (%s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (consumer, position) DO UPDATE SET last_seen = now(),"
         f" attempts = {TABLE}.attempts + 1, error_type = EXCLUDED.error_type,"
-        " error = EXCLUDED.error, status = 'parked', resolved_at = NULL, resolution = NULL",
+        " error = EXCLUDED.error,"
+        f" status = CASE WHEN {kept} THEN 'resolved' ELSE 'parked' END,"
+        f" resolved_at = CASE WHEN {kept} THEN {TABLE}.resolved_at END,"
+        f" resolution = CASE WHEN {kept} THEN {TABLE}.resolution END",
         (parking.consumer, parking.position, parking.originator_id,
          parking.originator_version, parking.topic, error_type,
          f"{parking.stage} failed: {where}"),

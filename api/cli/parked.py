@@ -81,7 +81,7 @@ def resolve_one(conn: psycopg.Connection[Any], parked_id: int, reason: str) -> i
     from projections import parked
 
     with conn.cursor() as cur:
-        if not parked.resolve(cur, parked_id, f"resolved: {reason}"):
+        if not parked.resolve(cur, parked_id, parked.BY_HAND + reason):
             print(f"no parked event {parked_id} (see `wardship parked list`)", file=sys.stderr)
             return 1
     print(f"{parked_id}: resolved")

@@ -239,13 +239,33 @@ class TestParkedCommand:
         assert resolved.returncode == 0, resolved.stderr
         [row] = parked.rows(conn, ids=[foreign_id])
         assert row.status == "resolved"
-        assert row.resolution == "resolved: written by a test deployment; re-entered by hand"
+        assert row.resolution == "by hand: written by a test deployment; re-entered by hand"
         assert f"\n{foreign_id}\t" not in wardship(tmp_path, migrated, "parked", "list").stdout
         assert f"\n{foreign_id}\t" in wardship(
             tmp_path, migrated, "parked", "list", "--all").stdout
         unknown = wardship(tmp_path, migrated, "parked", "resolve", str(foreign_id),
                            "--reason", "twice")
         assert unknown.returncode == 1
+
+    def test_a_rebuild_parks_again_what_a_retry_resolved_but_not_what_was_resolved_by_hand(
+        self, app: Wardship, conn: psycopg.Connection[Any], migrated: str
+    ) -> None:
+        _, by_hand = insert_garbage(conn)
+        _, retried = insert_garbage(conn)
+        run_fleet(app, conn)
+        rows = {row.position: row for row in parked.rows(conn)
+                if row.consumer == "projection:cases"}
+        with conn.cursor() as cur:
+            parked.resolve(cur, rows[by_hand].id, parked.BY_HAND + "not needed")
+            parked.resolve(cur, rows[retried].id, "retried: applied to the read model")
+        conn.execute("UPDATE wardship_projections SET position = 0 WHERE name = 'cases'")
+        run_fleet(app, conn)
+        rows = {row.position: row for row in parked.rows(conn, include_resolved=True)
+                if row.consumer == "projection:cases"}
+        assert (rows[by_hand].status, rows[by_hand].attempts) == ("resolved", 2)
+        assert rows[by_hand].resolution == "by hand: not needed"
+        assert (rows[retried].status, rows[retried].attempts) == ("parked", 2)
+        assert rows[retried].resolution is None
 
     def test_rows_are_never_deleted(
         self, app: Wardship, conn: psycopg.Connection[Any], migrated: str
