@@ -274,3 +274,4 @@ class TestParkedCommand:
         run_fleet(app, conn)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM wardship_parked_events")
+

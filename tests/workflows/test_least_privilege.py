@@ -29,9 +29,11 @@ from api.http.auth import dev_token
 from api.main import create_app
 from api.settings import Settings
 from deploy.binaries import postgres_bin_dir
+from projections import parked
 from projections.registry import MODELS
-from projections.runner import rebuild, run_models
+from projections.runner import Fleet, rebuild, run_models
 from tests.api.support import LESHAN_TOWNSHIP, LESHAN_VILLAGE, case_body
+from tests.undecodable import insert_garbage
 from workflows.case_workflow import workflow_id
 from workflows.worker import WorkerConfig, serve
 
@@ -198,3 +200,30 @@ async def test_the_whole_stack_runs_as_the_app_role(
         stored = conn.execute("SELECT count(*) FROM wardship_events").fetchone()
     assert stored is not None
     assert stored[0] > 0
+
+
+def test_the_app_role_parks_and_resolves_parked_events_but_may_not_delete_them(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    migrate_database(Settings.model_validate({"state_dir": tmp_path,
+                                              "database_url": deployment.owner_url}))
+    settings = Settings.model_validate({"state_dir": tmp_path,
+                                        "database_url": deployment.app_url})
+    app = bootstrap(settings, pool_size=2)
+    try:
+        with psycopg.connect(deployment.owner_url, autocommit=True) as owner:
+            insert_garbage(owner)
+        with psycopg.connect(deployment.app_url, autocommit=True) as conn:
+            fleet = Fleet([model() for model in MODELS.values()], app, conn)
+            while fleet.step():
+                pass
+            rows = parked.rows(conn)
+            assert rows
+            with conn.cursor() as cur:
+                assert parked.resolve(cur, rows[0].id, parked.BY_HAND + "test")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM wardship_parked_events")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("TRUNCATE wardship_parked_events")
+    finally:
+        app.close()
