@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from eventsourcing.postgres import PostgresApplicationRecorder
+
 from domain.application import Wardship
 from domain.policy import load_policy
 from domain.storage import event_store_env
@@ -17,21 +19,46 @@ if TYPE_CHECKING:
 
     from api.settings import Settings
 
+# Seconds to establish one connection: a server that does not answer at all (a dropped
+# network) fails like a refused one instead of hanging a thread (libpq waits forever).
+CONNECT_TIMEOUT = 5
+# Seconds a pool keeps retrying a lost connection (delays doubling from 1 s) before it waits
+# for the next request to try again. psycopg_pool's default of 5 minutes let a pool sleep up
+# to half an outage's length after the database was back; this bounds recovery to seconds.
+RECONNECT_SECONDS = 4.0
+
 
 def bootstrap(
     settings: Settings, *, pool_size: int = 5, tuning: Mapping[str, str] | None = None,
-    create_tables: bool = False,
+    create_tables: bool = False, pool_wait: float | None = None,
 ) -> Wardship:
     """The Wardship application for `settings`.
 
     `pool_size` is the event store's connection pool; `tuning` overrides eventsourcing
     settings of a PostgreSQL store (the API turns the pre-ping off). Only with `create_tables`
-    does eventsourcing issue its CREATE TABLE statements (`wardship migrate`).
+    does eventsourcing issue its CREATE TABLE statements (`wardship migrate`). `pool_wait`
+    (seconds) bounds a wait for a pooled connection, for a process that must answer fast.
     """
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=pool_size)
+    env["SAVE_TIMEOUT"] = str(settings.save_timeout)
     if settings.database_url is not None:
         # Set here, whatever the process environment says: a service never issues DDL.
         env["CREATE_TABLE"] = "y" if create_tables else "n"
         env.update(tuning or {})
-    return Wardship(env=env, policy=load_policy(settings.policy))
+    app = Wardship(env=env, policy=load_policy(settings.policy))
+    ride_out_outages(app, pool_wait)
+    return app
+
+
+def ride_out_outages(app: Wardship, pool_wait: float | None = None) -> None:
+    """Bound the event store pool's connects and reconnects (eventsourcing sets neither)."""
+    recorder = app.recorder
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return  # in memory: nothing to reach
+    pool = recorder.datastore.pool
+    pool.reconnect_timeout = RECONNECT_SECONDS
+    if isinstance(pool.kwargs, dict):
+        pool.kwargs["connect_timeout"] = CONNECT_TIMEOUT
+    if pool_wait is not None:
+        pool.timeout = pool_wait
