@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from deploy.outages import CONNECT_TIMEOUT
 from domain.application import Wardship
 from domain.policy import load_policy
 from domain.storage import event_store_env
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 
     from api.settings import Settings
 
-# Seconds to establish one connection: a server that does not answer at all (a dropped
-# network) fails like a refused one instead of hanging a thread (libpq waits forever).
-CONNECT_TIMEOUT = 5
 # Seconds a pool keeps retrying a lost connection (delays doubling from 1 s) before it waits
 # for the next request to try again. psycopg_pool's default of 5 minutes let a pool sleep up
 # to half an outage's length after the database was back; this bounds recovery to seconds.

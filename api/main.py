@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
-from api.bootstrap import CONNECT_TIMEOUT, RECONNECT_SECONDS
+from api.bootstrap import RECONNECT_SECONDS
 from api.http.limits import BodyLimitMiddleware
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.middleware import RequestIdMiddleware
@@ -29,6 +29,7 @@ from api.routes import (
     stats,
 )
 from api.settings import Settings, get_settings
+from deploy.outages import CONNECT_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from deploy.outages import DATABASE_UNREACHABLE
 from domain.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -174,13 +175,7 @@ DATABASE_RETRY_AFTER = 5
 # Driver, pool and event-store errors that mean "the database cannot be reached now" (a
 # refused or dropped connection, no pooled connection in time, no answer to a save in time):
 # never the request's fault, and a retry after the outage succeeds.
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,  # PoolTimeout, AdminShutdown, refused connections
-    psycopg.InterfaceError,
-    persistence.OperationalError,
-    persistence.InterfaceError,
-    StoreUnavailable,
-)
+DATABASE_UNAVAILABLE = (*DATABASE_UNREACHABLE, StoreUnavailable)
 # The same answer for a database without Wardship's tables (not migrated yet).
 DATABASE_NOT_MIGRATED = (psycopg.errors.UndefinedTable, persistence.ProgrammingError)
 
