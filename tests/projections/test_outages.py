@@ -41,11 +41,13 @@ class TestRunnerOutage:
                 time.sleep(OUTAGE_SECONDS)
             assert runner.is_alive()
             # What is written after the outage reaches the read model, same thread.
+            back = time.monotonic()
             open_case(writer, at=T0)
             head = writer.recorder.max_notification_id() or 0
             with psycopg.connect(db_url, autocommit=True) as conn:
                 assert wait_until(conn, "cases", head, 30)
                 assert wait_until(conn, "stats", head, 5)
+            print(f"\nread models caught up {time.monotonic() - back:.2f}s after the outage")
             assert runner.is_alive()
         finally:
             stop.set()
