@@ -40,7 +40,7 @@ def bootstrap(
     `pool_size` is the event store's connection pool; `tuning` overrides eventsourcing
     settings of a PostgreSQL store (the API turns the pre-ping off). Only with `create_tables`
     does eventsourcing issue its CREATE TABLE statements (`wardship migrate`). `pool_wait`
-    (seconds) bounds a wait for a pooled connection, for a process that must answer fast.
+    (seconds) bounds a wait for a pooled connection (shorter in the API, which must answer).
     """
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=pool_size)
