@@ -84,7 +84,8 @@ async def store_call(call: Callable[..., T], *args: object) -> T:
             return await anyio.to_thread.run_sync(
                 functools.partial(call, *args), abandon_on_cancel=True)
     except TimeoutError:
-        raise StoreUnavailable("the event store did not answer in time; retry shortly") from None
+        raise StoreUnavailable("the event store did not answer in time; retry shortly (a "
+                               "change asked for may still be recorded: reload first)") from None
 
 
 class CaseServices:
