@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from deploy.outages import CONNECT_TIMEOUT
 from domain.application import Wardship
 from domain.policy import load_policy
 from domain.storage import event_store_env
@@ -17,21 +20,47 @@ if TYPE_CHECKING:
 
     from api.settings import Settings
 
+# Seconds a pool keeps retrying a lost connection (delays doubling from 1 s) before it waits
+# for the next request to try again. psycopg_pool's default of 5 minutes let a pool sleep up
+# to half an outage's length after the database was back; this bounds recovery to seconds.
+RECONNECT_SECONDS = 4.0
+# Seconds a caller waits for a pooled connection (eventsourcing's 10 s by default). A caller
+# already waiting when the pool gives up reconnecting waits out this wait before its retry
+# asks the pool to try again: with 10 s a runner caught up ~10 s after an outage, with 2 s
+# in ~2 s. A burst of due deadlines waits milliseconds for a connection.
+POOL_WAIT = 2.0
+
 
 def bootstrap(
     settings: Settings, *, pool_size: int = 5, tuning: Mapping[str, str] | None = None,
-    create_tables: bool = False,
+    create_tables: bool = False, pool_wait: float = POOL_WAIT,
 ) -> Wardship:
     """The Wardship application for `settings`.
 
     `pool_size` is the event store's connection pool; `tuning` overrides eventsourcing
     settings of a PostgreSQL store (the API turns the pre-ping off). Only with `create_tables`
-    does eventsourcing issue its CREATE TABLE statements (`wardship migrate`).
+    does eventsourcing issue its CREATE TABLE statements (`wardship migrate`). `pool_wait`
+    (seconds) bounds a wait for a pooled connection (shorter in the API, which must answer).
     """
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=pool_size)
+    env["SAVE_TIMEOUT"] = str(settings.save_timeout)
     if settings.database_url is not None:
         # Set here, whatever the process environment says: a service never issues DDL.
         env["CREATE_TABLE"] = "y" if create_tables else "n"
         env.update(tuning or {})
-    return Wardship(env=env, policy=load_policy(settings.policy))
+    app = Wardship(env=env, policy=load_policy(settings.policy))
+    ride_out_outages(app, pool_wait)
+    return app
+
+
+def ride_out_outages(app: Wardship, pool_wait: float = POOL_WAIT) -> None:
+    """Bound the event store pool's connects and reconnects (eventsourcing sets neither)."""
+    recorder = app.recorder
+    if not isinstance(recorder, PostgresApplicationRecorder):
+        return  # in memory: nothing to reach
+    pool = recorder.datastore.pool
+    pool.reconnect_timeout = RECONNECT_SECONDS
+    if isinstance(pool.kwargs, dict):
+        pool.kwargs["connect_timeout"] = CONNECT_TIMEOUT
+    pool.timeout = pool_wait

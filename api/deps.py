@@ -13,7 +13,6 @@ import hmac
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from psycopg_pool import AsyncConnectionPool
@@ -23,6 +22,7 @@ from api.http.auth import TokenVerifier, unauthenticated
 from api.http.domain_problems import case_not_found
 from api.http.metrics import Metrics
 from api.http.problems import Problem
+from api.http.services import store_call
 from api.http.streams import StreamLease, StreamSlots
 from api.http.temporal import TemporalConnector
 from api.inspection.signing import SigningKeyError, service_signing_key
@@ -268,7 +268,7 @@ async def scoped_case(
 ) -> ProtectionCase:
     """Load a case the caller may see (in a worker thread), else 404 without telling why."""
     try:
-        case = await run_in_threadpool(app.get_case_aggregate, case_id, version)
+        case = await store_call(app.get_case_aggregate, case_id, version)
     except CaseNotFound:
         raise case_not_found(case_id) from None
     if not may_see(case, user):

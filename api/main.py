@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi_offline import FastAPIOffline
 from psycopg_pool import AsyncConnectionPool
 
+from api.bootstrap import RECONNECT_SECONDS
 from api.http.limits import BodyLimitMiddleware
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.middleware import RequestIdMiddleware
@@ -28,11 +29,15 @@ from api.routes import (
     stats,
 )
 from api.settings import Settings, get_settings
+from deploy.outages import CONNECT_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from fastapi import FastAPI
+
+# Seconds a read waits for a pooled connection (psycopg_pool's default is 30).
+READ_POOL_WAIT = 3.0
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -80,8 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool: AsyncConnectionPool | None = None
         if settings.database_url is not None:
             # open(wait=False): start even while the database is down; /readyz reports it.
+            # Bounded waits and reconnects: while the database is down a read answers 503
+            # within the pool wait, and the pool is back within seconds of the database.
             pool = AsyncConnectionPool(
-                settings.database_url, min_size=1, max_size=10, open=False
+                settings.database_url, min_size=1, max_size=10, open=False,
+                timeout=READ_POOL_WAIT, reconnect_timeout=RECONNECT_SECONDS,
+                kwargs={"connect_timeout": CONNECT_TIMEOUT},
             )
             await pool.open(wait=False)
         app.state.pool = pool

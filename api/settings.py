@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.store import SAVE_TIMEOUT
 from workflows.messages import DEFAULT_WAKE_EARLY
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class Settings(BaseSettings):
 
     # How long /readyz waits for each dependency before calling it down.
     readiness_timeout: float = 3.0
+
+    # Seconds a command waits for the event store to answer its save (then 503 / retry).
+    save_timeout: float = Field(default=SAVE_TIMEOUT, gt=0.0, le=60.0)
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -30,7 +30,12 @@ from domain.errors import (
 )
 from domain.hashchain import ChainLink, check_chain
 from domain.policy import load_policy, shipped_policies
-from domain.store import SAVE_ATTEMPTS, AggregateStore, register_state_transcodings
+from domain.store import (
+    SAVE_ATTEMPTS,
+    SAVE_TIMEOUT,
+    AggregateStore,
+    register_state_transcodings,
+)
 from domain.views import case_view
 
 if TYPE_CHECKING:
@@ -66,7 +71,9 @@ class Wardship(Application[UUID]):
         self.policies[self.policy.version] = self.policy
         key = self.env.get("CIPHER_KEY") or ""
         self._identity_key = hashlib.sha256(b"wardship-child-identity:" + key.encode()).digest()
-        self.store = AggregateStore(self, self.snapshotting_intervals)
+        # SAVE_TIMEOUT: seconds a command waits for its save's answer (domain.store).
+        save_timeout = float(self.env.get("SAVE_TIMEOUT") or SAVE_TIMEOUT)
+        self.store = AggregateStore(self, self.snapshotting_intervals, save_timeout)
 
     def close(self) -> None:
         self.store.close()

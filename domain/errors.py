@@ -76,3 +76,12 @@ class PolicyError(DomainError):
     """The deadline policy file is invalid; the message says where and why."""
 
     code = "policy_invalid"
+
+
+class StoreUnavailable(Exception):
+    """The event store did not answer in time (down, or the writer is stuck).
+
+    Not a DomainError: it is no refusal, and retrying later may well succeed.
+    """
+
+    code = "database_unavailable"

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,7 +23,7 @@ from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 
 from domain.case_state import RECORD_TYPES, from_plain, private_copy
 from domain.deadlines import Deadline
-from domain.errors import DomainError, VersionConflict
+from domain.errors import DomainError, StoreUnavailable, VersionConflict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -39,15 +40,20 @@ LOCK_STRIPES = 256
 # Lost races retried: reports about one child re-read its file; actions without an expected
 # version and the service's own commands are judged again on the new state.
 SAVE_ATTEMPTS = 5
+# Longest a caller waits for its save's answer (seconds), below the API's 5 s promise of an
+# answer during an outage. A burst of 4,000 due deadlines saves in well under a second
+# (docs/performance.md), so only a store that is down or stuck reaches it.
+SAVE_TIMEOUT = 4.0
 
 
 class AggregateStore:
     """Loads private copies of aggregates and saves them through one group-commit writer."""
 
-    def __init__(self, app: Application[UUID], snapshot_intervals: Mapping[type[Any], int]):
+    def __init__(self, app: Application[UUID], snapshot_intervals: Mapping[type[Any], int],
+                 save_timeout: float = SAVE_TIMEOUT):
         self._app = app
         self._intervals = dict(snapshot_intervals)
-        self._group_commit = GroupCommit(self._record)
+        self._group_commit = GroupCommit(self._record, timeout=save_timeout)
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     def close(self) -> None:
@@ -79,7 +85,8 @@ class AggregateStore:
     def save(self, *aggregates: Any) -> int | None:
         """Record the aggregates' new events in one transaction; their last log position.
 
-        Raises VersionConflict when another writer saved one of them first.
+        Raises VersionConflict when another writer saved one of them first, StoreUnavailable
+        when the store gave no answer in time.
         """
         try:
             recordings = self._group_commit.save(aggregates)
@@ -276,31 +283,68 @@ class GroupCommit:
 
     A batch that conflicts is halved until the saves that lost stand alone, so only the
     writer that really lost gets the conflict and the others still share transactions.
+    Every caller gets an answer within `timeout` seconds, whatever happens to the writer.
     """
 
     def __init__(
         self,
         record: Callable[[Sequence[Any], Sequence[Any]], list[Recording[UUID]]],
         max_batch: int = 200,
+        timeout: float = SAVE_TIMEOUT,
     ) -> None:
         self._record = record
         self._max_batch = max_batch
+        self._timeout = timeout
         self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
-        self._thread.start()
+        self._closed = False
+        self._starting = threading.Lock()
+        self._thread = self._start()
 
     def save(self, aggregates: Sequence[Any]) -> list[Recording[UUID]]:
-        """Record the aggregates' pending events; raises IntegrityError if one lost a race."""
+        """Record the aggregates' pending events; raises IntegrityError if one lost a race,
+        StoreUnavailable if no answer came within the timeout."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if not events:
             return []
         job = _Save(aggregates, events)
+        self._ensure_writer()
         self._queue.put(job)
-        return job.done.result()
+        try:
+            return job.done.result(timeout=self._timeout)
+        except (FutureTimeout, CancelledError):
+            pass
+        if job.done.cancel():
+            # The writer had not taken it yet, and now never will: nothing was recorded.
+            raise StoreUnavailable(
+                "the event store did not answer in time; nothing was recorded, retry shortly")
+        # The writer took it and may still commit it once the store answers (or has, and
+        # the answer was lost): the caller cannot know. A retry with the same command id
+        # recognises a commit that happened; without one, reload before acting again.
+        raise StoreUnavailable(
+            "the event store did not answer in time; the change may or may not have been "
+            "recorded, reload the case before retrying")
 
     def close(self) -> None:
+        with self._starting:
+            self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=5)
+
+    def _start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
+        thread.start()
+        return thread
+
+    def _ensure_writer(self) -> None:
+        """Restart the writer if it died; the queued saves wait for the new one."""
+        if self._thread.is_alive():
+            return
+        with self._starting:
+            if self._closed:
+                raise StoreUnavailable("the store is closed")
+            if not self._thread.is_alive():
+                log.error("group_commit_restarted")
+                self._thread = self._start()
 
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:
@@ -314,9 +358,25 @@ class GroupCommit:
                     self._queue.put(None)  # stop after this batch
                     break
                 jobs.append(more)
-            self._commit(jobs)
+            # A save whose caller gave up before it was taken is dropped, never recorded.
+            jobs = [j for j in jobs if j.done.set_running_or_notify_cancel()]
+            try:
+                self._commit(jobs)
+            except BaseException as error:
+                # Whatever went wrong, every caller of the batch hears of it, and the
+                # writer goes on with the next batch (only an exit request ends it).
+                log.exception("group_commit_failed")
+                failure = error if isinstance(error, Exception) else StoreUnavailable(
+                    "the event store writer failed; retry shortly")
+                for j in jobs:
+                    if not j.done.done():
+                        j.done.set_exception(failure)
+                if isinstance(error, (SystemExit, KeyboardInterrupt)):
+                    return  # asked to exit: the next save starts a new writer
 
     def _commit(self, jobs: list[_Save]) -> None:
+        if not jobs:
+            return
         try:
             recordings = self._record([a for job in jobs for a in job.aggregates],
                                       [e for job in jobs for e in job.events])

@@ -15,6 +15,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from deploy.outages import CONNECT_TIMEOUT, DATABASE_UNREACHABLE, Backoff
 from projections import parked
 from projections.parked import Decoder, Parking
 from projections.registry import MODELS
@@ -30,7 +31,7 @@ from projections.store import (
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from eventsourcing.persistence import Notification
 
@@ -296,15 +297,23 @@ class Fleet:
                 cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{worker.state}:{last}"))
         return last - low
 
-    def run(self, stop: threading.Event, idle: float = 1.0) -> None:
-        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle."""
+    def run(self, stop: threading.Event, idle: float = 1.0,
+            on_step: Callable[[], None] | None = None) -> None:
+        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle.
+
+        `on_step` is called after each step that reached the database.
+        """
         channel = getattr(self.app.recorder, "channel_name", "")
         with psycopg.connect(self.conn.info.dsn, autocommit=True,
-                             password=self.conn.info.password) as listener:
+                             password=self.conn.info.password,
+                             connect_timeout=CONNECT_TIMEOUT) as listener:
             if channel:
                 listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             while not stop.is_set():
-                if self.step():
+                advanced = self.step()
+                if on_step is not None:
+                    on_step()
+                if advanced:
                     continue
                 for _ in listener.notifies(timeout=idle, stop_after=1):
                     pass
@@ -313,14 +322,28 @@ class Fleet:
 def run_models(
     names: Sequence[str], app: Wardship, database_url: str, stop: threading.Event
 ) -> None:
-    """Run the named read models on `app`'s log in this thread until `stop` is set."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        models = [MODELS[name]() for name in names]
-        for model in models:
-            require(conn, model)
-            log.info("projection_started", projection=model.name,
-                     position=position_of(conn, model.name))
-        Fleet(models, app, conn).run(stop)
+    """Run the named read models on `app`'s log in this thread until `stop` is set.
+
+    While the database is unreachable it waits and reconnects (capped backoff), and goes on
+    from the positions committed before: a batch cut short rolled back whole.
+    """
+    models = [MODELS[name]() for name in names]
+    backoff = Backoff(log, "projections_database")
+    started = False
+    while not stop.is_set():
+        try:
+            with psycopg.connect(database_url, autocommit=True,
+                                 connect_timeout=CONNECT_TIMEOUT) as conn:
+                for model in models:
+                    require(conn, model)
+                    if not started:
+                        log.info("projection_started", projection=model.name,
+                                 position=position_of(conn, model.name))
+                started = True
+                Fleet(models, app, conn).run(stop, on_step=backoff.succeeded)
+            return
+        except DATABASE_UNREACHABLE as error:
+            stop.wait(backoff.failed(error))
 
 
 def wait_until(conn: psycopg.Connection[Any], name: str, position: int, timeout: float) -> bool:

@@ -11,6 +11,8 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from deploy.outages import DATABASE_UNREACHABLE
+
 if TYPE_CHECKING:
     from psycopg import Connection
     from psycopg_pool import ConnectionPool
@@ -64,6 +66,8 @@ class Lease:
             return
         try:
             self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        except DATABASE_UNREACHABLE:
+            pass  # the session is gone, and the lock with it
         finally:
             self._give_back()
 

@@ -23,6 +23,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
+from deploy.outages import Backoff
 from domain.events import CASE_EVENTS, NOTIFICATION_EVENTS
 from projections import parked
 from projections.parked import Decoder, Parking
@@ -132,7 +133,8 @@ class Relay:
 
         Waits and retries while Temporal or the store is down.
         """
-        backoff = self.poll_interval
+        # Logged once when the store or Temporal stops answering and once when both do again.
+        backoff = Backoff(log, "relay_dependency", first=self.poll_interval)
         try:
             while not stop.is_set():
                 try:
@@ -140,12 +142,10 @@ class Relay:
                 except Exception as error:
                     # Read the position again: another relay may have moved it meanwhile.
                     self._position = None
-                    log.warning("relay_retrying", error=type(error).__name__,
-                                detail=str(error)[:200], retry_in=round(backoff, 2))
-                    await _sleep_unless(stop, backoff)
-                    backoff = min(backoff * 2, 10.0)
+                    log.debug("relay_retrying", error=type(error).__name__)
+                    await _sleep_unless(stop, backoff.failed(error))
                     continue
-                backoff = self.poll_interval
+                backoff.succeeded()
                 if relayed is None:
                     await _sleep_unless(stop, STANDBY_INTERVAL)
                 elif relayed < self.batch_size:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import structlog
+from eventsourcing import persistence
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from deploy.outages import DATABASE_UNREACHABLE
+from domain.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -165,6 +170,44 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+# Seconds a client is asked to wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER = 5
+# Driver, pool and event-store errors that mean "the database cannot be reached now" (a
+# refused or dropped connection, no pooled connection in time, no answer to a save in time):
+# never the request's fault, and a retry after the outage succeeds.
+DATABASE_UNAVAILABLE = (*DATABASE_UNREACHABLE, StoreUnavailable)
+# The same answer for a database without Wardship's tables (not migrated yet).
+DATABASE_NOT_MIGRATED = (psycopg.errors.UndefinedTable, persistence.ProgrammingError)
+
+
+def database_unavailable(detail: str | None = None) -> Problem:
+    """The one answer to a request the database cannot serve now: 503, retry later."""
+    return Problem(
+        503, "database_unavailable", "The database is unavailable",
+        detail or "the database cannot be reached now; retry after Retry-After seconds, "
+        "and if it lasts, check PostgreSQL (GET /readyz names what is down)",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
+
+
+def _not_migrated(exc: Exception) -> bool:
+    cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    return isinstance(cause, psycopg.errors.UndefinedTable)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DATABASE_NOT_MIGRATED) and not _not_migrated(exc):
+        return await _on_unhandled(request, exc)  # a programming error, not an outage
+    log.warning("database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+    if isinstance(exc, StoreUnavailable):
+        problem = database_unavailable(str(exc))
+    elif isinstance(exc, DATABASE_NOT_MIGRATED):
+        problem = database_unavailable(
+            "the database has no Wardship tables yet: run `wardship migrate`, then retry")
+    else:
+        problem = database_unavailable()
+    return problem_response(problem, request.url.path)
+
+
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
     problem = Problem(500, "internal_error", "Internal error", "The error has been logged.")
@@ -176,4 +219,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for error_type in (*DATABASE_UNAVAILABLE, *DATABASE_NOT_MIGRATED):
+        app.add_exception_handler(error_type, _on_database_error)
     app.add_exception_handler(Exception, _on_unhandled)

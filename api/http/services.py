@@ -13,6 +13,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import structlog
 from fastapi.concurrency import run_in_threadpool
 
@@ -21,6 +22,7 @@ from api.http.access_log import AccessLog
 from api.http.auth import TokenVerifier
 from api.http.idempotency import IdempotencyStore
 from api.readmodels import OwnWrites
+from domain.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +44,12 @@ COMMAND_THREADS = 8
 # functions stay off (its default): with them on, a tailing subscription was measured to miss
 # events under concurrent writers, and the relay and projections tail.
 API_STORE_TUNING = {"POSTGRES_PRE_PING": "n"}
+# Seconds a request waits for the event store before answering 503: the API promises an
+# answer within 5 s while the database is unreachable. The library retries a failed call ten
+# times, each waiting up to the pool's wait for a connection; a short wait keeps a thread
+# caught in an outage from being held long after its caller had the 503.
+STORE_ANSWER_SECONDS = 4.0
+EVENT_STORE_POOL_WAIT = 0.3
 
 
 T = TypeVar("T")
@@ -54,12 +62,30 @@ async def run_command(app: FastAPI, call: Callable[[], T]) -> T:
     future = asyncio.get_running_loop().run_in_executor(
         pool, contextvars.copy_context().run, call)
     try:
-        return await asyncio.shield(future)
+        return await asyncio.wait_for(asyncio.shield(future), STORE_ANSWER_SECONDS)
+    except TimeoutError:
+        # The command goes on in its thread and may still commit once the store answers:
+        # the caller is told so (a retry with its command id recognises such a commit).
+        raise StoreUnavailable(
+            "the event store did not answer in time; the change may or may not have been "
+            "recorded, reload the case before retrying") from None
     except asyncio.CancelledError:
         # As anyio does: a started command finishes before its caller hears of the cancel.
         with contextlib.suppress(BaseException):
             await future
         raise
+
+
+async def store_call(call: Callable[..., T], *args: object) -> T:
+    """Run a read of the event store in a worker thread; StoreUnavailable if it takes longer
+    than the API's promise (the thread is left to finish on its own)."""
+    try:
+        with anyio.fail_after(STORE_ANSWER_SECONDS):
+            return await anyio.to_thread.run_sync(
+                functools.partial(call, *args), abandon_on_cancel=True)
+    except TimeoutError:
+        raise StoreUnavailable("the event store did not answer in time; retry shortly (a "
+                               "change asked for may still be recorded: reload first)") from None
 
 
 class CaseServices:
@@ -97,7 +123,7 @@ class CaseServices:
         try:
             self.app.state.wardship = await run_in_threadpool(functools.partial(
                 bootstrap, self.settings, pool_size=EVENT_STORE_POOL_SIZE,
-                tuning=API_STORE_TUNING))
+                tuning=API_STORE_TUNING, pool_wait=EVENT_STORE_POOL_WAIT))
         except Exception as error:
             log.warning("event_store_unavailable", error_type=type(error).__name__)
             return False

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -28,7 +27,7 @@ from api.http.domain_problems import case_not_found, domain_problem
 from api.http.idempotency import StoredAnswer, request_hash
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse, etag
-from api.http.services import run_command
+from api.http.services import run_command, store_call
 from api.routes.case_models import ActionBody, CaseView, OpenCase
 from domain import access
 from domain.actions import RULES
@@ -180,7 +179,7 @@ async def _refusal(app: Wardship, user: Actor, case_id: UUID, error: DomainError
     if isinstance(error, CaseNotFound):
         return case_not_found(case_id)
     try:
-        case = await run_in_threadpool(app.get_case_aggregate, case_id)
+        case = await store_call(app.get_case_aggregate, case_id)
     except CaseNotFound:
         return case_not_found(case_id)
     if not may_see(case, user):

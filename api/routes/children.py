@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
@@ -20,6 +19,7 @@ from api.http.access_log import Shown
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
+from api.http.services import store_call
 from api.readmodels import wait_for
 from api.routes.answers import ChildFile, MergedFile
 from domain import access
@@ -49,7 +49,7 @@ async def child_file(
     if child is None or not access.may_read_child_file(user, child["jurisdiction"], codes):
         raise _not_found(child_id)  # same answer whether missing or outside the caller's area
     try:
-        file = await run_in_threadpool(app.child_file, child_id)
+        file = await store_call(app.child_file, child_id)
     except CaseNotFound:
         raise _not_found(child_id) from None
     visible = [c for c, seen in zip(cases, access.visible_jurisdictions(user, codes),
@@ -92,7 +92,7 @@ async def child_action(
     """A child-file action: `merge_child_files` moves this file's cases and details into
     another file of the same child, on record in both."""
     try:
-        merged = await run_in_threadpool(
+        merged = await store_call(
             app.merge_child_files, user, child_id, body.into, body.reason)
     except CaseNotFound:
         raise _not_found(child_id) from None

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AccessLogDep, App, CurrentUser, export_signing_key, scoped_case
 from api.http.problems import Problem, problem_answers
+from api.http.services import store_call
 from api.inspection.casefile import build_case_file
 from api.inspection.history import history_entry
 from api.inspection.signing import key_id, public_key_text
@@ -67,7 +68,7 @@ async def case_history(
 ) -> dict[str, Any]:
     """Every event in order: type, actor and role, times, policy version, payload, hashes."""
     await _inspected_case(app, user, case_id, log, "history")
-    events = await run_in_threadpool(app.case_events, case_id, after_version, None, limit + 1)
+    events = await store_call(app.case_events, case_id, after_version, None, limit + 1)
     reveal = access.sees_personal_data(user)
     page = [history_entry(e, reveal_personal=reveal) for e in events[:limit]]
     more = len(events) > limit
@@ -95,13 +96,13 @@ async def case_state(
         raise Problem(422, "version_out_of_range", "No such version",
                       f"the case has versions 1 to {case.version}")
     try:
-        view = await run_in_threadpool(
+        view = await store_call(
             lambda: app.case_as_of(case_id, version=version, as_of=as_of)
         )
     except CaseNotFound:
         raise Problem(404, "case_not_yet_opened", "The case did not exist then",
                       "the case was opened after that moment") from None
-    recorded = await run_in_threadpool(
+    recorded = await store_call(
         app.case_events, case_id, view["version"] - 1, view["version"], 1
     )
     recorded_at: datetime = recorded[0].timestamp
@@ -120,7 +121,7 @@ async def case_verify(
     """Recompute the case's hash chain from the stored events; name the first bad event."""
     await _inspected_case(app, user, case_id, log, "verify")
     try:
-        result: dict[str, Any] = await run_in_threadpool(app.verify_chain, case_id)
+        result: dict[str, Any] = await store_call(app.verify_chain, case_id)
     except CaseNotFound:
         raise Problem(404, "case_not_found", "No such case", f"no case {case_id}") from None
     return {"case_id": str(case_id), "checked_at": datetime.now(UTC), **result}

@@ -8,7 +8,6 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 from starlette.background import BackgroundTask
 
@@ -17,6 +16,7 @@ from api.http.access_log import shown_cases
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
+from api.http.services import store_call
 from api.readmodels import wait_for
 from api.routes.answers import Acknowledged, Inbox
 from domain.errors import DomainError
@@ -60,13 +60,13 @@ async def acknowledge(
     """Acknowledge a notification addressed to the caller's code; acknowledging twice is fine."""
     case_id = _case_of(notification_id)
     try:
-        recorded = await run_in_threadpool(app.acknowledge_notification, case_id,
+        recorded = await store_call(app.acknowledge_notification, case_id,
                                            notification_id, user)
     except DomainError as error:
         if error.code in ("case_not_found", "invalid_command"):
             raise _not_found(notification_id) from None
         raise domain_problem(error) from None
-    position = await run_in_threadpool(app.recorder.max_notification_id) or 0
+    position = await store_call(app.recorder.max_notification_id) or 0
     return OrjsonResponse({"id": notification_id, "acknowledged": True, "recorded": recorded,
                            "position": position}, headers={"X-Position": str(position)})
 
