@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Sequence
 
+    from deploy.heartbeat import Heartbeat
     from domain.application import Wardship
     from projections.base import Positioned, ReadModel
 
@@ -251,14 +252,18 @@ class Fleet:
                 cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{worker.state}:{last}"))
         return last - low
 
-    def run(self, stop: threading.Event, idle: float = 1.0) -> None:
-        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle."""
+    def run(self, stop: threading.Event, idle: float = 1.0,
+            heartbeat: Heartbeat | None = None) -> None:
+        """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle;
+        each turn of the loop renews `heartbeat` (the liveness probe's file)."""
         channel = getattr(self.app.recorder, "channel_name", "")
         with psycopg.connect(self.conn.info.dsn, autocommit=True,
                              password=self.conn.info.password) as listener:
             if channel:
                 listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             while not stop.is_set():
+                if heartbeat is not None:
+                    heartbeat.beat()
                 if self.step():
                     continue
                 for _ in listener.notifies(timeout=idle, stop_after=1):
@@ -266,7 +271,8 @@ class Fleet:
 
 
 def run_models(
-    names: Sequence[str], app: Wardship, database_url: str, stop: threading.Event
+    names: Sequence[str], app: Wardship, database_url: str, stop: threading.Event,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
     """Run the named read models on `app`'s log in this thread until `stop` is set."""
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -275,7 +281,7 @@ def run_models(
             require(conn, model)
             log.info("projection_started", projection=model.name,
                      position=position_of(conn, model.name))
-        Fleet(models, app, conn).run(stop)
+        Fleet(models, app, conn).run(stop, heartbeat=heartbeat)
 
 
 def wait_until(conn: psycopg.Connection[Any], name: str, position: int, timeout: float) -> bool:
