@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     worker_local_activities: int = Field(default=4000, ge=1, le=20_000)
     worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)
 
+    # Live streams one API process holds at most: each polls the read-model pool, and past
+    # this many they would starve the requests. Beyond it a new stream gets a 503.
+    max_streams: int = Field(default=200, ge=1, le=10_000)
+
     # Liveness of the worker and the projection runner, which have no HTTP port: a file their
     # main loop renews every 10 s, whose age the probes check (deploy/heartbeat.py).
     heartbeat_file: Path | None = None

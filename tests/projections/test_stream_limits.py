@@ -1,5 +1,6 @@
-"""Live streams end when their token expires and are capped per user; read-your-writes
-positions are bounded by the log's head; /metrics needs a token and never blocks the loop."""
+"""Live streams end when their token expires and are capped per user and per process;
+read-your-writes positions are bounded by the log's head; /metrics needs a token and never
+blocks the loop."""
 
 from __future__ import annotations
 
@@ -86,6 +87,44 @@ class TestStreams:
                         break
                 assert time.monotonic() < deadline, "the closed streams kept their slots"
                 time.sleep(0.2)
+
+
+class TestStreamsPerProcess:
+    def test_beyond_the_process_cap_a_stream_is_refused_with_503(
+        self, tmp_path: Path, db_url: str
+    ) -> None:
+        """Two users hold the process's two slots: a third user is told to retry later."""
+        with running_api(tmp_path, db_url, max_streams=2) as api:
+            project(api)
+            with served(create_app(api.settings), free_port()) as url, \
+                    httpx.Client(base_url=url, timeout=20) as client:
+                tokens = [dev_token(api.settings, subject=f"sv-{n}", roles=["supervisor"],
+                                    jurisdiction=LESHAN_TOWNSHIP) for n in range(3)]
+                users = [{"Authorization": f"Bearer {token}"} for token in tokens]
+                opened = [client.stream("GET", "/v1/notifications/stream", headers=user)
+                          for user in users[:2]]
+                answers = [context.__enter__() for context in opened]
+                try:
+                    assert [a.status_code for a in answers] == [200, 200]
+                    with client.stream("GET", "/v1/notifications/stream",
+                                       headers=users[2]) as refused:
+                        assert refused.status_code == 503
+                        refused.read()
+                    assert refused.headers["content-type"].startswith("application/problem+json")
+                    assert refused.json()["code"] == "streams_full"
+                    assert int(refused.headers["Retry-After"]) > 0
+                finally:
+                    for context in opened:
+                        context.__exit__(None, None, None)
+                # A closed stream frees its slot for anyone.
+                deadline = time.monotonic() + 10
+                while True:
+                    with client.stream("GET", "/v1/notifications/stream",
+                                       headers=users[2]) as later:
+                        if later.status_code == 200:
+                            break
+                    assert time.monotonic() < deadline, "the closed streams kept their slots"
+                    time.sleep(0.2)
 
 
 class TestMinPosition:
