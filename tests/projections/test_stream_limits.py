@@ -14,6 +14,7 @@ import pytest
 from api.http.auth import dev_token
 from api.http.streams import MAX_STREAMS_PER_USER
 from api.main import create_app
+from api.readmodels import LAG_REFRESH_EVERY
 from deploy.ports import free_port
 from tests.api.support import LESHAN_TOWNSHIP, Api, running_api, served
 from tests.projections.test_api_reads import project
@@ -174,3 +175,17 @@ class TestMetrics:
         monkeypatch.setattr("psycopg.Connection.connect", blocking_connect)
         text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
         assert 'wardship_projection_lag_events{projection="cases"} 2.0' in text
+
+    def test_scrapes_share_one_lag_read_per_interval(self, api: Api) -> None:
+        """However often /metrics is scraped, the lag is read from the database at most once
+        per LAG_REFRESH_EVERY seconds: a scrape right after another reports the same figure."""
+        admin = api.auth("adm-1", ["admin"])
+        project(api)
+        api.open_case()
+        lag = 'wardship_projection_lag_events{projection="cases"}'
+        first = api.client.get("/metrics", headers=admin).text
+        assert f"{lag} 2.0" in first
+        api.open_case()  # two more events the runner has not applied
+        assert f"{lag} 2.0" in api.client.get("/metrics", headers=admin).text
+        time.sleep(LAG_REFRESH_EVERY + 0.2)
+        assert f"{lag} 4.0" in api.client.get("/metrics", headers=admin).text
