@@ -6,9 +6,10 @@ Run by hand (it takes as long as you ask):
 
 It starts `wardship dev` in a fresh state dir (so embedded PostgreSQL and the Temporal dev
 server are its own, and their memory is the stack's alone), with a policy whose urgent intake
-falls due 30 s after a report and escalates at once and 60 s later. One action in ten opens
-such a report; half are screened out in time, half after both escalations (so the number of
-live cases stays steady, as in service); the rest add notes to recent cases. Every minute it
+falls due 30 s after a report and escalates at once and 60 s later. One action in ten
+(`--open-every`) opens such a report; half are screened out in time, half after both
+escalations (so the number of live cases stays steady, as in service); the rest add notes to
+recent cases. Every minute it
 writes RSS and PSS of each process tree (api, worker, projections, temporal, postgres) to
 `<state dir>/soak.csv`; at the end it prints the start/end table in Markdown.
 """
@@ -44,7 +45,6 @@ from tests.workflows.support import seconds_policy_toml
 PROCESSES = ("api", "worker", "projections", "temporal", "postgres")
 SAMPLE_EVERY = 60.0
 CLIENTS = 4
-OPEN_EVERY = 10  # one action in ten opens an urgent report
 SETTLE_ON_TIME = 5.0  # seconds after opening: screened out before the intake falls due
 SETTLE_LATE = 100.0  # after the intake (30 s) and both escalation levels (30 s, 90 s)
 
@@ -53,6 +53,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=20.0, help="actions per second")
+    parser.add_argument("--open-every", type=int, default=10,
+                        help="one action in this many opens an urgent report")
     parser.add_argument("--state-dir", type=Path, default=None)
     options = parser.parse_args()
     state = options.state_dir or Path(tempfile.mkdtemp(prefix="wardship-soak-"))
@@ -75,7 +77,7 @@ def main() -> int:
         settings = Settings.model_validate({"state_dir": state})
         token = dev_token(settings, subject="soak-cw", roles=["caseworker"],
                           jurisdiction="5111", lifetime=_hours(options.minutes / 60 + 1))
-        load = Load(base, token, options.rate)
+        load = Load(base, token, options.rate, options.open_every)
         samples = state / "soak.csv"
         started = time.monotonic()
         end = started + options.minutes * 60
@@ -114,8 +116,9 @@ def main() -> int:
 class Load:
     """Paced actions from several client threads: reports, notes and timely/late settling."""
 
-    def __init__(self, base: str, token: str, rate: float) -> None:
+    def __init__(self, base: str, token: str, rate: float, open_every: int) -> None:
         self.base = base
+        self.open_every = open_every
         self.headers = {"Authorization": f"Bearer {token}"}
         self.rate = rate
         self.lock = threading.Lock()
@@ -145,7 +148,7 @@ class Load:
 
     def _act(self, http: httpx.Client, slot: int) -> tuple[str, object]:
         now = time.monotonic()
-        if slot % OPEN_EVERY == 0 or not self.recent:
+        if slot % self.open_every == 0 or not self.recent:
             body = case_body(LESHAN_VILLAGE)
             body["concern"] = {**body["concern"], "danger_now": True}
             body["occurred_at"] = datetime.now(UTC).isoformat()
