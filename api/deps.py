@@ -203,14 +203,15 @@ async def scraped_metrics(request: Request) -> Metrics:
 
 
 async def stream_lease(request: Request, user: Supervisor) -> StreamLease:
-    """A slot for one live stream of the caller (429 beyond the per-user cap), until their
-    token expires; the stream must release it when it ends."""
+    """A slot for one live stream of the caller (429 beyond the per-user cap, 503 beyond the
+    process's), until their token expires; the stream must release it when it ends."""
     verifier: TokenVerifier = request.app.state.token_verifier
     _, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     _, expires_at = await verifier.verify(token)
     slots: StreamSlots | None = getattr(request.app.state, "stream_slots", None)
     if slots is None:
-        slots = request.app.state.stream_slots = StreamSlots()
+        settings: Settings = request.app.state.settings
+        slots = request.app.state.stream_slots = StreamSlots(total=settings.max_streams)
     return slots.acquire(user, expires_at)
 
 

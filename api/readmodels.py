@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 MAX_WAIT = 2.0  # seconds a list query waits for its projection to catch up
 EVENTS_TABLE = "wardship_events"
+# A scrape reuses lag figures read this recently: however often Prometheus (or anyone with
+# the token) scrapes, the database sees at most two cheap queries per interval.
+LAG_REFRESH_EVERY = 5.0
 
 
 class OwnWrites:
@@ -117,11 +120,22 @@ class ProjectionLag:
     awaits first: a collector cannot await, and a blocking query would stall the event loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, every: float = LAG_REFRESH_EVERY) -> None:
         self.rows: list[tuple[str, int, float]] = []
+        self.every = every
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
 
     async def refresh(self, pool: AsyncConnectionPool) -> None:
-        """Read the lag of each projection now; on a database error report none."""
+        """Read the lag of each projection unless read in the last `every` seconds (scrapes
+        arriving together share one read); on a database error report none."""
+        async with self._lock:
+            if time.monotonic() - self._read_at < self.every:
+                return
+            await self._read(pool)
+            self._read_at = time.monotonic()
+
+    async def _read(self, pool: AsyncConnectionPool) -> None:
         try:
             async with pool.connection(timeout=2) as conn:
                 await conn.execute("SET statement_timeout = 2000")

@@ -89,6 +89,21 @@ class Settings(BaseSettings):
 
     # Seconds a command waits for the event store to answer its save (then 503 / retry).
     save_timeout: float = Field(default=SAVE_TIMEOUT, gt=0.0, le=60.0)
+    # Caps on the worker's threads and Temporal slots (docs/reliability.md, "Bounded
+    # resources"); the defaults carry 4,000 deadlines due within 5 s (docs/performance.md).
+    worker_activity_threads: int = Field(default=256, ge=1, le=1024)
+    worker_workflow_threads: int = Field(default=64, ge=1, le=1024)
+    worker_workflow_tasks: int = Field(default=4000, ge=1, le=20_000)
+    worker_local_activities: int = Field(default=4000, ge=1, le=20_000)
+    worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)
+
+    # Live streams one API process holds at most: each polls the read-model pool, and past
+    # this many they would starve the requests. Beyond it a new stream gets a 503.
+    max_streams: int = Field(default=200, ge=1, le=10_000)
+
+    # Liveness of the worker and the projection runner, which have no HTTP port: a file their
+    # main loop renews every 10 s, whose age the probes check (deploy/heartbeat.py).
+    heartbeat_file: Path | None = None
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"

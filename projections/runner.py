@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.persistence import Notification
 
+    from deploy.heartbeat import Heartbeat
     from domain.application import Wardship
     from projections.base import Positioned, ReadModel
 
@@ -298,10 +299,12 @@ class Fleet:
         return last - low
 
     def run(self, stop: threading.Event, idle: float = 1.0,
-            on_step: Callable[[], None] | None = None) -> None:
+            on_step: Callable[[], None] | None = None,
+            heartbeat: Heartbeat | None = None) -> None:
         """Apply batches until `stop` is set, sleeping on the log's NOTIFY channel when idle.
 
-        `on_step` is called after each step that reached the database.
+        `on_step` is called after each step that reached the database; each turn of the loop
+        renews `heartbeat` (the liveness probe's file).
         """
         channel = getattr(self.app.recorder, "channel_name", "")
         with psycopg.connect(self.conn.info.dsn, autocommit=True,
@@ -310,6 +313,8 @@ class Fleet:
             if channel:
                 listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             while not stop.is_set():
+                if heartbeat is not None:
+                    heartbeat.beat()
                 advanced = self.step()
                 if on_step is not None:
                     on_step()
@@ -320,7 +325,8 @@ class Fleet:
 
 
 def run_models(
-    names: Sequence[str], app: Wardship, database_url: str, stop: threading.Event
+    names: Sequence[str], app: Wardship, database_url: str, stop: threading.Event,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
     """Run the named read models on `app`'s log in this thread until `stop` is set.
 
@@ -340,9 +346,13 @@ def run_models(
                         log.info("projection_started", projection=model.name,
                                  position=position_of(conn, model.name))
                 started = True
-                Fleet(models, app, conn).run(stop, on_step=backoff.succeeded)
+                Fleet(models, app, conn).run(stop, on_step=backoff.succeeded,
+                                             heartbeat=heartbeat)
             return
         except DATABASE_UNREACHABLE as error:
+            # Waiting out an outage is alive: the probe must not restart a runner for it.
+            if heartbeat is not None:
+                heartbeat.beat()
             stop.wait(backoff.failed(error))
 
 

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from deploy.heartbeat import Heartbeat
 from workflows.activities import CaseActivities
 from workflows.case_workflow import CaseWorkflow
 from workflows.channels import build_channels
@@ -26,6 +27,7 @@ from workflows.relay import Relay
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from domain.application import Wardship
     from workflows.channels import Channel
@@ -47,16 +49,27 @@ class WorkerConfig:
     smtp_from: str | None = None
     smtp_to: str | None = None
     wake_early: float = DEFAULT_WAKE_EARLY
+    activity_threads: int = 256
+    workflow_threads: int = 64
+    workflow_tasks: int = 4000
+    local_activities: int = 4000
+    cached_workflows: int = 10_000
+    heartbeat_file: Path | None = None
 
 
 def build_worker(
     client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
-    *, threads: int = 256, max_cached_workflows: int = 10_000,
+    *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
     workflow_tasks: int = 4000, local_activities: int = 4000, pollers: int = 5,
     sandboxed: bool = False,
 ) -> Worker:
-    """A worker for the case workflows, tuned for many deadlines falling due together."""
-    executor = ThreadPoolExecutor(max_workers=threads)
+    """A worker for the case workflows, tuned for many deadlines falling due together.
+
+    Every thread pool is capped: `threads` run activities and the judgements of local
+    activities, `workflow_threads` run workflow activations (Temporal would otherwise make a
+    pool as large as `workflow_tasks`, one thread per slot).
+    """
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wardship_activity")
     activities = CaseActivities(app, channels, executor)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
     # no restricted builtins). It is safe here: `workflows.case_workflow` imports only
@@ -68,6 +81,9 @@ def build_worker(
     return Worker(
         client, task_queue=task_queue, workflows=[CaseWorkflow], activities=activities.all(),
         activity_executor=executor,
+        # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.
+        workflow_task_executor=ThreadPoolExecutor(max_workers=workflow_threads,
+                                                  thread_name_prefix="wardship_workflow"),
         workflow_runner=runner,
         # The application group-commits the saves, so many concurrent activities are cheap.
         max_concurrent_activities=threads,
@@ -107,7 +123,11 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
     client = await connect(config.temporal_address, config.namespace, stop)
     if client is None:
         return
-    worker = build_worker(client, app, channels, config.task_queue)
+    worker = build_worker(
+        client, app, channels, config.task_queue, threads=config.activity_threads,
+        workflow_threads=config.workflow_threads, workflow_tasks=config.workflow_tasks,
+        local_activities=config.local_activities, max_cached_workflows=config.cached_workflows,
+    )
     relay = Relay(app, client, config.task_queue, wake_early=config.wake_early)
     log.info("worker_started", task_queue=config.task_queue,
              channels=[channel.name for channel in channels])
@@ -126,7 +146,14 @@ def run(config: WorkerConfig, app: Wardship) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, app, stop)
+        # Alive means the event loop turns, whether or not Temporal and the database answer.
+        beating = (asyncio.create_task(Heartbeat(config.heartbeat_file).beat_while(stop))
+                   if config.heartbeat_file else None)
+        try:
+            await serve(config, app, stop)
+        finally:
+            if beating is not None:
+                beating.cancel()
 
     asyncio.run(main())
     return 0

@@ -1,7 +1,8 @@
 """`wardship dev`: the whole service on one machine, as `./run` starts it.
 
 Starts embedded PostgreSQL (unless DATABASE_URL is set) and the Temporal dev server (unless
-TEMPORAL_ADDRESS is set), runs `wardship migrate` once, then every child in `CHILDREN`.
+TEMPORAL_ADDRESS is set), runs `wardship migrate` once, then every child in `CHILDREN`,
+restarting any that dies (with backoff) until Ctrl-C, SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ MARKER = "api.cli"  # in every child's command line; tells our leftovers from ot
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the stack, serve until a signal or a child's exit, then stop everything."""
+    """Start the stack, serve (restarting children that die) until a signal, then stop
+    everything."""
     del args
     from api.logs import configure_logging
     from api.settings import get_settings
@@ -72,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     postgres: EmbeddedPostgres | None = None
     temporal: TemporalDevServer | None = None
     raise_shutdown_on_signals()
-    status = 0
     try:
         supervisor.stop_leftovers([child.name for child in CHILDREN])
         if not ports.is_free(settings.port, settings.host):
@@ -99,14 +100,9 @@ def run(args: argparse.Namespace) -> int:
             supervisor.start(Child(child.name, (sys.executable, "-m", MARKER, *child.args)), env)
         _wait_ready(settings, supervisor)
         # The invented Leshan demo set, once: `demo --if-empty` skips a store holding events.
-        subprocess.run(  # noqa: S603 - our own command
-            (sys.executable, "-m", MARKER, "demo", "--if-empty"), env=env, check=False
-        )
+        supervisor.run_once((sys.executable, "-m", MARKER, "demo", "--if-empty"), env)
         _print_banner(settings, postgres, temporal)
-        for name, code in supervisor.watch():
-            print(f"{name} exited with status {code}; stopping", file=sys.stderr)
-            status = 1
-            break
+        supervisor.supervise()
     except Shutdown:
         pass
     finally:
@@ -117,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         if postgres is not None:
             postgres.stop()
         lock.unlink(missing_ok=True)
-    return status
+    return 0
 
 
 def _wait_ready(settings: Settings, supervisor: Supervisor, timeout: float = 60.0) -> None:
@@ -126,8 +122,7 @@ def _wait_ready(settings: Settings, supervisor: Supervisor, timeout: float = 60.
     url = f"http://{settings.host}:{settings.port}/readyz"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(process.poll() is not None for process in supervisor.running.values()):
-            return  # the watch loop reports which child died
+        supervisor.check()  # a child that dies while starting is restarted
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return
@@ -145,7 +140,7 @@ def _print_banner(
     base = f"http://{settings.host}:{settings.port}"
     lines = [
         "",
-        "Wardship is running (Ctrl-C stops everything)",
+        "Wardship is running (a process that dies is restarted; Ctrl-C stops everything)",
         f"  API          {base}   docs {base}/docs   readiness {base}/readyz",
         f"  processes    {', '.join(child.name for child in CHILDREN)} (logs in this terminal)",
     ]

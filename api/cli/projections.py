@@ -31,6 +31,7 @@ def run_until_signal(names: list[str]) -> int:
     from api.bootstrap import bootstrap
     from api.logs import configure_logging
     from api.settings import get_settings
+    from deploy.heartbeat import Heartbeat
     from projections.runner import run_models
 
     settings = get_settings()
@@ -48,7 +49,8 @@ def run_until_signal(names: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     app = bootstrap(settings, pool_size=RUNNER_POOL_SIZE)
     try:
-        run_models(names, app, settings.database_url, stop)
+        heartbeat = Heartbeat(settings.heartbeat_file) if settings.heartbeat_file else None
+        run_models(names, app, settings.database_url, stop, heartbeat)
     finally:
         app.close()
     return 0

@@ -33,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
         webhook_url=settings.webhook_url, webhook_secret=secret, smtp_host=settings.smtp_host,
         smtp_port=settings.smtp_port, smtp_from=settings.smtp_from, smtp_to=settings.smtp_to,
         wake_early=settings.deadline_wake_early,
+        activity_threads=settings.worker_activity_threads,
+        workflow_threads=settings.worker_workflow_threads,
+        workflow_tasks=settings.worker_workflow_tasks,
+        local_activities=settings.worker_local_activities,
+        cached_workflows=settings.worker_cached_workflows,
+        heartbeat_file=settings.heartbeat_file,
     )
     app = bootstrap(settings)
     try:

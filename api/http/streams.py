@@ -1,4 +1,5 @@
-"""Live streams: at most a few open per user, each ending when the caller's token expires."""
+"""Live streams: at most a few open per user and a bounded number per process, each ending
+when the caller's token expires."""
 
 from __future__ import annotations
 
@@ -13,14 +14,22 @@ RETRY_AFTER_SECONDS = 30
 
 
 class StreamSlots:
-    """Counts each subject's open streams and refuses one more than the limit (429)."""
+    """Counts each subject's open streams and refuses one more than the limit (429), and one
+    more than `total` in the process, whoever asks (503: the process is full, not the user
+    at fault)."""
 
-    def __init__(self, limit: int = MAX_STREAMS_PER_USER) -> None:
+    def __init__(self, total: int, limit: int = MAX_STREAMS_PER_USER) -> None:
         self.limit = limit
+        self.total = total
         self._open: dict[str, int] = {}
 
     def acquire(self, user: Actor, expires_at: float) -> StreamLease:
         """A lease on one stream slot for `user`, until `expires_at` (epoch seconds)."""
+        if sum(self._open.values()) >= self.total:
+            raise Problem(503, "streams_full", "No stream slot free",
+                          f"this server holds {self.total} live streams, its most; retry later"
+                          " or read GET /v1/notifications meanwhile",
+                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         count = self._open.get(user.subject, 0)
         if count >= self.limit:
             raise Problem(429, "too_many_streams", "Too many open streams",

@@ -13,9 +13,10 @@ from api.cli import main as wardship
 from api.cli.dev import CHILDREN
 from api.settings import get_settings
 from deploy.ports import free_port
+from deploy.supervisor import Shutdown
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     import pytest
 
@@ -54,8 +55,12 @@ class TestDevStartsMigratedServices:
             def start(self, child: Child, env: object) -> None:
                 steps.append(child.name)
 
-            def watch(self) -> Iterator[tuple[str, int]]:
-                yield "api", 0
+            def run_once(self, args: Sequence[str], env: object) -> int:
+                steps.append(" ".join(args[3:]))
+                return 0
+
+            def supervise(self) -> None:
+                raise Shutdown("SIGTERM")
 
             def stop_all(self) -> None:
                 steps.append("stopped")
@@ -76,7 +81,7 @@ class TestDevStartsMigratedServices:
         monkeypatch.setattr(subprocess, "run", run_once)
         get_settings.cache_clear()
         try:
-            assert wardship(["dev"]) == 1  # a child "exited"
+            assert wardship(["dev"]) == 0  # stopped by a signal
         finally:
             get_settings.cache_clear()
         assert steps[:4] == ["migrate", "api", "worker", "projections"]
@@ -110,6 +115,58 @@ class TestDeployments:
             assert wait["command"][:3] == ["wardship", "migrate", "--wait"]
             for container in [wait, *pod["containers"]]:
                 assert secret_of(container, "DATABASE_URL") == "app-database-url"
+
+
+class TestRestartsProbesAndLimits:
+    """Every process restarts, is probed for liveness and readiness, and has bounded resources."""
+
+    def test_compose_services(self) -> None:
+        services = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))["services"]
+        for name, service in services.items():
+            one_shot = name in ("roles", "migrate")
+            assert service["restart"] == ("on-failure" if one_shot else "unless-stopped"), name
+            resources = service["deploy"]["resources"]
+            assert {"cpus", "memory"} <= set(resources["limits"]), name
+            assert "memory" in resources["reservations"], name
+            if not one_shot:
+                assert service["healthcheck"]["test"], name
+        assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+        for name in ("worker", "projections"):
+            heartbeat = services[name]["environment"]["WARDSHIP_HEARTBEAT_FILE"]
+            assert heartbeat in " ".join(services[name]["healthcheck"]["test"]), name
+
+    def test_kubernetes_containers(self) -> None:
+        documents = list(yaml.safe_load_all((DEPLOY / "k8s" / "wardship.yaml").read_text("utf-8")))
+        pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in documents
+                if d["kind"] in ("Deployment", "Job")}
+        assert set(pods) == {"wardship-migrate", "wardship-api", "wardship-worker",
+                             "wardship-projections"}
+        assert pods.pop("wardship-migrate")["restartPolicy"] == "OnFailure"
+        for name, pod in pods.items():
+            assert pod["restartPolicy"] == "Always", name
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
+                resources = container["resources"]
+                for kind in ("requests", "limits"):
+                    assert {"cpu", "memory"} <= set(resources[kind]), (name, kind)
+            [container] = pod["containers"]
+            assert container["livenessProbe"], name
+            assert container["readinessProbe"], name
+        api = pods["wardship-api"]["containers"][0]
+        assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        for name in ("wardship-worker", "wardship-projections"):
+            [container] = pods[name]["containers"]
+            [file] = [e["value"] for e in container["env"]
+                      if e["name"] == "WARDSHIP_HEARTBEAT_FILE"]
+            for probe in ("livenessProbe", "readinessProbe"):
+                assert file in " ".join(container[probe]["exec"]["command"]), (name, probe)
+
+    def test_postgres_and_temporal_pods_are_bounded(self) -> None:
+        cluster = yaml.safe_load((DEPLOY / "k8s" / "postgres.yaml").read_text("utf-8"))
+        temporal = yaml.safe_load((DEPLOY / "k8s" / "temporal-values.yaml").read_text("utf-8"))
+        for resources in (cluster["spec"]["resources"], temporal["server"]["resources"]):
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources[kind])
 
 
 def secret_of(container: dict[str, Any], name: str) -> str:

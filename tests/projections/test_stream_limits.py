@@ -1,5 +1,6 @@
-"""Live streams end when their token expires and are capped per user; read-your-writes
-positions are bounded by the log's head; /metrics needs a token and never blocks the loop."""
+"""Live streams end when their token expires and are capped per user and per process;
+read-your-writes positions are bounded by the log's head; /metrics needs a token and never
+blocks the loop."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from api.http.auth import dev_token
 from api.http.streams import MAX_STREAMS_PER_USER
 from api.main import create_app
+from api.readmodels import LAG_REFRESH_EVERY
 from deploy.ports import free_port
 from tests.api.support import LESHAN_TOWNSHIP, Api, running_api, served
 from tests.projections.test_api_reads import project
@@ -88,6 +90,44 @@ class TestStreams:
                 time.sleep(0.2)
 
 
+class TestStreamsPerProcess:
+    def test_beyond_the_process_cap_a_stream_is_refused_with_503(
+        self, tmp_path: Path, db_url: str
+    ) -> None:
+        """Two users hold the process's two slots: a third user is told to retry later."""
+        with running_api(tmp_path, db_url, max_streams=2) as api:
+            project(api)
+            with served(create_app(api.settings), free_port()) as url, \
+                    httpx.Client(base_url=url, timeout=20) as client:
+                tokens = [dev_token(api.settings, subject=f"sv-{n}", roles=["supervisor"],
+                                    jurisdiction=LESHAN_TOWNSHIP) for n in range(3)]
+                users = [{"Authorization": f"Bearer {token}"} for token in tokens]
+                opened = [client.stream("GET", "/v1/notifications/stream", headers=user)
+                          for user in users[:2]]
+                answers = [context.__enter__() for context in opened]
+                try:
+                    assert [a.status_code for a in answers] == [200, 200]
+                    with client.stream("GET", "/v1/notifications/stream",
+                                       headers=users[2]) as refused:
+                        assert refused.status_code == 503
+                        refused.read()
+                    assert refused.headers["content-type"].startswith("application/problem+json")
+                    assert refused.json()["code"] == "streams_full"
+                    assert int(refused.headers["Retry-After"]) > 0
+                finally:
+                    for context in opened:
+                        context.__exit__(None, None, None)
+                # A closed stream frees its slot for anyone.
+                deadline = time.monotonic() + 10
+                while True:
+                    with client.stream("GET", "/v1/notifications/stream",
+                                       headers=users[2]) as later:
+                        if later.status_code == 200:
+                            break
+                    assert time.monotonic() < deadline, "the closed streams kept their slots"
+                    time.sleep(0.2)
+
+
 class TestMinPosition:
     def test_a_position_beyond_the_log_is_refused_at_once(self, api: Api) -> None:
         api.open_case()
@@ -135,3 +175,17 @@ class TestMetrics:
         monkeypatch.setattr("psycopg.Connection.connect", blocking_connect)
         text = api.client.get("/metrics", headers=api.auth("adm-1", ["admin"])).text
         assert 'wardship_projection_lag_events{projection="cases"} 2.0' in text
+
+    def test_scrapes_share_one_lag_read_per_interval(self, api: Api) -> None:
+        """However often /metrics is scraped, the lag is read from the database at most once
+        per LAG_REFRESH_EVERY seconds: a scrape right after another reports the same figure."""
+        admin = api.auth("adm-1", ["admin"])
+        project(api)
+        api.open_case()
+        lag = 'wardship_projection_lag_events{projection="cases"}'
+        first = api.client.get("/metrics", headers=admin).text
+        assert f"{lag} 2.0" in first
+        api.open_case()  # two more events the runner has not applied
+        assert f"{lag} 2.0" in api.client.get("/metrics", headers=admin).text
+        time.sleep(LAG_REFRESH_EVERY + 0.2)
+        assert f"{lag} 4.0" in api.client.get("/metrics", headers=admin).text

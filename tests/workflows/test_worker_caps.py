@@ -1,0 +1,47 @@
+"""Every thread pool of the worker is capped, and the caps are settings."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from api.settings import Settings
+from workflows.worker import build_worker
+
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
+    from domain.application import Wardship
+
+
+def max_workers(executor: object) -> int:
+    assert isinstance(executor, ThreadPoolExecutor)
+    return executor._max_workers  # the cap itself is what is checked
+
+
+async def test_activity_and_workflow_threads_are_capped(
+    dev_server: WorkflowEnvironment, app: Wardship, task_queue: str
+) -> None:
+    defaults = build_worker(dev_server.client, app, [], task_queue).config()
+    # Without its own executor, Temporal makes one thread per workflow-task slot (4,000).
+    assert max_workers(defaults["workflow_task_executor"]) == 64
+    assert max_workers(defaults["activity_executor"]) == 256
+    assert defaults["max_concurrent_activities"] == 256
+
+    settings = Settings(worker_activity_threads=8, worker_workflow_threads=4,
+                        worker_workflow_tasks=100, worker_local_activities=50,
+                        worker_cached_workflows=500)
+    capped = build_worker(
+        dev_server.client, app, [], f"{task_queue}-capped",
+        threads=settings.worker_activity_threads,
+        workflow_threads=settings.worker_workflow_threads,
+        workflow_tasks=settings.worker_workflow_tasks,
+        local_activities=settings.worker_local_activities,
+        max_cached_workflows=settings.worker_cached_workflows,
+    ).config()
+    assert max_workers(capped["workflow_task_executor"]) == 4
+    assert max_workers(capped["activity_executor"]) == 8
+    assert capped["max_concurrent_activities"] == 8
+    assert capped["max_concurrent_workflow_tasks"] == 100
+    assert capped["max_concurrent_local_activities"] == 50
+    assert capped["max_cached_workflows"] == 500
