@@ -2,11 +2,15 @@
 
 The first request reserves (subject, key) with a hash of what it asks; the answer is stored
 when it succeeds. A refusal changed nothing, so its reservation is released for a retry.
+The key also names the command (`command_id`), which its events record: a retry that takes
+over a stale reservation runs the command again, and the domain answers it from the event
+already recorded under that id instead of recording it twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -38,6 +42,14 @@ def request_hash(*parts: bytes | str) -> str:
         data = part.encode() if isinstance(part, str) else part
         digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
+
+
+def command_id(subject: str, key: str | None) -> str:
+    """The id of the command a request carries: the user's Idempotency-Key (hashed, so the
+    log holds no client text and keys of different users never meet), else a fresh one."""
+    if key is None:
+        return uuid.uuid4().hex
+    return request_hash("command", subject, key)[:32]
 
 
 def key_reused() -> Problem:

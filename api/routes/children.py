@@ -11,17 +11,19 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
 from api.http.access_log import Shown
 from api.http.domain_problems import domain_problem
+from api.http.idempotency import command_id
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import wait_for
 from api.routes.answers import ChildFile, MergedFile
+from api.routes.cases import KEY_PARAMETER, idempotency_key
 from domain import access
 from domain.child import newest_values
 from domain.errors import CaseNotFound, DomainError
@@ -85,15 +87,19 @@ class MergeChildFiles(BaseModel):
 
 
 @router.post("/{child_id}/actions", response_class=OrjsonResponse, response_model=MergedFile,
-             responses=problem_answers(400, 401, 403, 404, 409, 413, 422, 503))
+             responses=problem_answers(400, 401, 403, 404, 409, 413, 422, 503),
+             openapi_extra=KEY_PARAMETER)
 async def child_action(
-    child_id: UUID, body: MergeChildFiles, user: Writer, app: App,
+    child_id: UUID, body: MergeChildFiles, user: Writer, app: App, request: Request,
 ) -> OrjsonResponse:
     """A child-file action: `merge_child_files` moves this file's cases and details into
-    another file of the same child, on record in both."""
+    another file of the same child, on record in both; a retry with the same
+    Idempotency-Key answers the merge it recorded."""
+    key = idempotency_key(request)
     try:
         merged = await run_in_threadpool(
-            app.merge_child_files, user, child_id, body.into, body.reason)
+            app.merge_child_files, user, child_id, body.into, body.reason,
+            command_id(user.subject, key))
     except CaseNotFound:
         raise _not_found(child_id) from None
     except DomainError as error:
