@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from fastapi import Response
 from psycopg.types.json import Jsonb
 
 from api.http.problems import Problem
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from psycopg_pool import AsyncConnectionPool
 
+# Headers that belong to the body's encoding, not to the answer kept for retries.
+_BODY_HEADERS = frozenset({"content-length", "content-type"})
 # A reservation older than this belongs to a request that died; a retry may take it over.
 STALE_AFTER = timedelta(seconds=60)
 
@@ -137,3 +142,26 @@ class IdempotencyStore:
         if found[1] is None:
             raise in_progress()
         return found[1]
+
+
+async def answer_once(
+    store: IdempotencyStore, subject: str, key: str | None, digest: str,
+    answer: Callable[[], Awaitable[Response]],
+) -> Response:
+    """`answer()` once per user and key: a retry gets the stored first answer, and a request
+    that fails releases its key so that a retry runs (the command id makes that safe)."""
+    if key is None:
+        return await answer()
+    stored = await store.reserve(subject, key, digest)
+    if stored is not None:
+        return Response(stored.body, stored.status, media_type="application/json",
+                        headers={**stored.headers, "Idempotent-Replayed": "true"})
+    try:
+        response = await answer()
+    except BaseException:
+        await store.release(subject, key)
+        raise
+    headers = {k: v for k, v in response.headers.items() if k not in _BODY_HEADERS}
+    await store.complete(subject, key, StoredAnswer(response.status_code, headers,
+                                                    bytes(response.body)))
+    return response

@@ -25,7 +25,7 @@ from api.deps import (
     scoped_case,
 )
 from api.http.domain_problems import case_not_found, domain_problem
-from api.http.idempotency import StoredAnswer, command_id, request_hash
+from api.http.idempotency import answer_once, command_id, request_hash
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command
@@ -91,28 +91,33 @@ def _header(request: Request, name: str) -> str | None:
 )
 async def open_case(
     body: OpenCase, user: Opener, app: App, request: Request
-) -> OrjsonResponse:
+) -> Response:
     """Open a case at discovery or report within the caller's jurisdiction; a retry with the
     same Idempotency-Key answers the case it opened."""
     if not access.may_open_case(user, body.jurisdiction):
         raise Problem(403, "outside_jurisdiction", "Outside your jurisdiction",
                       f"you may open cases under {user.jurisdiction} only")
     key = idempotency_key(request)
-    try:
-        view = await run_command(request.app, functools.partial(
-            app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
-            child=body.child.model_dump(mode="json"),
-            concern=body.concern.model_dump(mode="json"),
-            source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
-            command_id=command_id(user.subject, key),
-        ))
-    except DomainError as error:
-        raise domain_problem(error) from None
-    own_writes(request).wrote(user.subject, view["position"])
-    return OrjsonResponse(view, status_code=201, headers={
-        "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
-        "X-Position": str(view["position"]),
-    })
+
+    async def answer() -> Response:
+        try:
+            view = await run_command(request.app, functools.partial(
+                app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
+                child=body.child.model_dump(mode="json"),
+                concern=body.concern.model_dump(mode="json"),
+                source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
+                command_id=command_id(user.subject, key),
+            ))
+        except DomainError as error:
+            raise domain_problem(error) from None
+        own_writes(request).wrote(user.subject, view["position"])
+        return OrjsonResponse(view, status_code=201, headers={
+            "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
+            "X-Position": str(view["position"]),
+        })
+
+    digest = request_hash("open_case", body.model_dump_json())
+    return await answer_once(idempotency_store(request), user.subject, key, digest, answer)
 
 
 @router.get(
@@ -150,32 +155,23 @@ async def perform_action(
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
     expected = _expected_version(if_match)
-    if key is not None:
-        digest = request_hash(str(case_id), if_match or "", body.model_dump_json())
-        stored = await store.reserve(user.subject, key, digest)
-        if stored is not None:
-            return Response(stored.body, stored.status, media_type="application/json",
-                            headers={**stored.headers, "Idempotent-Replayed": "true"})
-    try:
-        view = await run_command(request.app, functools.partial(
-            app.perform, case_id, user, body.action, body.params(),
-            occurred_at=body.occurred_at, expected_version=expected,
-            command_id=command_id(user.subject, key)))
-    except BaseException as error:
-        if key is not None:
-            await store.release(user.subject, key)
-        if isinstance(error, DomainError):
+
+    async def answer() -> Response:
+        try:
+            view = await run_command(request.app, functools.partial(
+                app.perform, case_id, user, body.action, body.params(),
+                occurred_at=body.occurred_at, expected_version=expected,
+                command_id=command_id(user.subject, key)))
+        except DomainError as error:
             metrics.commands.labels(body.action, error.code).inc()
             raise await _refusal(app, user, case_id, error) from None
-        raise
-    metrics.commands.labels(body.action, "done").inc()
-    own_writes(request).wrote(user.subject, view["position"])
-    headers = {"ETag": etag(view["version"]), "X-Position": str(view["position"])}
-    response = OrjsonResponse(view, headers=headers)
-    if key is not None:
-        await store.complete(user.subject, key, StoredAnswer(
-            response.status_code, headers, bytes(response.body)))
-    return response
+        metrics.commands.labels(body.action, "done").inc()
+        own_writes(request).wrote(user.subject, view["position"])
+        return OrjsonResponse(view, headers={"ETag": etag(view["version"]),
+                                             "X-Position": str(view["position"])})
+
+    digest = request_hash(str(case_id), if_match or "", body.model_dump_json())
+    return await answer_once(store, user.subject, key, digest, answer)
 
 
 def _expected_version(if_match: str | None) -> int | None:

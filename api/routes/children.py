@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
+from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer, idempotency_store
 from api.http.access_log import Shown
 from api.http.domain_problems import domain_problem
-from api.http.idempotency import command_id
+from api.http.idempotency import answer_once, command_id, request_hash
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import wait_for
@@ -91,18 +91,24 @@ class MergeChildFiles(BaseModel):
              openapi_extra=KEY_PARAMETER)
 async def child_action(
     child_id: UUID, body: MergeChildFiles, user: Writer, app: App, request: Request,
-) -> OrjsonResponse:
+) -> Response:
     """A child-file action: `merge_child_files` moves this file's cases and details into
     another file of the same child, on record in both; a retry with the same
     Idempotency-Key answers the merge it recorded."""
     key = idempotency_key(request)
-    try:
-        merged = await run_in_threadpool(
-            app.merge_child_files, user, child_id, body.into, body.reason,
-            command_id(user.subject, key))
-    except CaseNotFound:
-        raise _not_found(child_id) from None
-    except DomainError as error:
-        raise domain_problem(error) from None
-    return OrjsonResponse({"id": merged["id"], "merged_from": str(child_id),
-                           "case_ids": merged["case_ids"], "position": merged["position"]})
+
+    async def answer() -> Response:
+        try:
+            merged = await run_in_threadpool(
+                app.merge_child_files, user, child_id, body.into, body.reason,
+                command_id(user.subject, key))
+        except CaseNotFound:
+            raise _not_found(child_id) from None
+        except DomainError as error:
+            raise domain_problem(error) from None
+        return OrjsonResponse({"id": merged["id"], "merged_from": str(child_id),
+                               "case_ids": merged["case_ids"],
+                               "position": merged["position"]})
+
+    digest = request_hash("child_action", str(child_id), body.model_dump_json())
+    return await answer_once(idempotency_store(request), user.subject, key, digest, answer)
