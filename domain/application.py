@@ -153,7 +153,14 @@ class Wardship(Application[UUID]):
         # (A save that lost to this same command's earlier commit is judged again too, and
         # then finds the command recorded.)
         attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
-        recorded_at, case, position = self._change(case_id, act, attempts)
+        try:
+            recorded_at, case, position = self._change(case_id, act, attempts)
+        except VersionConflict:
+            # The last attempt lost: to another writer, or to this command's own commit.
+            replayed = self._replayed(case_id, command_id, actor)
+            if replayed is None:
+                raise
+            return replayed
         if recorded_at is not None:
             return self._answer_as_recorded(case, recorded_at, actor)
         return {**case_view(case, actor), "position": position}
@@ -276,7 +283,7 @@ class Wardship(Application[UUID]):
     def _replayed(
         self, case_id: UUID, command_id: str | None, actor: Actor
     ) -> dict[str, Any] | None:
-        """The answer to the opening of a case by this command, if it was recorded."""
+        """The answer to this command if the case recorded it (a retry of a lost answer)."""
         if command_id is None:
             return None
         try:

@@ -117,6 +117,25 @@ class TestAmbiguousCommit:
         finally:
             other.close()
 
+    def test_a_lost_answer_on_the_last_attempt_is_not_a_conflict_either(
+        self, app_behind_proxy: tuple[Wardship, Any], db_url: str
+    ) -> None:
+        app, proxy = app_behind_proxy
+        driver = open_case(app)
+        # Another process writes: this one's cached case is behind, so the action is judged
+        # on a fresh read in the last attempt, and that attempt's answer is lost.
+        other = Wardship(env=event_store_env(db_url, CIPHER_KEY))
+        try:
+            other.perform(driver.case_id, CASEWORKER, "add_note", {"text": "elsewhere"})
+        finally:
+            other.close()
+        proxy.cut_next_commit()
+        view = app.perform(driver.case_id, CASEWORKER, "add_note", {"text": "seen"},
+                           expected_version=2, command_id="note-2")
+        assert proxy.cuts == 1
+        assert view["version"] == 3
+        assert len(app.case_events(driver.case_id)) == 3
+
     def test_a_save_that_failed_after_its_commit_is_retried_as_done(
         self, app_behind_proxy: tuple[Wardship, Any], db_url: str
     ) -> None:
