@@ -44,6 +44,8 @@ class Context:
     policy: Policy | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     occurred_at: datetime | None = None
+    # The id a retry of the same command carries (None: a service command, judged idempotent).
+    command_id: str | None = None
 
     @property
     def when(self) -> datetime:

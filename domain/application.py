@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.utils import get_topic
@@ -51,6 +51,8 @@ T = TypeVar("T")
 
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
+# A case opened by a command with an id gets its id from it, so a retry finds the case.
+_OPENED_BY_COMMAND = UUID("3d0c7a2e-6b1f-4f7e-9a55-2c8e1f0b7d41")
 
 
 class Wardship(Application[UUID]):
@@ -89,14 +91,19 @@ class Wardship(Application[UUID]):
         self, actor: Actor, *, entry: str, jurisdiction: str, child: dict[str, Any],
         concern: dict[str, Any], source: dict[str, Any], occurred_at: datetime | None = None,
         now: datetime | None = None, case_id: UUID | None = None,
+        command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Open a case and create or link the child's file, in one transaction."""
+        """Open a case and create or link the child's file, in one transaction.
+
+        A retry with the command id of a case already opened answers that case as opened.
+        """
         category = str(child.get("category") or ChildCategory.OTHER)
         if category not in set(ChildCategory):
             raise InvalidCommand(f"unknown child category {category!r}")
         ctx = Context(actor=actor, policy=self.policy, now=now or datetime.now(UTC),
-                      occurred_at=occurred_at)
-        case_id = case_id or uuid4()
+                      occurred_at=occurred_at, command_id=command_id)
+        if case_id is None:
+            case_id = uuid5(_OPENED_BY_COMMAND, command_id) if command_id else uuid4()
         file_id = child_file_id(child_identity(child, jurisdiction, case_id),
                                 self._identity_key)
         for _attempt in range(SAVE_ATTEMPTS):
@@ -109,7 +116,11 @@ class Wardship(Application[UUID]):
                 position = self.store.save(
                     case, self._child_file_for(file_id, case, category, actor.subject))
             except VersionConflict:
-                # Another report about the same child changed its file first: link anew.
+                # The case itself is there when this command was recorded before (its answer
+                # was lost); else another report about the same child changed its file first.
+                replayed = self._replayed(case_id, command_id, actor)
+                if replayed is not None:
+                    return replayed
                 continue
             return {**case_view(case, actor), "position": position}
         raise VersionConflict("the child's file is being changed by other reports; retry")
@@ -117,29 +128,48 @@ class Wardship(Application[UUID]):
     def perform(
         self, case_id: UUID, actor: Actor, action: str, params: dict[str, Any], *,
         occurred_at: datetime | None = None, expected_version: int | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Run one action on a case; refuses stale versions and records nothing on refusal."""
+        """Run one action on a case; refuses stale versions and records nothing on refusal.
+
+        A retry of a command already recorded (same command id) records nothing and answers
+        the case as that command left it, whatever the version is now.
+        """
         if action not in RULES:
             raise InvalidCommand(f"unknown action {action!r}")
 
-        def act(case: ProtectionCase) -> None:
+        def act(case: ProtectionCase) -> int | None:
+            if command_id is not None and command_id in case.command_ids:
+                return case.command_ids[command_id]
             if expected_version is not None and expected_version != case.version:
                 raise StaleVersion(
                     f"the case is at version {case.version}, not {expected_version}; reload it"
                 )
             ctx = Context(actor=actor, policy=self._policy_of(case),
-                          now=now or datetime.now(UTC), occurred_at=occurred_at)
+                          now=now or datetime.now(UTC), occurred_at=occurred_at,
+                          command_id=command_id)
             command: Callable[..., None] = getattr(case, action)
             try:
                 command(ctx, **params)
             except TypeError as error:
                 raise InvalidCommand(f"bad fields for '{action}': {error}") from None
+            return None
 
         # With an expected version the caller judged the case as they read it: no retry.
         # Without one, losing a race means judging the action again on the new state.
+        # (A save that lost to this same command's earlier commit is judged again too, and
+        # then finds the command recorded.)
         attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
-        _, case, position = self._change(case_id, act, attempts)
+        try:
+            recorded_at, case, position = self._change(case_id, act, attempts)
+        except VersionConflict:
+            # The last attempt lost: to another writer, or to this command's own commit.
+            replayed = self._replayed(case_id, command_id, actor)
+            if replayed is None:
+                raise
+            return replayed
+        if recorded_at is not None:
+            return self._answer_as_recorded(case, recorded_at, actor)
         return {**case_view(case, actor), "position": position}
 
     def change(self, case_id: UUID, command: Callable[[ProtectionCase], T]) -> T:
@@ -192,14 +222,20 @@ class Wardship(Application[UUID]):
         return case_view(self._case(case_id, version), actor)
 
     def merge_child_files(
-        self, actor: Actor, source_id: UUID, target_id: UUID, reason: str
+        self, actor: Actor, source_id: UUID, target_id: UUID, reason: str,
+        command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Merge one child's second file into their first, on record in both files."""
+        """Merge one child's second file into their first, on record in both files; a retry
+        of a merge already recorded (same command id) answers it without recording."""
         source, target = self._child_file(source_id), self._child_file(target_id)
         if not access.may_merge_child_files(actor, source.jurisdiction, target.jurisdiction):
             raise OutsideJurisdiction(
                 "merging needs a caseworker or supervisor whose area covers both files")
-        source.merge_into(target, reason=reason, merged_by=actor.subject)
+        if command_id is not None and source.merge_command == command_id:
+            return {**self.child_file(target_id),
+                    "position": self.recorder.max_notification_id()}
+        source.merge_into(target, reason=reason, merged_by=actor.subject,
+                          command_id=command_id)
         position = self.store.save(source, target)
         return {**self.child_file(target_id), "position": position}
 
@@ -242,6 +278,27 @@ class Wardship(Application[UUID]):
         return {**result, "head_hash": check.head_hash}
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _answer_as_recorded(
+        self, case: ProtectionCase, version: int, actor: Actor
+    ) -> dict[str, Any]:
+        """The answer to a command recorded at `version`: the case as it left it, and a log
+        position at or after its event (read-your-writes holds)."""
+        as_left = case if version == case.version else self._case(case.id, version)
+        return {**case_view(as_left, actor), "position": self.recorder.max_notification_id()}
+
+    def _replayed(
+        self, case_id: UUID, command_id: str | None, actor: Actor
+    ) -> dict[str, Any] | None:
+        """The answer to this command if the case recorded it (a retry of a lost answer)."""
+        if command_id is None:
+            return None
+        try:
+            case = self._case(case_id)
+        except CaseNotFound:
+            return None
+        version = case.command_ids.get(command_id)
+        return None if version is None else self._answer_as_recorded(case, version, actor)
 
     def _link(self, record: Any) -> ChainLink:
         try:

@@ -57,7 +57,9 @@ if TYPE_CHECKING:
     from uuid import UUID
 
 Changes = list[dict[str, Any]]
-
+# Command ids a case remembers, newest last: a retry comes within minutes of its first try,
+# and a case records a few commands a minute, so 200 cover any retry for ~10 KB a case.
+RECENT_COMMANDS = 200
 
 
 def _check(values: type[Any], value: str, field: str) -> str:
@@ -83,7 +85,8 @@ class ProtectionCase(Aggregate):
     """One child-protection case moving through the stages of the linked response."""
 
     # 2: typed approvals, referrals, services and notifications; ever_urgent is kept.
-    class_version: ClassVar[int] = 2
+    # 3: the recent command ids, so that a retried command finds its first answer.
+    class_version: ClassVar[int] = 3
     jurisdiction: str
     child_id: str
     stage: str
@@ -114,6 +117,8 @@ class ProtectionCase(Aggregate):
         self.source: dict[str, Any] = {}
         self.opened_at: datetime | None = None
         self.opened_by = ""
+        # Recent command id -> the version its event took (the newest RECENT_COMMANDS).
+        self.command_ids: dict[str, int] = {}
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -126,6 +131,11 @@ class ProtectionCase(Aggregate):
                                    ("services", Service), ("notifications", Notification)):
             state[table] = {key: from_plain(record_type, value)
                             for key, value in state.get(table, {}).items()}
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Snapshots taken before events carried command ids: none to remember."""
+        state["command_ids"] = {}
 
     # --- opening -------------------------------------------------------------------------
 
@@ -175,6 +185,12 @@ class ProtectionCase(Aggregate):
             "timestamp": timestamp,
         })
         super().trigger_event(event_class, timestamp=timestamp, **kwargs)
+
+    def remember_command(self, command_id: str, version: int) -> None:
+        """Keep the id of a recorded command (the oldest is forgotten past the bound)."""
+        self.command_ids[command_id] = version
+        if len(self.command_ids) > RECENT_COMMANDS:
+            del self.command_ids[next(iter(self.command_ids))]
 
     # --- reading -------------------------------------------------------------------------
 
@@ -653,6 +669,7 @@ def _base_fields(
         "policy_version": version or (ctx.policy.version if ctx.policy else ""),
         "stage": str(Stage(stage).value),
         "deadline_changes": changes,
+        "command_id": ctx.command_id,
     }
     if prev_hash is not None:
         fields["prev_hash"] = prev_hash

@@ -130,22 +130,37 @@ class ChildFile(Aggregate):
     class MergedInto(Aggregate.Event):
         """This file was found to be another child's file and merged into it."""
 
+        # 2: the id of the merge command, so that a retry finds it.
+        class_version = 2
         into: str
         reason: str
         merged_by: str
+        command_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["command_id"] = None  # recorded before commands had ids
 
         def apply(self, aggregate: Any) -> None:
             file: ChildFile = aggregate
             file.merged_into = self.into
+            file.merge_command = self.command_id
 
     class FileMerged(Aggregate.Event):
         """Another file about the same child was merged in: its cases and details came here."""
 
+        # 2: the id of the merge command (as on the source file's MergedInto).
+        class_version = 2
         source: str
         case_ids: list[str]
         details: list[dict[str, Any]]
         reason: str
         merged_by: str
+        command_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["command_id"] = None
 
         def apply(self, aggregate: Any) -> None:
             file: ChildFile = aggregate
@@ -158,6 +173,7 @@ class ChildFile(Aggregate):
         self.jurisdiction = ""
         self.details: list[Detail] = []
         self.merged_into: str | None = None
+        self.merge_command: str | None = None  # the id of the command that merged it
 
     @property
     def personal(self) -> dict[str, Any]:
@@ -179,7 +195,8 @@ class ChildFile(Aggregate):
             self.trigger_event(self.CaseLinked, case_id=case_id, category=category,
                                personal=personal, recorded_by=recorded_by)
 
-    def merge_into(self, target: ChildFile, *, reason: str, merged_by: str) -> None:
+    def merge_into(self, target: ChildFile, *, reason: str, merged_by: str,
+                   command_id: str | None = None) -> None:
         """Move this file's cases and details into `target`, recorded on both files."""
         if target.id == self.id:
             raise InvalidCommand("a file cannot be merged into itself")
@@ -191,6 +208,6 @@ class ChildFile(Aggregate):
         target.trigger_event(target.FileMerged, source=str(self.id),
                              case_ids=list(self.case_ids),
                              details=[d.as_plain() for d in self.details],
-                             reason=reason, merged_by=merged_by)
+                             reason=reason, merged_by=merged_by, command_id=command_id)
         self.trigger_event(self.MergedInto, into=str(target.id), reason=reason,
-                           merged_by=merged_by)
+                           merged_by=merged_by, command_id=command_id)

@@ -1,9 +1,9 @@
 """The protection case's events: explicitly named, past tense, immutable once stored.
 
 Every event records who acted (actor_id, actor_role), when it happened (occurred_at), the
-policy version, the stage it left the case in, the deadline changes it caused, and its place
-in the case's hash chain (prev_hash, hash). `apply` only changes state; the command method
-that triggered it decided everything.
+command that recorded it (command_id), the policy version, the stage it left the case in,
+the deadline changes it caused, and its place in the case's hash chain (prev_hash, hash).
+`apply` only changes state; the command method that triggered it decided everything.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 class CaseEvent(Aggregate.Event):
     """Fields every case event carries."""
 
+    # 2: the id of the command that recorded the event, so that a retry finds it.
+    class_version = 2
     actor_id: str
     actor_role: str
     occurred_at: datetime
@@ -42,10 +44,17 @@ class CaseEvent(Aggregate.Event):
     deadline_changes: list[dict[str, Any]]
     prev_hash: str
     hash: str
+    command_id: str | None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["command_id"] = None  # recorded before commands had ids
 
     def apply(self, aggregate: Any) -> None:
         case: ProtectionCase = aggregate
         self.change(case)
+        if self.command_id is not None:
+            case.remember_command(self.command_id, self.originator_version)
         closes = self.stage == Stage.CLOSED and case.stage != Stage.CLOSED
         case.spend_approvals(type(self), closes=closes)
         case.stage = self.stage

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 # Fields that are the chain itself, not content.
 _NOT_HASHED = frozenset({"hash"})
+# Fields added after chains were first stored: covered when set, left out when None (as
+# events stored before them are read), so older chains verify unchanged.
+_COVERED_WHEN_SET = frozenset({"command_id"})
 
 
 def plain(value: Any) -> Any:
@@ -35,7 +38,8 @@ def plain(value: Any) -> Any:
 
 def event_hash(topic: str, fields: dict[str, Any]) -> str:
     """SHA-256 over the event's topic and fields (which include prev_hash), canonically encoded."""
-    content = {k: v for k, v in fields.items() if k not in _NOT_HASHED}
+    content = {k: v for k, v in fields.items()
+               if k not in _NOT_HASHED and not (k in _COVERED_WHEN_SET and v is None)}
     encoded = json.dumps(
         {"topic": topic, "fields": plain(content)},
         sort_keys=True, ensure_ascii=False, separators=(",", ":"),

@@ -2,22 +2,31 @@
 
 The first request reserves (subject, key) with a hash of what it asks; the answer is stored
 when it succeeds. A refusal changed nothing, so its reservation is released for a retry.
+The key also names the command (`command_id`), which its events record: a retry that takes
+over a stale reservation runs the command again, and the domain answers it from the event
+already recorded under that id instead of recording it twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from fastapi import Response
 from psycopg.types.json import Jsonb
 
 from api.http.problems import Problem
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from psycopg_pool import AsyncConnectionPool
 
+# Headers that belong to the body's encoding, not to the answer kept for retries.
+_BODY_HEADERS = frozenset({"content-length", "content-type"})
 # A reservation older than this belongs to a request that died; a retry may take it over.
 STALE_AFTER = timedelta(seconds=60)
 
@@ -38,6 +47,14 @@ def request_hash(*parts: bytes | str) -> str:
         data = part.encode() if isinstance(part, str) else part
         digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
+
+
+def command_id(subject: str, key: str | None) -> str:
+    """The id of the command a request carries: the user's Idempotency-Key (hashed, so the
+    log holds no client text and keys of different users never meet), else a fresh one."""
+    if key is None:
+        return uuid.uuid4().hex
+    return request_hash("command", subject, key)[:32]
 
 
 def key_reused() -> Problem:
@@ -125,3 +142,26 @@ class IdempotencyStore:
         if found[1] is None:
             raise in_progress()
         return found[1]
+
+
+async def answer_once(
+    store: IdempotencyStore, subject: str, key: str | None, digest: str,
+    answer: Callable[[], Awaitable[Response]],
+) -> Response:
+    """`answer()` once per user and key: a retry gets the stored first answer, and a request
+    that fails releases its key so that a retry runs (the command id makes that safe)."""
+    if key is None:
+        return await answer()
+    stored = await store.reserve(subject, key, digest)
+    if stored is not None:
+        return Response(stored.body, stored.status, media_type="application/json",
+                        headers={**stored.headers, "Idempotent-Replayed": "true"})
+    try:
+        response = await answer()
+    except BaseException:
+        await store.release(subject, key)
+        raise
+    headers = {k: v for k, v in response.headers.items() if k not in _BODY_HEADERS}
+    await store.complete(subject, key, StoredAnswer(response.status_code, headers,
+                                                    bytes(response.body)))
+    return response

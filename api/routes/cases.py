@@ -24,7 +24,7 @@ from api.deps import (
     scoped_case,
 )
 from api.http.domain_problems import case_not_found, domain_problem
-from api.http.idempotency import StoredAnswer, request_hash
+from api.http.idempotency import answer_once, command_id, request_hash
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command, store_call
@@ -60,6 +60,15 @@ HEADER_PARAMETERS: dict[str, Any] = {"parameters": [
 ]}
 
 
+# For routes that take only the Idempotency-Key (case opening, child-file actions).
+KEY_PARAMETER: dict[str, Any] = {"parameters": HEADER_PARAMETERS["parameters"][:1]}
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key, checked; None when it sent none."""
+    return _header(request, "Idempotency-Key")
+
+
 def _header(request: Request, name: str) -> str | None:
     """An optional header checked as its schema says; 422 like any other bad parameter."""
     value = request.headers.get(name)
@@ -77,28 +86,37 @@ def _header(request: Request, name: str) -> str | None:
     "", status_code=201, response_class=OrjsonResponse,
     responses={201: {"model": CaseView, "description": "the case opened"},
                **problem_answers(400, 401, 403, 409, 413, 422, 503)},
+    openapi_extra=KEY_PARAMETER,
 )
 async def open_case(
     body: OpenCase, user: Opener, app: App, request: Request
-) -> OrjsonResponse:
-    """Open a case at discovery or report within the caller's jurisdiction."""
+) -> Response:
+    """Open a case at discovery or report within the caller's jurisdiction; a retry with the
+    same Idempotency-Key answers the case it opened."""
     if not access.may_open_case(user, body.jurisdiction):
         raise Problem(403, "outside_jurisdiction", "Outside your jurisdiction",
                       f"you may open cases under {user.jurisdiction} only")
-    try:
-        view = await run_command(request.app, functools.partial(
-            app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
-            child=body.child.model_dump(mode="json"),
-            concern=body.concern.model_dump(mode="json"),
-            source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
-        ))
-    except DomainError as error:
-        raise domain_problem(error) from None
-    own_writes(request).wrote(user.subject, view["position"])
-    return OrjsonResponse(view, status_code=201, headers={
-        "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
-        "X-Position": str(view["position"]),
-    })
+    key = idempotency_key(request)
+
+    async def answer() -> Response:
+        try:
+            view = await run_command(request.app, functools.partial(
+                app.open_case, user, entry=body.entry.value, jurisdiction=body.jurisdiction,
+                child=body.child.model_dump(mode="json"),
+                concern=body.concern.model_dump(mode="json"),
+                source=body.source.model_dump(mode="json"), occurred_at=body.occurred_at,
+                command_id=command_id(user.subject, key),
+            ))
+        except DomainError as error:
+            raise domain_problem(error) from None
+        own_writes(request).wrote(user.subject, view["position"])
+        return OrjsonResponse(view, status_code=201, headers={
+            "Location": f"/v1/cases/{view['id']}", "ETag": etag(view["version"]),
+            "X-Position": str(view["position"]),
+        })
+
+    digest = request_hash("open_case", body.model_dump_json())
+    return await answer_once(idempotency_store(request), user.subject, key, digest, answer)
 
 
 @router.get(
@@ -129,38 +147,30 @@ async def perform_action(
     """Perform one action, e.g. `{"action": "accept_report", "grade": "red", ...}`."""
     app, user = app_and_user
     if_match = _header(request, "If-Match")
-    idempotency_key = _header(request, "Idempotency-Key")
+    key = idempotency_key(request)
     # Plain accessors, not dependencies: each dependency costs on the hot path.
     store, metrics = idempotency_store(request), metrics_of(request)
     if not access.holds_any(user, RULES[body.action].roles):
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
     expected = _expected_version(if_match)
-    if idempotency_key is not None:
-        digest = request_hash(str(case_id), if_match or "", body.model_dump_json())
-        stored = await store.reserve(user.subject, idempotency_key, digest)
-        if stored is not None:
-            return Response(stored.body, stored.status, media_type="application/json",
-                            headers={**stored.headers, "Idempotent-Replayed": "true"})
-    try:
-        view = await run_command(request.app, functools.partial(
-            app.perform, case_id, user, body.action, body.params(),
-            occurred_at=body.occurred_at, expected_version=expected))
-    except BaseException as error:
-        if idempotency_key is not None:
-            await store.release(user.subject, idempotency_key)
-        if isinstance(error, DomainError):
+
+    async def answer() -> Response:
+        try:
+            view = await run_command(request.app, functools.partial(
+                app.perform, case_id, user, body.action, body.params(),
+                occurred_at=body.occurred_at, expected_version=expected,
+                command_id=command_id(user.subject, key)))
+        except DomainError as error:
             metrics.commands.labels(body.action, error.code).inc()
             raise await _refusal(app, user, case_id, error) from None
-        raise
-    metrics.commands.labels(body.action, "done").inc()
-    own_writes(request).wrote(user.subject, view["position"])
-    headers = {"ETag": etag(view["version"]), "X-Position": str(view["position"])}
-    response = OrjsonResponse(view, headers=headers)
-    if idempotency_key is not None:
-        await store.complete(user.subject, idempotency_key, StoredAnswer(
-            response.status_code, headers, bytes(response.body)))
-    return response
+        metrics.commands.labels(body.action, "done").inc()
+        own_writes(request).wrote(user.subject, view["position"])
+        return OrjsonResponse(view, headers={"ETag": etag(view["version"]),
+                                             "X-Position": str(view["position"])})
+
+    digest = request_hash(str(case_id), if_match or "", body.model_dump_json())
+    return await answer_once(store, user.subject, key, digest, answer)
 
 
 def _expected_version(if_match: str | None) -> int | None:

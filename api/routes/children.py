@@ -8,20 +8,23 @@ cases the reader may see, and the read is logged.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer
+from api.deps import AccessLogDep, App, MinPosition, Pool, Reader, Writer, idempotency_store
 from api.http.access_log import Shown
 from api.http.domain_problems import domain_problem
+from api.http.idempotency import answer_once, command_id, request_hash
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
-from api.http.services import store_call
+from api.http.services import run_command, store_call
 from api.readmodels import wait_for
 from api.routes.answers import ChildFile, MergedFile
+from api.routes.cases import KEY_PARAMETER, idempotency_key
 from domain import access
 from domain.child import newest_values
 from domain.errors import CaseNotFound, DomainError
@@ -85,18 +88,28 @@ class MergeChildFiles(BaseModel):
 
 
 @router.post("/{child_id}/actions", response_class=OrjsonResponse, response_model=MergedFile,
-             responses=problem_answers(400, 401, 403, 404, 409, 413, 422, 503))
+             responses=problem_answers(400, 401, 403, 404, 409, 413, 422, 503),
+             openapi_extra=KEY_PARAMETER)
 async def child_action(
-    child_id: UUID, body: MergeChildFiles, user: Writer, app: App,
-) -> OrjsonResponse:
+    child_id: UUID, body: MergeChildFiles, user: Writer, app: App, request: Request,
+) -> Response:
     """A child-file action: `merge_child_files` moves this file's cases and details into
-    another file of the same child, on record in both."""
-    try:
-        merged = await store_call(
-            app.merge_child_files, user, child_id, body.into, body.reason)
-    except CaseNotFound:
-        raise _not_found(child_id) from None
-    except DomainError as error:
-        raise domain_problem(error) from None
-    return OrjsonResponse({"id": merged["id"], "merged_from": str(child_id),
-                           "case_ids": merged["case_ids"], "position": merged["position"]})
+    another file of the same child, on record in both; a retry with the same
+    Idempotency-Key answers the merge it recorded."""
+    key = idempotency_key(request)
+
+    async def answer() -> Response:
+        try:
+            merged = await run_command(request.app, functools.partial(
+                app.merge_child_files, user, child_id, body.into, body.reason,
+                command_id(user.subject, key)))
+        except CaseNotFound:
+            raise _not_found(child_id) from None
+        except DomainError as error:
+            raise domain_problem(error) from None
+        return OrjsonResponse({"id": merged["id"], "merged_from": str(child_id),
+                               "case_ids": merged["case_ids"],
+                               "position": merged["position"]})
+
+    digest = request_hash("child_action", str(child_id), body.model_dump_json())
+    return await answer_once(idempotency_store(request), user.subject, key, digest, answer)

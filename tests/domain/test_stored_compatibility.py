@@ -65,3 +65,14 @@ class TestStoredCompatibility:
         view = old_store.perform(CASE_ID, CASEWORKER, "add_note", {"text": "still here"})
         assert view["version"] == before + 1
         assert old_store.verify_chain(CASE_ID)["valid"]
+
+    def test_old_events_carry_no_command_id_and_new_ones_are_found_again(
+        self, old_store: Wardship
+    ) -> None:
+        assert {e.command_id for e in old_store.case_events(CASE_ID)} == {None}
+        before = old_store.get_case(CASE_ID)["version"]
+        for _ in range(2):  # the second is a retry of the first
+            view = old_store.perform(CASE_ID, CASEWORKER, "add_note", {"text": "once"},
+                                     expected_version=before, command_id="retried")
+        assert view["version"] == before + 1
+        assert old_store.verify_chain(CASE_ID)["valid"]
