@@ -9,7 +9,21 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from api.cli import api, demo, dev, migrate, project, projections, replay, token, verify, worker
+from api.cli import (
+    api,
+    backup,
+    demo,
+    dev,
+    migrate,
+    project,
+    projections,
+    rearm,
+    replay,
+    restore,
+    token,
+    verify,
+    worker,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,6 +41,9 @@ COMMANDS: tuple[Command, ...] = (
     verify.COMMAND,
     replay.COMMAND,
     migrate.COMMAND,
+    backup.COMMAND,
+    restore.COMMAND,
+    rearm.COMMAND,
 )
 
 
