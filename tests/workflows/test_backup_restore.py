@@ -34,6 +34,7 @@ from tests.workflows.support import (
     open_red_report,
     seconds_policy_toml,
 )
+from tests.workflows.test_least_privilege import Deployment, deployment, refused
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.worker import build_worker
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from domain.application import Wardship
+
+__all__ = ["deployment"]  # deploy/roles.sql provisioned for a test, shared with least privilege
 
 # Far enough ahead to be pending in the backup and still pending when re-armed.
 INTAKE = "20s"
@@ -193,3 +196,44 @@ async def test_a_restored_backup_verifies_rebuilds_the_same_and_fires_its_pendin
             await temporal.shutdown()
     finally:
         restored.close()
+
+
+def test_a_backup_restored_by_another_deployments_owner_serves_its_app_role(
+    db_url: str, deployment: Deployment, tmp_path: Path
+) -> None:
+    """Restored without the old owners and grants: the new owner owns it all, and the
+    migration step grants the new app role what it needs, no more."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {"WARDSHIP_CIPHER_KEY": key, "WARDSHIP_STATE_DIR": str(tmp_path)}
+    migrate_database(Settings(database_url=db_url, cipher_key=key, state_dir=tmp_path))
+    app = bootstrap(Settings(database_url=db_url, cipher_key=key, state_dir=tmp_path))
+    try:
+        case_id = open_red_report(app)
+    finally:
+        app.close()
+    backup = tmp_path / "wardship.dump"
+    assert wardship("backup", str(backup), env={**env, "DATABASE_URL": db_url}).returncode == 0
+
+    # The owner's password reaches pg_restore and psql, not their command lines.
+    done = wardship("restore", str(backup), env={**env, "DATABASE_URL": deployment.owner_url})
+    assert done.returncode == 0, done.stderr
+    owner = urlsplit(deployment.owner_url).username
+    with psycopg.connect(deployment.owner_url) as conn:
+        owners = {row[0] for row in conn.execute(
+            "SELECT DISTINCT relowner::regrole::text FROM pg_class"
+            " WHERE relnamespace = 'public'::regnamespace")}
+    assert owners == {owner}
+
+    # The app role reads the case and maintains read models; history stays unchangeable.
+    served = bootstrap(Settings(database_url=deployment.app_url, cipher_key=key,
+                                state_dir=tmp_path))
+    try:
+        assert served.get_case_aggregate(case_id).id == case_id
+        with psycopg.connect(deployment.app_url, autocommit=True) as conn:
+            Worker(MODELS["cases"](), served, conn).catch_up()
+    finally:
+        served.close()
+    app_url = deployment.app_url
+    assert "never changed" in refused(app_url, "UPDATE wardship_events SET topic = topic")
+    assert "permission denied" in refused(app_url, "DELETE FROM wardship_snapshots")
+    assert "permission denied" in refused(app_url, "INSERT INTO wardship_schema_version VALUES (9)")
