@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 once every workflow is signalled; 2 without the store or Temporal to use."""
+    """Exit 0 once every workflow is signalled; 1 if Temporal is unreachable, 2 if unset."""
     del args
     from temporalio.client import Client
+    from temporalio.service import RPCError
 
     from api.bootstrap import bootstrap
     from api.settings import get_settings
@@ -41,6 +42,14 @@ def run(args: argparse.Namespace) -> int:
                   f"({done.cases} cases read) in {time.monotonic() - started:.1f}s")
 
         asyncio.run(main())
+    except RuntimeError as error:  # what temporalio raises when it cannot connect
+        print(f"cannot reach Temporal at {address}: {error}; nothing was re-armed",
+              file=sys.stderr)
+        return 1
+    except RPCError as error:
+        print(f"Temporal refused a signal ({error.status.name}): run `wardship rearm` again "
+              "(it is safe to repeat)", file=sys.stderr)
+        return 1
     finally:
         app.close()
     return 0
