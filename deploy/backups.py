@@ -115,8 +115,9 @@ def restore(database_url: str, file: Path) -> None:
             psql.stdin.close()
             script.stdout.close()
         restored, loaded = script.wait(), psql.wait()
-        for status, errors, tool in ((restored, restore_err, "pg_restore"),
-                                     (loaded, psql_err, "psql")):
+        # psql first: when it stops at an error, pg_restore only dies of the closed pipe.
+        for status, errors, tool in ((loaded, psql_err, "psql"),
+                                     (restored, restore_err, "pg_restore")):
             if status != 0:
                 errors.seek(0)
                 detail = errors.read().decode(errors="replace").strip()[-2000:]
