@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 # The one line of a PostgreSQL 17+ restore script that an older server refuses.
 _NEWER_SETTING = b"SET transaction_timeout = 0;\n"
+# psql quotes the row a COPY failed on: stored events and personal data stay out of messages.
+_ROW = re.compile(r"(CONTEXT:\s+COPY \S+, line \d+)[^\n]*")
 # Objects in these schemas come with every database; anything else means "not empty".
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 
@@ -120,8 +122,9 @@ def restore(database_url: str, file: Path) -> None:
                                      (restored, restore_err, "pg_restore")):
             if status != 0:
                 errors.seek(0)
-                detail = errors.read().decode(errors="replace").strip()[-2000:]
-                raise BackupError(f"{tool} failed ({status}); nothing was restored: {detail}")
+                detail = _ROW.sub(r"\1", errors.read().decode(errors="replace")).strip()
+                raise BackupError(
+                    f"{tool} failed ({status}); nothing was restored: {detail[-2000:]}")
 
 
 def _copy_script(source: IO[bytes], target: IO[bytes], drop_newer_setting: bool) -> None:

@@ -237,3 +237,30 @@ def test_a_backup_restored_by_another_deployments_owner_serves_its_app_role(
     assert "never changed" in refused(app_url, "UPDATE wardship_events SET topic = topic")
     assert "permission denied" in refused(app_url, "DELETE FROM wardship_snapshots")
     assert "permission denied" in refused(app_url, "INSERT INTO wardship_schema_version VALUES (9)")
+
+
+def test_a_damaged_backup_restores_nothing(
+    db_url: str, empty_db_url: str, tmp_path: Path
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {"WARDSHIP_CIPHER_KEY": key, "WARDSHIP_STATE_DIR": str(tmp_path)}
+    settings = Settings(database_url=db_url, state_dir=tmp_path, cipher_key=key)
+    migrate_database(settings)
+    app = bootstrap(settings)
+    try:
+        for _ in range(20):
+            open_red_report(app)
+    finally:
+        app.close()
+    backup = tmp_path / "wardship.dump"
+    assert wardship("backup", str(backup), env={**env, "DATABASE_URL": db_url}).returncode == 0
+    # Damage the row data near the end: the schema and earlier rows are loaded before.
+    archive = bytearray(backup.read_bytes())
+    archive[-1500:-500] = b"\x55" * 1000
+    backup.write_bytes(archive)
+
+    done = wardship("restore", str(backup), env={**env, "DATABASE_URL": empty_db_url})
+    assert done.returncode == 1
+    assert "nothing was restored" in done.stderr
+    assert "CaseOpened" not in done.stderr  # the damaged row is not quoted
+    assert contents(empty_db_url, "rv") == {}
