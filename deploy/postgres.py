@@ -68,6 +68,10 @@ class EmbeddedPostgres:
         log.info("postgres_started", port=self.port)
         return self.url
 
+    def is_running(self) -> bool:
+        """Whether a server runs on this data dir (started by us or by another process)."""
+        return self._running_port() is not None
+
     def stop(self) -> None:
         """Fast shutdown: roll back open transactions, write a checkpoint, exit."""
         if self._running_port() is not None:

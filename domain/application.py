@@ -28,6 +28,7 @@ from domain.errors import (
     StaleVersion,
     VersionConflict,
 )
+from domain.events import CaseOpened
 from domain.hashchain import ChainLink, check_chain
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
@@ -39,7 +40,7 @@ from domain.store import (
 from domain.views import case_view
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from eventsourcing.persistence import JSONTranscoder
 
@@ -53,6 +54,7 @@ T = TypeVar("T")
 SNAPSHOT_INTERVAL = 100
 # A case opened by a command with an id gets its id from it, so a retry finds the case.
 _OPENED_BY_COMMAND = UUID("3d0c7a2e-6b1f-4f7e-9a55-2c8e1f0b7d41")
+CASE_ID_PAGE = 5000  # case-opening notifications read per query by `case_ids`
 
 
 class Wardship(Application[UUID]):
@@ -207,6 +209,15 @@ class Wardship(Application[UUID]):
 
     def get_case(self, case_id: UUID, actor: Actor | None = None) -> dict[str, Any]:
         return case_view(self._case(case_id), actor)
+
+    def case_ids(self) -> Iterator[UUID]:
+        """Every case in the store, oldest first, from the log itself (read models may lag)."""
+        opened, position = [get_topic(CaseOpened)], 0
+        while page := self.recorder.select_notifications(
+            position, CASE_ID_PAGE, topics=opened, inclusive_of_start=False
+        ):
+            yield from (cast("UUID", n.originator_id) for n in page)
+            position = page[-1].id
 
     def get_case_aggregate(self, case_id: UUID, version: int | None = None) -> ProtectionCase:
         """The aggregate itself, for the service's own layers (workflows, inspection)."""

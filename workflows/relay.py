@@ -186,10 +186,7 @@ class Relay:
 
     def state_of(self, case_id: UUID) -> CaseState:
         """What the case's workflow is signalled: the case at its current version."""
-        case = self.app.get_case_aggregate(case_id)
-        policy = self.app.policies.get(case.policy_version, self.app.policy)
-        delays = [delay.total_seconds() for delay in policy.escalation_levels]
-        return case_state(case, delays, self.wake_early)
+        return current_state(self.app, case_id, self.wake_early)
 
     def _ping(self) -> None:
         with self._recorder.datastore.transaction() as curs:
@@ -209,12 +206,25 @@ class Relay:
 
     async def _signal(self, state: CaseState) -> None:
         async with self._limit:
-            await self.client.start_workflow(
-                CaseWorkflow.run, CaseWorkflowInput(case_id=state.case_id),
-                id=workflow_id(state.case_id), task_queue=self.task_queue,
-                start_signal=SIGNAL, start_signal_args=[state],
-                rpc_timeout=timedelta(seconds=10),
-            )
+            await signal_case(self.client, self.task_queue, state)
+
+
+def current_state(app: Wardship, case_id: UUID, wake_early: float = 0.0) -> CaseState:
+    """The case's state at its latest version, with its policy's escalation delays."""
+    case = app.get_case_aggregate(case_id)
+    policy = app.policies.get(case.policy_version, app.policy)
+    delays = [delay.total_seconds() for delay in policy.escalation_levels]
+    return case_state(case, delays, wake_early)
+
+
+async def signal_case(client: Client, task_queue: str, state: CaseState) -> None:
+    """Signal the case's workflow with `state`, starting the workflow if it is not running."""
+    await client.start_workflow(
+        CaseWorkflow.run, CaseWorkflowInput(case_id=state.case_id),
+        id=workflow_id(state.case_id), task_queue=task_queue,
+        start_signal=SIGNAL, start_signal_args=[state],
+        rpc_timeout=timedelta(seconds=10),
+    )
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING
 
 from api.cli import (
     api,
+    backup,
     demo,
     dev,
     migrate,
     parked,
     project,
     projections,
+    rearm,
     replay,
+    restore,
     token,
     verify,
     worker,
@@ -40,6 +43,9 @@ COMMANDS: tuple[Command, ...] = (
     replay.COMMAND,
     migrate.COMMAND,
     parked.COMMAND,
+    backup.COMMAND,
+    restore.COMMAND,
+    rearm.COMMAND,
 )
 
 

@@ -1,4 +1,8 @@
-"""`wardship verify FILE`: check an exported case file offline (signature and hash chain)."""
+"""`wardship verify FILE`: check an exported case file offline (signature and hash chain).
+
+`wardship verify --all` checks the hash chain of every case in the event store instead
+(DATABASE_URL), e.g. after `wardship restore`.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,27 @@ if TYPE_CHECKING:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="the case file from GET /v1/cases/{id}/export")
+    parser.add_argument("file", type=Path, nargs="?",
+                        help="the case file from GET /v1/cases/{id}/export")
     parser.add_argument(
         "--public-key", metavar="KEY",
         help="the service's published key (base64, from GET /v1/inspection/signing-key); "
              "without it the file's embedded key is checked and its id printed",
     )
+    parser.add_argument(
+        "--all", action="store_true",
+        help="instead of a file, check every case's hash chain in the event store (DATABASE_URL)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the file is intact and signed; 1, naming the first bad event, when not."""
     from api.inspection.casefile import check_case_file
 
+    if args.all == (args.file is not None):
+        print("give either a case file or --all")
+        return 2
+    if args.all:
+        return verify_all()
     try:
         document = json.loads(Path(args.file).read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -37,4 +50,33 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.valid else 1
 
 
-COMMAND = Command("verify", "check an exported case file offline", run, _add_arguments)
+def verify_all() -> int:
+    """Exit 0 when every case's chain verifies; 1, naming each bad case and event, when not."""
+    from api.bootstrap import bootstrap
+    from api.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url is None:
+        print("set DATABASE_URL (or WARDSHIP_DATABASE_URL) to the event store to verify")
+        return 2
+    app = bootstrap(settings, pool_size=2)
+    cases = events = bad = 0
+    try:
+        for case_id in app.case_ids():
+            result = app.verify_chain(case_id)
+            cases, events = cases + 1, events + result["events"]
+            if not result["valid"]:
+                bad += 1
+                print(f"INVALID: case {case_id}, event {result['first_bad_version']}: "
+                      f"{result['problem']}")
+    finally:
+        app.close()
+    if bad:
+        print(f"INVALID: {bad} of {cases} cases")
+        return 1
+    print(f"OK: every chain verifies ({cases} cases, {events} events)")
+    return 0
+
+
+COMMAND = Command("verify", "check an exported case file, or every case's chain (--all)",
+                  run, _add_arguments)
