@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from domain.application import Wardship
     from projections.base import Positioned, ReadModel
-    from tests.chaos.load import Ledger
+    from tests.chaos.load import Action, Ledger
 
 # The deadline kind the load's reports start; due seconds after opening (see the run's policy).
 KIND = "intake_danger"
@@ -121,10 +121,16 @@ class Check:
     ok: bool | None
 
 
-def judge(phase: Phase, ledger: Ledger, facts: LogFacts, ladder: Sequence[timedelta],
-          settled_at: float) -> list[Check]:
-    """The checks of one phase: actions first sent in it and deadlines due in it."""
-    actions = [a for a in ledger.actions if phase.holds(a.first_sent)]
+def owner(phases: Sequence[Phase], action: Action) -> Phase | None:
+    """The phase of the last kill an action lived through, else the phase it was sent in."""
+    lived = [p for p in phases if action.first_sent < p.start <= action.settled]
+    return lived[-1] if lived else next((p for p in phases if p.holds(action.first_sent)), None)
+
+
+def judge(phase: Phase, phases: Sequence[Phase], ledger: Ledger, facts: LogFacts,
+          ladder: Sequence[timedelta], settled_at: float) -> list[Check]:
+    """The checks of one phase: its actions (see `owner`) and the deadlines due in it."""
+    actions = [a for a in ledger.actions if owner(phases, a) is phase]
     acked = [a for a in actions if a.outcome == "acknowledged"]
     lost = [a for a in acked if (a.case_id not in facts.cases if a.kind == "open"
                                   else facts.notes[a.marker] == 0)]
@@ -162,7 +168,8 @@ def judge(phase: Phase, ledger: Ledger, facts: LogFacts, ladder: Sequence[timede
               phase.back_after is not None if phase.part else None),
         Check("processes that died on their own", "none", ", ".join(phase.died) or "none",
               not phase.died),
-        Check("actions sent (acknowledged)", "-", f"{len(actions)} ({len(acked)})", None),
+        Check("actions sent (acknowledged, retried)", "-",
+              f"{len(actions)} ({len(acked)}, {sum(1 for a in actions if a.tries > 1)})", None),
         Check("acknowledged actions lost", "0", str(len(lost)), not lost),
         Check("actions applied twice", "0", str(len(twice)), not twice),
         Check("answers 500 / slowest answer", "-", f"{errors} / {slowest:.1f}s", None),

@@ -36,6 +36,12 @@ class Action:
     acknowledged_at: float | None = None
     outcome: str = "pending"  # acknowledged, refused <status>, unknown <error>, gave up
     tries: int = 0
+    last_answer: float = 0.0  # wall clock of the last answer or transport error
+
+    @property
+    def settled(self) -> float:
+        """When the action stopped being under way (its last answer)."""
+        return max(self.first_sent, self.last_answer)
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class Load:
         while time.time() - action.first_sent < GIVE_UP_AFTER:
             action.tries += 1
             try:
-                response = self._send(client, "/v1/cases", body, {})
+                response = self._send(client, action, "/v1/cases", body, {})
             except httpx.ConnectError:
                 time.sleep(0.5)
                 continue
@@ -157,7 +163,7 @@ class Load:
         while time.time() - action.first_sent < GIVE_UP_AFTER:
             action.tries += 1
             try:
-                response = self._send(client, f"/v1/cases/{case_id}/actions", body,
+                response = self._send(client, action, f"/v1/cases/{case_id}/actions", body,
                                       {"Idempotency-Key": text})
             except httpx.TransportError:
                 time.sleep(0.5)
@@ -172,7 +178,7 @@ class Load:
             return
         action.outcome = "gave up"
 
-    def _send(self, client: httpx.Client, path: str, body: object,
+    def _send(self, client: httpx.Client, action: Action, path: str, body: object,
               headers: dict[str, str]) -> httpx.Response:
         sent, started = time.time(), time.monotonic()
         self.ledger.sending()
@@ -181,5 +187,7 @@ class Load:
         except httpx.TransportError as error:
             self.ledger.exchanged(sent, time.monotonic() - started, type(error).__name__)
             raise
+        finally:
+            action.last_answer = time.time()
         self.ledger.exchanged(sent, time.monotonic() - started, str(response.status_code))
         return response

@@ -103,7 +103,7 @@ def chaos(root: Path, plan: Plan, command: str) -> Result:
             reader.close()
     finally:
         stack.stop()
-    judged = [(phase, judge(phase, ledger, facts, ladder, settled_at)) for phase in phases]
+    judged = [(phase, judge(phase, phases, ledger, facts, ladder, settled_at)) for phase in phases]
     return Result(judged, _report(judged, plan, command))
 
 

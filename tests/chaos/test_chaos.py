@@ -19,7 +19,14 @@ JUDGED = (
     "read models vs a full rebuild",
 )
 # Checks that fail on today's code, each waiting for another part of issue 13.
-PENDING: dict[tuple[str, str], str] = {}
+PENDING: dict[tuple[str, str], str] = {
+    ("api", "actions applied twice"): (
+        "a note committed by a request the kill cut off is recorded again when its retry takes "
+        "over the stale Idempotency-Key reservation (60 s); needs item 5 (command ids)"),
+    ("postgres", "processes that died on their own"): (
+        "the projection runner exits with status 1 when PostgreSQL is killed; needs item 3 "
+        "(clean outages: runners recover by themselves when the database returns)"),
+}
 
 
 @pytest.fixture(scope="module")

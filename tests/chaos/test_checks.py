@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from tests.chaos.checks import Deadline, LogFacts, Phase, judge
+from tests.chaos.checks import Deadline, LogFacts, Phase, judge, owner
 from tests.chaos.load import Action, Ledger
 
 LADDER = (timedelta(0), timedelta(seconds=10))
@@ -15,7 +15,8 @@ START = 1_000.0
 
 def verdicts(ledger: Ledger, facts: LogFacts) -> dict[str, tuple[str, bool | None]]:
     phase = Phase("api", START, START + 100, back_after=1.0, read_models={"cases": 0})
-    return {c.name: (c.measured, c.ok) for c in judge(phase, ledger, facts, LADDER, START + 500)}
+    checks = judge(phase, [phase], ledger, facts, LADDER, START + 500)
+    return {c.name: (c.measured, c.ok) for c in checks}
 
 
 def test_a_clean_phase_passes_every_check() -> None:
@@ -36,6 +37,15 @@ def test_lost_and_doubled_actions_are_counted() -> None:
     found = verdicts(ledger, facts)
     assert found["acknowledged actions lost"] == ("2", False)
     assert found["actions applied twice"] == ("1", False)
+
+
+def test_an_action_under_way_at_a_kill_belongs_to_that_fault() -> None:
+    warm_up, fault = Phase("", START - 100, START), Phase("api", START)
+    spanning = Action("note", "n1", START - 1, "c1", outcome="acknowledged",
+                      last_answer=START + 70)
+    assert owner([warm_up, fault], spanning) is fault
+    assert owner([warm_up, fault], Action("note", "n2", START - 2, last_answer=START - 1)) \
+        is warm_up
 
 
 def test_deadlines_never_recorded_early_or_notified_twice_are_counted() -> None:
