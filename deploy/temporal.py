@@ -25,7 +25,10 @@ DEFAULT_UI_PORT = 8233
 class TemporalDevServer:
     """`temporal server start-dev` as a child process with a pid file for crash recovery."""
 
-    def __init__(self, state_dir: Path, headless: bool = False) -> None:
+    def __init__(
+        self, state_dir: Path, headless: bool = False, preferred_port: int = DEFAULT_PORT
+    ) -> None:
+        self.preferred_port = preferred_port
         self.db_file = state_dir / "temporal.db"
         self.log_file = state_dir / "logs" / "temporal.log"
         self.pid_file = state_dir / "run" / "temporal.pid"
@@ -45,7 +48,7 @@ class TemporalDevServer:
         """Start the server (after stopping one a crashed run left) and wait until it answers."""
         processes.stop_leftover(self.pid_file, "temporal")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.port = ports.free_port(DEFAULT_PORT)
+        self.port = ports.free_port(self.preferred_port)
         args = [
             str(temporal_cli()), "server", "start-dev",
             "--db-filename", str(self.db_file),
