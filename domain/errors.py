@@ -76,3 +76,9 @@ class PolicyError(DomainError):
     """The deadline policy file is invalid; the message says where and why."""
 
     code = "policy_invalid"
+
+
+class DeadlineNotDue(DomainError):
+    """A miss or an escalation was asked for at a time before the deadline's due time."""
+
+    code = "deadline_not_due"
