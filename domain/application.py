@@ -19,6 +19,7 @@ from domain.actions import RULES
 from domain.actors import Context
 from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
+from domain.clock import store_clock
 from domain.codes import ChildCategory
 from domain.errors import (
     CaseNotFound,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import JSONTranscoder
 
     from domain.actors import Actor
+    from domain.clock import Clock
     from domain.events import CaseEvent
     from domain.policy import Policy
 
@@ -57,7 +59,8 @@ class Wardship(Application[UUID]):
     }
 
     def __init__(
-        self, env: dict[str, str] | None = None, policy: Policy | None = None
+        self, env: dict[str, str] | None = None, policy: Policy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         # Cached aggregates are replaced, never brought up to date in place (domain.store).
         super().__init__({**(env or {}), self.AGGREGATE_CACHE_FASTFORWARD: "n"})
@@ -67,6 +70,9 @@ class Wardship(Application[UUID]):
         key = self.env.get("CIPHER_KEY") or ""
         self._identity_key = hashlib.sha256(b"wardship-child-identity:" + key.encode()).digest()
         self.store = AggregateStore(self, self.snapshotting_intervals)
+        # The one clock that judges deadlines: the event store's database. Only test wiring
+        # passes another (the time-skipping Temporal server's, which skips with workflows).
+        self.clock: Clock = clock or store_clock(self.recorder)
 
     def close(self) -> None:
         self.store.close()
