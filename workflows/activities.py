@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # Longest a judged step keeps its answer while other judgements of the same burst still run.
 HOLD_RESULTS_AT_MOST = 1.0  # seconds
+# How much faster this host's monotonic clock may run than the database's: NTP slews a
+# clock by at most 500 ppm, so a wait measured here is stretched by twice that.
+MAX_RATE_ERROR = 1e-3
 
 
 class CaseActivities:
@@ -69,15 +74,21 @@ class CaseActivities:
     async def _time_at_least(self, at: datetime) -> datetime:
         """The service's clock (`Wardship.clock`) once it reads `at` or later.
 
-        Neither the workflow's clock nor this host's counts: a workflow woken early, or a
-        worker whose clock runs ahead, waits here until the database's clock says so.
+        Neither the workflow's clock nor this host's wall clock counts: a workflow woken
+        early, or a worker whose clock is set ahead, waits here until the database's clock
+        has reached `at`. The database is asked once; an early answer is carried forward
+        by this host's monotonic clock, slowed by the rate it may be off, so the time
+        returned is one the database's clock has certainly reached (one query per step,
+        not a second in the burst at the due time).
         """
         loop = asyncio.get_running_loop()
-        while True:
-            now = await loop.run_in_executor(self.executor, self.app.clock)
-            if now >= at:
-                return now
-            await asyncio.sleep((at - now).total_seconds())
+        asked = await loop.run_in_executor(self.executor, self.app.clock)
+        answered = time.monotonic()
+        now = asked
+        while now < at:
+            await asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR))
+            now = asked + timedelta(seconds=(time.monotonic() - answered) / (1 + MAX_RATE_ERROR))
+        return now
 
     def _judge(self, step: StepInput, now: datetime) -> StepResult:
         """Record the miss if the deadline is still open at `now`, then escalate."""
