@@ -19,6 +19,7 @@ from domain.actions import RULES
 from domain.actors import Context
 from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
+from domain.clock import store_clock
 from domain.codes import ChildCategory
 from domain.errors import (
     CaseNotFound,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import JSONTranscoder
 
     from domain.actors import Actor
+    from domain.clock import Clock
     from domain.events import CaseEvent
     from domain.policy import Policy
 
@@ -66,7 +68,8 @@ class Wardship(Application[UUID]):
     }
 
     def __init__(
-        self, env: dict[str, str] | None = None, policy: Policy | None = None
+        self, env: dict[str, str] | None = None, policy: Policy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         # Cached aggregates are replaced, never brought up to date in place (domain.store).
         super().__init__({**(env or {}), self.AGGREGATE_CACHE_FASTFORWARD: "n"})
@@ -78,6 +81,9 @@ class Wardship(Application[UUID]):
         # SAVE_TIMEOUT: seconds a command waits for its save's answer (domain.store).
         save_timeout = float(self.env.get("SAVE_TIMEOUT") or SAVE_TIMEOUT)
         self.store = AggregateStore(self, self.snapshotting_intervals, save_timeout)
+        # The one clock that judges deadlines: the event store's database. Only test wiring
+        # passes another (the time-skipping Temporal server's, which skips with workflows).
+        self.clock: Clock = clock or store_clock(self.recorder)
 
     def close(self) -> None:
         self.store.close()

@@ -46,6 +46,7 @@ from domain.errors import (
     ActionNotAllowed,
     ApprovalRefused,
     ApprovalRequired,
+    DeadlineNotDue,
     InvalidCommand,
     LegalGroundRequired,
     OutsideJurisdiction,
@@ -468,10 +469,15 @@ class ProtectionCase(Aggregate):
     # --- deadlines and notifications (recorded by the service, not by people) -------------
 
     def record_deadline_missed(self, deadline_id: str, now: datetime) -> bool:
-        """Record the miss if the deadline is still open at its due time; True if recorded."""
+        """Record the miss if the deadline is still open at its due time; True if recorded.
+
+        `now` is the service's clock (`Wardship.clock`); a time before the due time is refused,
+        so no caller records an early miss, whatever clock it judged by.
+        """
         deadline = self._deadline(deadline_id)
-        if not deadline.is_open or now < deadline.due_at:
+        if not deadline.is_open:
             return False
+        _refuse_before_due(deadline, now)
         ctx = Context(actor=SYSTEM, now=now, occurred_at=deadline.due_at)
         self._record_event(ev.DeadlineMissed, ctx, self.stage,
                            [closing(deadline_id, DeadlineStatus.MISSED)],
@@ -491,6 +497,7 @@ class ProtectionCase(Aggregate):
             return None
         if level < 1:
             raise InvalidCommand("escalation levels start at 1")
+        _refuse_before_due(deadline, now)
         ctx = Context(actor=SYSTEM, now=now)
         self._record_event(ev.EscalationRecorded, ctx, self.stage, [],
                            notification_id=notification_id, deadline_id=deadline_id,
@@ -682,6 +689,13 @@ def _check_time(ctx: Context) -> None:
         raise InvalidCommand("occurred_at needs a UTC offset, e.g. 2026-11-20T09:00:00+08:00")
     if when > ctx.now + CLOCK_SKEW:
         raise InvalidCommand("occurred_at is in the future; record what has happened")
+
+
+def _refuse_before_due(deadline: Deadline, now: datetime) -> None:
+    if now < deadline.due_at:
+        raise DeadlineNotDue(
+            f"deadline {deadline.id} is due at {deadline.due_at.isoformat()}, after "
+            f"{now.isoformat()}: judge it again once the service's clock reaches its due time")
 
 
 def _text(value: Any, field: str) -> str:

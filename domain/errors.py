@@ -85,3 +85,9 @@ class StoreUnavailable(Exception):
     """
 
     code = "database_unavailable"
+
+
+class DeadlineNotDue(DomainError):
+    """A miss or an escalation was asked for at a time before the deadline's due time."""
+
+    code = "deadline_not_due"

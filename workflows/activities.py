@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import DomainError, VersionConflict
+from domain.errors import DeadlineNotDue, DomainError, VersionConflict
 from workflows.channels import Notification
 from workflows.messages import DeliveryInput, StepInput, StepResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from concurrent.futures import Executor
+    from datetime import datetime
 
     from domain.application import Wardship
     from domain.case import ProtectionCase
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # Longest a judged step keeps its answer while other judgements of the same burst still run.
 HOLD_RESULTS_AT_MOST = 1.0  # seconds
+# How much faster this host's monotonic clock may run than the database's: NTP slews a
+# clock by at most 500 ppm, so a wait measured here is stretched by twice that.
+MAX_RATE_ERROR = 1e-3
 
 
 class CaseActivities:
@@ -47,13 +52,13 @@ class CaseActivities:
 
     @activity.defn(name="record_step")
     async def record_step(self, step: StepInput) -> StepResult:
-        """Wait for the step's time if the workflow woke early, then let the case judge it."""
-        await asyncio.sleep(seconds_until(step))
+        """Wait until the service's clock reaches the step's time, then let the case judge it."""
+        now = await self._time_at_least(step.at)
         loop = asyncio.get_running_loop()
         self._judging += 1
         self._quiet.clear()
         try:
-            result = await loop.run_in_executor(self.executor, self._judge, step)
+            result = await loop.run_in_executor(self.executor, self._judge, step, now)
         finally:
             self._judging -= 1
             if self._judging == 0:
@@ -66,18 +71,38 @@ class CaseActivities:
             await asyncio.wait_for(self._quiet.wait(), HOLD_RESULTS_AT_MOST)
         return result
 
-    def _judge(self, step: StepInput) -> StepResult:
-        """Record the miss if the deadline is still open at the step's time, then escalate."""
+    async def _time_at_least(self, at: datetime) -> datetime:
+        """The service's clock (`Wardship.clock`) once it reads `at` or later.
+
+        Neither the workflow's clock nor this host's wall clock counts: a workflow woken
+        early, or a worker whose clock is set ahead, waits here until the database's clock
+        has reached `at`. The database is asked once; an early answer is carried forward
+        by this host's monotonic clock, slowed by the rate it may be off, so the time
+        returned is one the database's clock has certainly reached (one query per step,
+        not a second in the burst at the due time).
+        """
+        loop = asyncio.get_running_loop()
+        asked = await loop.run_in_executor(self.executor, self.app.clock)
+        answered = time.monotonic()
+        now = asked
+        while now < at:
+            await asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR))
+            now = asked + timedelta(seconds=(time.monotonic() - answered) / (1 + MAX_RATE_ERROR))
+        return now
+
+    def _judge(self, step: StepInput, now: datetime) -> StepResult:
+        """Record the miss if the deadline is still open at `now`, then escalate."""
         channels = sorted(self.channels)
-        now = max(step.now, step.at)
 
         def command(case: ProtectionCase) -> StepResult:
             deadline = case.deadlines.get(step.deadline_id)
             if deadline is None:
                 return StepResult(awaits_escalation=False)
             if deadline.is_open:
-                case.record_deadline_missed(step.deadline_id, now)
-                if case.deadlines[step.deadline_id].is_open:
+                try:
+                    case.record_deadline_missed(step.deadline_id, now)
+                except DeadlineNotDue:
+                    # Due later than the workflow knew (its new state is on its way).
                     return StepResult(awaits_escalation=False, still_open=True)
             if step.level == 0:
                 return StepResult(case.deadlines[step.deadline_id].awaits_escalation)
@@ -133,17 +158,11 @@ class CaseActivities:
             # The application group-commits concurrent saves, so a burst of due deadlines
             # shares a few transactions.
             return self.app.change(UUID(case_id), command)
-        except VersionConflict:
-            # Another process kept winning the race for this case: Temporal retries later.
+        except (VersionConflict, DeadlineNotDue):
+            # Another process kept winning the race for this case, or the service's clock has
+            # not reached the due time: Temporal retries later.
             raise
         except DomainError as error:
             # A missing case or deadline will not appear by retrying.
             raise ApplicationError(str(error), type=error.code, non_retryable=True) from None
 
-
-def seconds_until(step: StepInput) -> float:
-    """How long to wait before judging the step (0 when its time has come)."""
-    # The workflow's clock bounds the wait too: under the time-skipping test server it runs
-    # far ahead of the wall clock.
-    left = min(step.at - datetime.now(UTC), step.at - step.now)
-    return max(left.total_seconds(), 0.0)

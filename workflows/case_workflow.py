@@ -184,7 +184,7 @@ class CaseWorkflow:
         try:
             try:
                 result: StepResult = await workflow.execute_local_activity(
-                    "record_step", StepInput(case_id, deadline_id, level, workflow.now(), at),
+                    "record_step", StepInput(case_id, deadline_id, level, at),
                     result_type=StepResult,
                     start_to_close_timeout=STEP_TIMEOUT + self._early(),
                     retry_policy=STEP_RETRY,

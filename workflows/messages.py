@@ -63,14 +63,13 @@ class CaseWorkflowInput:
 class StepInput:
     """Ask the case at `at`: record the miss if still open, then escalate to `level`.
 
-    `level` 0 records the miss only. `now` is the workflow's clock when it asked; when it woke
-    early, the activity waits until `at` before asking.
+    `level` 0 records the miss only. The activity waits until the service's clock (the
+    database's, not the workflow's) reaches `at` before asking.
     """
 
     case_id: str
     deadline_id: str
     level: int
-    now: datetime
     at: datetime
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from domain.actors import Actor
 from domain.codes import Grade, Role, Stage
+from domain.errors import DeadlineNotDue
 from tests.domain.builders import (
     CASEWORKER_2,
     SUPERVISOR,
@@ -231,8 +232,11 @@ class TestMetOrMissedAtTheBoundary:
         driver = open_case(memory_app)
         intake = driver.deadline("intake")
         events = len(memory_app.case_events(driver.case_id))
-        assert not memory_app.record_deadline_missed(
-            driver.case_id, intake["id"], intake["due_at"] - SECOND)
+        # A caller whose clock says a second before due is refused, not quietly ignored.
+        with pytest.raises(DeadlineNotDue) as refused:
+            memory_app.record_deadline_missed(
+                driver.case_id, intake["id"], intake["due_at"] - SECOND)
+        assert refused.value.code == "deadline_not_due"
         assert len(memory_app.case_events(driver.case_id)) == events
         assert memory_app.record_deadline_missed(driver.case_id, intake["id"], intake["due_at"])
         assert statuses(driver)[intake["id"]] == "missed"
@@ -266,6 +270,7 @@ class TestMetOrMissedAtTheBoundary:
 def missed_intake(app: Wardship, driver: CaseDriver) -> dict[str, Any]:
     intake = driver.deadline("intake")
     assert app.record_deadline_missed(driver.case_id, intake["id"], intake["due_at"])
+    driver.clock = intake["due_at"]  # the clock that judged the miss has reached the due time
     return intake
 
 
@@ -304,6 +309,17 @@ class TestEscalation:
         again = app.record_escalation(driver.case_id, intake["id"], 1, driver.clock)
         assert first == again is not None
         assert len(app.case_events(driver.case_id)) == events
+
+    def test_an_escalation_is_refused_at_a_time_before_the_due_time(
+        self, memory_app: Wardship
+    ) -> None:
+        driver = open_case(memory_app)
+        intake = missed_intake(memory_app, driver)
+        events = len(memory_app.case_events(driver.case_id))
+        with pytest.raises(DeadlineNotDue):
+            memory_app.record_escalation(driver.case_id, intake["id"], 1,
+                                         intake["due_at"] - SECOND)
+        assert len(memory_app.case_events(driver.case_id)) == events
 
     def test_an_open_deadline_is_not_escalated(self, memory_app: Wardship) -> None:
         driver = open_case(memory_app)

@@ -17,6 +17,8 @@ from workflows.relay import create_tracking_table
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+    from domain.clock import Clock
+
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
@@ -46,10 +48,19 @@ def task_queue() -> str:
 
 
 @pytest.fixture
-def app(db_url: str) -> Iterator[Wardship]:
+def clock() -> Clock | None:
+    """The clock that judges deadlines: None for the service's own (the database's).
+
+    Tests that skip time override it with `skipped_clock`.
+    """
+    return None
+
+
+@pytest.fixture
+def app(db_url: str, clock: Clock | None) -> Iterator[Wardship]:
     """The Wardship application on this test's empty database, with the seconds policy."""
     env = event_store_env(db_url, pool_size=10)
-    application = Wardship(env=env, policy=seconds_policy())
+    application = Wardship(env=env, policy=seconds_policy(), clock=clock)
     create_tracking_table(application)  # what `wardship migrate` creates for the relay
     try:
         yield application

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from subprocess import Popen
 
     from temporalio.client import Client
+    from temporalio.testing import WorkflowEnvironment
 
     from domain.application import Wardship
     from domain.case_state import Notification
+    from domain.clock import Clock
 
 TOWNSHIP = "511102001"
 CASEWORKER = Actor("cw-test-1", frozenset({Role.CASEWORKER}), TOWNSHIP, "Test Caseworker")
@@ -105,6 +107,21 @@ async def eventually(check: Callable[[], Any], within: float = 30.0) -> Any:
             assert value, "condition not reached"
             return value
         await asyncio.sleep(0.05)
+
+
+def skipped_clock(env: WorkflowEnvironment) -> Clock:
+    """The time-skipping server's clock, for an application judging that server's deadlines.
+
+    The server skips time only while every workflow waits, so when a step is judged this is
+    the workflows' own time; the database's would lag every skip. Call it on the event loop
+    `env` runs on; the clock itself is read from other threads (the activities' executor).
+    """
+    loop = asyncio.get_running_loop()
+
+    def now() -> datetime:
+        return asyncio.run_coroutine_threadsafe(env.get_current_time(), loop).result()
+
+    return now
 
 
 def after(moment: datetime, seconds: float) -> datetime:

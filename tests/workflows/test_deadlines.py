@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
+import pytest
 from temporalio.client import WorkflowHistoryEventFilterType
 
 from tests.workflows.support import (
@@ -18,6 +19,7 @@ from tests.workflows.support import (
     intake_deadline,
     notifications,
     open_red_report,
+    skipped_clock,
 )
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.channels import WebhookChannel
@@ -31,6 +33,13 @@ if TYPE_CHECKING:
     from temporalio.testing import WorkflowEnvironment
 
     from domain.application import Wardship
+    from domain.clock import Clock
+
+
+@pytest.fixture
+async def clock(time_skipping_env: WorkflowEnvironment) -> Clock:
+    """These tests skip time: deadlines are judged by the test server's clock."""
+    return skipped_clock(time_skipping_env)
 
 
 async def watched(env: WorkflowEnvironment, case_id: UUID) -> list[str]:
