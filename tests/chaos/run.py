@@ -73,6 +73,7 @@ def chaos(root: Path, plan: Plan, command: str) -> Result:
     policy.write_text(seconds_policy_toml(intake=plan.intake, levels=plan.ladder))
     ladder = parse_policy(policy.read_text(), policy.name).escalation_levels
     stack = Stack(root, policy)
+    load: Load | None = None
     try:
         stack.start()
         ledger = Ledger()
@@ -102,6 +103,8 @@ def chaos(root: Path, plan: Plan, command: str) -> Result:
         finally:
             reader.close()
     finally:
+        if load is not None:
+            load.stop()  # a second call after the normal stop returns at once
         stack.stop()
     judged = [(phase, judge(phase, phases, ledger, facts, ladder, settled_at)) for phase in phases]
     return Result(judged, _report(judged, plan, command))

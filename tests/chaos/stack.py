@@ -161,7 +161,9 @@ class Stack:
                 # Orphaned backends may hold the shared memory a few moments after the kill.
                 url = self.postgres.start()
                 break
-            except RuntimeError:
+            except RuntimeError as error:
+                with self._log("postgres-restart") as output:
+                    output.write(f"{time.time():.3f} {error}\n".encode())
                 if time.monotonic() > give_up:
                     raise
                 time.sleep(0.5)

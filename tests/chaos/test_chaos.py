@@ -23,6 +23,9 @@ PENDING: dict[tuple[str, str], str] = {
     ("api", "actions applied twice"): (
         "a note committed by a request the kill cut off is recorded again when its retry takes "
         "over the stale Idempotency-Key reservation (60 s); needs item 5 (command ids)"),
+    ("postgres", "actions applied twice"): (
+        "a note whose commit succeeded while PostgreSQL died answers 500, and its retry records "
+        "it again; needs item 5 (command ids, so that a retry finds the first commit)"),
     ("postgres", "processes that died on their own"): (
         "the projection runner exits with status 1 when PostgreSQL is killed; needs item 3 "
         "(clean outages: runners recover by themselves when the database returns)"),
