@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import timedelta
 
+    from eventsourcing.persistence import Notification
+
     from domain.application import Wardship
-    from projections.base import Positioned, ReadModel
+    from projections.base import ReadModel
     from tests.chaos.load import Action, Ledger
 
 # The deadline kind the load's reports start; due seconds after opening (see the run's policy).
@@ -219,16 +221,14 @@ class _UpTo(Worker):
         super().__init__(model, app, conn, state)
         self.stop = stop
 
-    def read(self, after: int, limit: int) -> tuple[int, list[Positioned]]:
+    def read(self, after: int, limit: int) -> tuple[int, list[Notification]]:
         if after >= self.stop:
             return after, []
         notifications = self.app.recorder.select_notifications(
             start=after, limit=limit, stop=self.stop, inclusive_of_start=False)
         if not notifications:
             return after, []
-        events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications
-                  if n.topic in self.model.topics]
-        return notifications[-1].id, events
+        return notifications[-1].id, [n for n in notifications if n.topic in self.model.topics]
 
 
 def compare_read_models(app: Wardship, database_url: str, generation: int) -> dict[str, int]:
