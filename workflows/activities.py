@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.clock import MAX_RATE_ERROR
 from domain.errors import DeadlineNotDue, DomainError, VersionConflict
 from workflows.channels import Notification
 from workflows.messages import DeliveryInput, StepInput, StepResult
@@ -32,9 +31,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # Longest a judged step keeps its answer while other judgements of the same burst still run.
 HOLD_RESULTS_AT_MOST = 1.0  # seconds
-# How much faster this host's monotonic clock may run than the database's: NTP slews a
-# clock by at most 500 ppm, so a wait measured here is stretched by twice that.
-MAX_RATE_ERROR = 1e-3
 
 
 class CaseActivities:
@@ -76,18 +72,14 @@ class CaseActivities:
 
         Neither the workflow's clock nor this host's wall clock counts: a workflow woken
         early, or a worker whose clock is set ahead, waits here until the database's clock
-        has reached `at`. The database is asked once; an early answer is carried forward
-        by this host's monotonic clock, slowed by the rate it may be off, so the time
-        returned is one the database's clock has certainly reached (one query per step,
-        not a second in the burst at the due time).
+        has reached `at` (a wait measured here is stretched by the rate this host's clock may
+        be off, so the time read after it has most likely passed `at` already).
         """
         loop = asyncio.get_running_loop()
-        asked = await loop.run_in_executor(self.executor, self.app.clock)
-        answered = time.monotonic()
-        now = asked
+        now = await loop.run_in_executor(self.executor, self.app.clock)
         while now < at:
             await asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR))
-            now = asked + timedelta(seconds=(time.monotonic() - answered) / (1 + MAX_RATE_ERROR))
+            now = await loop.run_in_executor(self.executor, self.app.clock)
         return now
 
     def _judge(self, step: StepInput, now: datetime) -> StepResult:

@@ -18,20 +18,6 @@ JUDGED = (
     "notifications per level per miss",
     "read models vs a full rebuild",
 )
-# Checks that fail on today's code, each waiting for another part of issue 13.
-PENDING: dict[tuple[str, str], str] = {
-    ("api", "actions applied twice"): (
-        "a note committed by a request the kill cut off is recorded again when its retry takes "
-        "over the stale Idempotency-Key reservation (60 s); needs item 5 (command ids)"),
-    ("postgres", "actions applied twice"): (
-        "a note whose commit succeeded while PostgreSQL died answers 500, and its retry records "
-        "it again; needs item 5 (command ids, so that a retry finds the first commit)"),
-    ("postgres", "processes that died on their own"): (
-        "the projection runner exits with status 1 when PostgreSQL is killed; needs item 3 "
-        "(clean outages: runners recover by themselves when the database returns)"),
-}
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Result:
     return chaos(tmp_path_factory.mktemp("chaos"), SHORT, "pytest tests/chaos")
@@ -41,9 +27,7 @@ def _cases() -> list[object]:
     cases: list[object] = []
     for part in PARTS:
         for check in JUDGED:
-            reason = PENDING.get((part, check))
-            marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
-            cases.append(pytest.param(part, check, marks=marks, id=f"{part}: {check}"))
+            cases.append(pytest.param(part, check, id=f"{part}: {check}"))
     return cases
 
 
