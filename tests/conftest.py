@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -23,10 +24,10 @@ def database_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def db_url(database_url: str) -> Iterator[str]:
-    """URL of a new, empty database for this test only; dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
+@contextlib.contextmanager
+def new_database(database_url: str, prefix: str = "test") -> Iterator[str]:
+    """URL of a new, empty database on `database_url`'s server; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -36,3 +37,10 @@ def db_url(database_url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def db_url(database_url: str) -> Iterator[str]:
+    """URL of a new, empty database for this test only; dropped afterwards."""
+    with new_database(database_url) as url:
+        yield url

@@ -7,10 +7,9 @@ import base64
 import os
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -24,6 +23,7 @@ from api.settings import Settings
 from deploy.binaries import temporal_cli
 from projections.registry import MODELS
 from projections.runner import Worker, rebuild
+from tests.conftest import new_database
 from tests.workflows.support import (
     CASEWORKER,
     accept,
@@ -54,15 +54,8 @@ INTAKE = "20s"
 @pytest.fixture
 def empty_db_url(database_url: str) -> Iterator[str]:
     """A second new, empty database: where the backup is restored."""
-    name = f"test_restore_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                          .format(sql.Identifier(name)))
+    with new_database(database_url, "test_restore") as url:
+        yield url
 
 
 def wardship(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

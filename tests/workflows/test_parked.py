@@ -28,18 +28,20 @@ from tests.workflows.support import (
     notifications,
     open_red_report,
     seconds_policy_toml,
+    skipped_clock,
 )
 from workflows.case_workflow import workflow_id
 from workflows.relay import Relay, create_tracking_table
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
     from uuid import UUID
 
     from temporalio.testing import WorkflowEnvironment
 
+    from domain.clock import Clock
     from workflows.messages import CaseState
 
 KEY = base64.b64encode(b"wardship-parked-test-key-32bytes").decode()
@@ -52,8 +54,9 @@ def policy(tmp_path: Path) -> Path:
     return path
 
 
-def application(db_url: str, policy: Path) -> Wardship:
-    return Wardship(env=event_store_env(db_url, KEY, pool_size=10), policy=load_policy(policy))
+def application(db_url: str, policy: Path, clock: Clock | None = None) -> Wardship:
+    return Wardship(env=event_store_env(db_url, KEY, pool_size=10), policy=load_policy(policy),
+                    clock=clock)
 
 
 @pytest.fixture
@@ -67,9 +70,12 @@ def writer(db_url: str, policy: Path) -> Iterator[Wardship]:
 
 
 @pytest.fixture
-def reader(writer: Wardship, db_url: str, policy: Path) -> Iterator[Wardship]:
-    """The worker process's own application: it has cached none of the writer's cases."""
-    app = application(db_url, policy)
+async def reader(
+    writer: Wardship, db_url: str, policy: Path, time_skipping_env: WorkflowEnvironment
+) -> AsyncIterator[Wardship]:
+    """The worker process's own application: it has cached none of the writer's cases, and
+    judges deadlines by the time-skipping server's clock, as these tests skip time."""
+    app = application(db_url, policy, skipped_clock(time_skipping_env))
     yield app
     app.close()
 
