@@ -1,8 +1,8 @@
 """A steady action load through the HTTP API, and the ledger of what the service acknowledged.
 
 Openers open reports of children in danger (each starts an intake deadline due in seconds);
-writers add notes to those cases with an Idempotency-Key and retry with the same key on a 5xx,
-a 409 "in progress" or a dropped connection, as a careful client does.
+writers add notes to those cases. Both send an Idempotency-Key and retry with the same key on
+a 5xx, a 409 "in progress" or a dropped connection, as a careful client does.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -131,45 +132,34 @@ class Load:
                     self._note(client, case_id, f"chaos-{uuid.uuid4().hex}")
 
     def _open(self, client: httpx.Client, child: str) -> None:
-        """Open a case; retried only when the request surely never arrived (opening takes no
-        Idempotency-Key, so any other retry could open the case twice)."""
+        """Open a case; every retry sends the same Idempotency-Key, so it opens one case."""
         action = self.ledger.begin("open", child)
         body = case_body(TOWNSHIP, child={"name": child, "birth_date": "2015-03-01",
                                           "category": "other"},
                          concern={"categories": ["neglect"], "summary": "invented",
                                   "danger_now": True})
         del body["occurred_at"]  # now: the intake deadline counts from the request
-        while time.time() - action.first_sent < GIVE_UP_AFTER:
-            action.tries += 1
-            try:
-                response = self._send(client, action, "/v1/cases", body, {})
-            except httpx.ConnectError:
-                time.sleep(0.5)
-                continue
-            except httpx.TransportError as error:
-                action.outcome = f"unknown {type(error).__name__}"
-                return
-            if response.status_code == 201:
-                self.ledger.acknowledged(action, response.json()["id"])
-            else:
-                action.outcome = f"refused {response.status_code}"
-            return
-        action.outcome = "gave up"
+        self._until_answered(client, action, "/v1/cases", body, f"open-{child}", 201)
 
     def _note(self, client: httpx.Client, case_id: str, text: str) -> None:
         """Add a note; every retry sends the same Idempotency-Key."""
         action = self.ledger.begin("note", text, case_id)
         body = {"action": "add_note", "text": text}
+        self._until_answered(client, action, f"/v1/cases/{case_id}/actions", body, text, 200)
+
+    def _until_answered(self, client: httpx.Client, action: Action, path: str,
+                        body: dict[str, Any], key: str, success: int) -> None:
+        """Send until answered: retried with the same key on a dropped connection, a 5xx or a
+        409 (the first request still running), as a careful client does."""
         while time.time() - action.first_sent < GIVE_UP_AFTER:
             action.tries += 1
             try:
-                response = self._send(client, action, f"/v1/cases/{case_id}/actions", body,
-                                      {"Idempotency-Key": text})
+                response = self._send(client, action, path, body, {"Idempotency-Key": key})
             except httpx.TransportError:
                 time.sleep(0.5)
                 continue
-            if response.status_code == 200:
-                self.ledger.acknowledged(action, case_id)
+            if response.status_code == success:
+                self.ledger.acknowledged(action, response.json()["id"])
                 return
             if response.status_code >= 500 or response.status_code == 409:
                 time.sleep(float(response.headers.get("Retry-After", "0.5")))
