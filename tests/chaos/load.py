@@ -139,7 +139,7 @@ class Load:
                          concern={"categories": ["neglect"], "summary": "invented",
                                   "danger_now": True})
         del body["occurred_at"]  # now: the intake deadline counts from the request
-        self._until_answered(client, action, "/v1/cases", body, f"open-{child}", 201)
+        self._until_answered(client, action, "/v1/cases", body, f"open-{uuid.uuid4().hex}", 201)
 
     def _note(self, client: httpx.Client, case_id: str, text: str) -> None:
         """Add a note; every retry sends the same Idempotency-Key."""

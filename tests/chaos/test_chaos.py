@@ -11,13 +11,17 @@ from tests.chaos.stack import PARTS
 JUDGED = (
     "killed part serving again after restart",
     "processes that died on their own",
+    "actions sent (acknowledged, retried)",
     "acknowledged actions lost",
     "actions applied twice",
+    "deadlines due",
     "deadlines never recorded",
     "misses recorded before due or twice",
     "notifications per level per miss",
     "read models vs a full rebuild",
 )
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Result:
     return chaos(tmp_path_factory.mktemp("chaos"), SHORT, "pytest tests/chaos")

@@ -60,3 +60,10 @@ def test_deadlines_never_recorded_early_or_notified_twice_are_counted() -> None:
     assert found["notifications per level per miss"] == (
         "4 levels: 1 2 times, 1 never", False)
     assert found["recorded late (> 2s), max lateness"][0] == "1, max 4.0s"
+
+
+def test_a_phase_whose_load_was_all_refused_proves_nothing_and_fails() -> None:
+    ledger = Ledger(actions=[Action("open", "Child A", START + 1, None, None, "refused 422")])
+    found = verdicts(ledger, LogFacts())
+    assert found["actions sent (acknowledged, retried)"] == ("1 (0, 0)", False)
+    assert found["deadlines due"] == ("0", False)
