@@ -8,30 +8,16 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from temporalio.testing import WorkflowEnvironment
 
 from api.cli.migrate import migrate_database
 from api.main import create_app
 from api.settings import Settings
-from deploy.binaries import temporal_test_server
 from deploy.migrate import SCHEMA_VERSION, VERSION_TABLE
 from deploy.ports import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
-
-
-@pytest.fixture(scope="module")
-async def temporal_address() -> AsyncIterator[str]:
-    """A real (time-skipping) Temporal server for this module."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server())
-    )
-    try:
-        yield env.client.service_client.config.target_host
-    finally:
-        await env.shutdown()
 
 
 @contextlib.contextmanager

@@ -6,37 +6,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
-from temporalio.testing import WorkflowEnvironment
 
 from api.bootstrap import bootstrap
 from api.cli.migrate import migrate_database
 from api.main import create_app
 from api.settings import Settings
-from deploy.binaries import temporal_test_server
 from projections import parked
 from projections.registry import MODELS
 from projections.runner import Fleet
 from tests.undecodable import insert_garbage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
 SCRAPE_TOKEN = "scrape-token-for-tests"
-
-
-@pytest.fixture(scope="module")
-async def temporal_address() -> AsyncIterator[str]:
-    """A real (time-skipping) Temporal server for this module."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server())
-    )
-    try:
-        yield env.client.service_client.config.target_host
-    finally:
-        await env.shutdown()
 
 
 def test_readyz_is_degraded_with_the_count_and_metrics_count_per_consumer(
