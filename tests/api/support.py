@@ -144,3 +144,19 @@ def projections_running(settings: Settings) -> Iterator[None]:
         thread.join()
         reader.close()
 
+
+
+@contextlib.contextmanager
+def notification_stream(api: Api, headers: dict[str, str]) -> Iterator[Any]:
+    """The served app with read models running, and an open `/v1/notifications/stream`
+    for `headers`' user (status checked); yields the httpx stream."""
+    import httpx
+
+    from deploy.ports import free_port
+
+    with served(create_app(api.settings), free_port()) as base_url, \
+            projections_running(api.settings), httpx.stream(
+                "GET", f"{base_url}/v1/notifications/stream", headers=headers, timeout=20,
+            ) as stream:
+        assert stream.status_code == 200
+        yield stream

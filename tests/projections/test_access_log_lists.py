@@ -3,12 +3,9 @@ is refused when its read cannot be logged."""
 
 from __future__ import annotations
 
-import httpx
 import psycopg
 
-from api.main import create_app
-from deploy.ports import free_port
-from tests.api.support import LESHAN_TOWNSHIP, Api, projections_running, served
+from tests.api.support import LESHAN_TOWNSHIP, Api, notification_stream
 from tests.api.test_access_log import CHILD, NAME, PHONE, access_log_unwritable
 from tests.projections.test_api_reads import api, overdue_case, project
 
@@ -77,11 +74,7 @@ class TestTheStream:
     ) -> None:
         project(api)
         boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
-        with served(create_app(api.settings), free_port()) as base_url, \
-                projections_running(api.settings), httpx.stream(
-                    "GET", f"{base_url}/v1/notifications/stream", headers=boss, timeout=20,
-                ) as stream:
-            assert stream.status_code == 200
+        with notification_stream(api, boss) as stream:
             case_id, nid = overdue_case(api)
             data = next(line for line in stream.iter_lines() if line.startswith("data:"))
             assert nid in data

@@ -6,25 +6,24 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import httpx
 import pytest
 
 from api.bootstrap import bootstrap
-from api.main import create_app
-from deploy.ports import free_port
 from tests.api.support import (
     LESHAN_TOWNSHIP,
     Api,
     case_body,
+    notification_stream,
     projections_running,
     running_api,
-    served,
 )
 from tests.projections.conftest import project_all
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    import httpx
 
     from domain.application import Wardship
 
@@ -149,11 +148,7 @@ class TestStream:
     ) -> None:
         project(api)
         boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
-        with served(create_app(api.settings), free_port()) as base_url, \
-                projections_running(api.settings), httpx.stream(
-                    "GET", f"{base_url}/v1/notifications/stream", headers=boss, timeout=20,
-                ) as stream:
-            assert stream.status_code == 200
+        with notification_stream(api, boss) as stream:
             _, nid = overdue_case(api)
             received = _first_event(stream)
         assert received["event"] == "notification"
