@@ -23,6 +23,7 @@ from domain.case_state import (
     Referral,
     Service,
     from_plain,
+    notice_is_urgent,
     notified_jurisdiction,
 )
 from domain.codes import (
@@ -505,7 +506,8 @@ class ProtectionCase(Aggregate):
                            recipient_jurisdiction=notified_jurisdiction(self.jurisdiction,
                                                                         level),
                            assignee=self.assignee if level == 1 else None,
-                           case_jurisdiction=self.jurisdiction)
+                           case_jurisdiction=self.jurisdiction,
+                           urgent=notice_is_urgent(self.grade, level))
         return notification_id
 
     def record_delivery(

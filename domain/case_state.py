@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from domain.codes import ApprovalStatus
+from domain.codes import ApprovalStatus, Grade
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,6 +54,8 @@ class Notification:
     recipient_jurisdiction: str
     deliveries: Mapping[str, str] = field(default_factory=dict)  # channel -> outcome
     acknowledged_by: str | None = None
+    # False: held for the morning digest (see `notice_is_urgent`).
+    urgent: bool | None = None
 
 
 RECORD_TYPES: tuple[type[Any], ...] = (Approval, Referral, Service, Notification)
@@ -66,6 +68,13 @@ LEVEL_CODE_LENGTH = {1: 9, 2: 6, 3: 4}
 def notified_jurisdiction(case_jurisdiction: str, level: int) -> str:
     """The code whose supervisors a notice at this level is addressed to."""
     return case_jurisdiction[:LEVEL_CODE_LENGTH.get(level, 2)]
+
+
+def notice_is_urgent(grade: str | None, level: int) -> bool:
+    """Whether a notice goes out at once, day or night: every escalation beyond level 1, and
+    level 1 of a red or orange case or of one not graded yet (a report nobody has judged may be
+    a child in danger). The rest waits for the morning digest."""
+    return level > 1 or grade is None or Grade(grade).is_urgent
 
 
 def handover_notice(case_id: object, version: int) -> str:

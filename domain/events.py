@@ -433,10 +433,20 @@ class EscalationRecorded(CaseEvent):
     recipient_jurisdiction: str
     assignee: str | None
     case_jurisdiction: str
+    # True: told at once; False: held for the morning digest; None: recorded before digests
+    # existed, when every notice went out at once.
+    urgent: bool | None
+
+    # 3: whether the notice goes out at once or waits for the digest.
+    class_version = 3
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["urgent"] = None
 
     def change(self, case: ProtectionCase) -> None:
         case.notifications[self.notification_id] = Notification(
-            self.deadline_id, self.level, self.recipient_jurisdiction)
+            self.deadline_id, self.level, self.recipient_jurisdiction, urgent=self.urgent)
 
 
 class NotificationDelivered(CaseEvent):

@@ -18,7 +18,7 @@ GENESIS = "0" * 64
 _NOT_HASHED = frozenset({"hash"})
 # Fields added after chains were first stored: covered when set, left out when None (as
 # events stored before them are read), so older chains verify unchanged.
-_COVERED_WHEN_SET = frozenset({"command_id"})
+_COVERED_WHEN_SET = frozenset({"command_id", "urgent"})
 
 
 def plain(value: Any) -> Any:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
+from datetime import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,8 @@ KINDS = (
 # Service deadlines take their due date from the plan, not from the policy.
 SERVICE_DELIVERY = "service_delivery"
 DEFAULT_POLICY = "cn-default-1.toml"
+# When the morning digest of non-urgent misses goes out (China Standard Time, working days).
+DEFAULT_DIGEST_AT = time(8, 30)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Policy:
     calendar_country: str
     durations: dict[str, dict[Grade | None, Duration]]
     escalation_levels: tuple[timedelta, ...]
+    digest_at: time = DEFAULT_DIGEST_AT
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -73,6 +78,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         calendar_country=country,
         durations=_parse_deadlines(data.get("deadlines"), source),
         escalation_levels=_parse_levels(data.get("escalation"), source),
+        digest_at=_parse_digest_at(data.get("notifications"), source),
     )
 
 
@@ -141,3 +147,14 @@ def _parse_levels(table: Any, source: str) -> tuple[timedelta, ...]:
     if list(delays) != sorted(delays):
         raise PolicyError(f"{source}: escalation.levels must not decrease")
     return delays
+
+
+def _parse_digest_at(table: Any, source: str) -> time:
+    if table is None:
+        return DEFAULT_DIGEST_AT
+    value = table.get("digest_at", "08:30") if isinstance(table, dict) else None
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value) if isinstance(value, str) else None
+    if match is None:
+        raise PolicyError(f'{source}: notifications.digest_at must be a time such as "08:30" '
+                          "(China Standard Time)")
+    return time(int(match[1]), int(match[2]))
