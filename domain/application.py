@@ -21,6 +21,7 @@ from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.clock import store_clock
 from domain.codes import ChildCategory
+from domain.digests import LEDGER_ID, DayDigest, DigestLedger, day_digest_id
 from domain.errors import (
     CaseNotFound,
     InvalidCommand,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from domain.actors import Actor
     from domain.clock import Clock
+    from domain.digests import HeldNotice
     from domain.events import CaseEvent
     from domain.policy import Policy
 
@@ -210,6 +212,37 @@ class Wardship(Application[UUID]):
         ctx = Context(actor=actor, now=now or datetime.now(UTC))
         return self.change(case_id, lambda case: case.acknowledge_notification(
             ctx, notification_id))
+
+    # --- the morning digest --------------------------------------------------------------
+
+    def prepare_digest(
+        self, day: str, gather: Callable[[int, int], dict[str, list[HeldNotice]]]
+    ) -> DayDigest:
+        """The day's digest as first prepared: `gather(after, upto)` groups the notices held
+        in the log since the last digest, and the ledger moves on to `upto` in the same save."""
+        for _attempt in range(SAVE_ATTEMPTS):
+            try:
+                return cast("DayDigest", self.store.load(day_digest_id(day)))
+            except AggregateNotFoundError:
+                pass
+            try:
+                ledger: DigestLedger = self.store.load(LEDGER_ID)
+            except AggregateNotFoundError:
+                ledger = DigestLedger.open()
+            upto = self.recorder.max_notification_id() or 0
+            digest = DayDigest.prepare(day, gather(ledger.scanned_to, upto))
+            ledger.prepared(day, upto)
+            try:
+                self.store.save(ledger, digest)
+            except VersionConflict:
+                continue  # another worker prepared a digest at the same moment
+            return digest
+        raise VersionConflict("the digest ledger kept changing; retry")
+
+    def record_digest_delivery(self, day: str, key: str, delivered: bool, detail: str) -> None:
+        """Record one target's outcome in the day's digest (once it is reached, never again)."""
+        self.store.change(day_digest_id(day), lambda digest: digest.record(key, delivered,
+                                                                            detail))
 
     # --- queries -------------------------------------------------------------------------
 
