@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from domain.actions import ACTIONS as ACTION_RULES
 
-Labels = dict[str, dict[str, str]]
-LANGUAGES = ("en", "zh")
+# Stages and deadline kinds are labelled in the domain, for the notification texts too.
+from domain.labels import DEADLINE_KINDS as DEADLINE_KINDS
+from domain.labels import STAGES as STAGES
+from domain.labels import label as label
 
-STAGES: Labels = {
-    "discovery": {"en": "discovery", "zh": "发现"},
-    "report": {"en": "report", "zh": "报告"},
-    "emergency_response": {"en": "emergency response", "zh": "应急处置"},
-    "assessment": {"en": "assessment", "zh": "评估"},
-    "assistance": {"en": "assistance", "zh": "帮扶"},
-    "guardianship_intervention": {"en": "guardianship intervention", "zh": "监护干预"},
-    "closed": {"en": "closed", "zh": "结案"},
-}
+if TYPE_CHECKING:
+    from domain.labels import Labels
+
+LANGUAGES = ("en", "zh")
 
 # Events recorded by the service rather than by an action of the table.
 _SERVICE_EVENTS: Labels = {
@@ -45,22 +43,6 @@ EVENTS: Labels = {
        for rule in ACTION_RULES},
 }
 
-DEADLINE_KINDS: Labels = {
-    "report_filing": {"en": "report filing", "zh": "报告时限"},
-    "intake": {"en": "intake", "zh": "受理时限"},
-    "intake_danger": {"en": "intake (danger now)", "zh": "紧急受理时限"},
-    "response_dispatch": {"en": "response dispatch", "zh": "派员时限"},
-    "emergency_completion": {"en": "emergency completion", "zh": "应急处置时限"},
-    "assessment": {"en": "assessment", "zh": "评估时限"},
-    "plan_creation": {"en": "plan creation", "zh": "帮扶计划时限"},
-    "home_visit": {"en": "home visit", "zh": "走访时限"},
-    "referral_response": {"en": "referral response", "zh": "转介回复时限"},
-    "guardianship_review": {"en": "guardianship review", "zh": "监护复核时限"},
-    "case_review": {"en": "case review", "zh": "督导复核时限"},
-    "approval": {"en": "approval", "zh": "审批时限"},
-    "service_delivery": {"en": "service delivery", "zh": "服务提供时限"},
-}
-
 DEADLINE_CHANGES: Labels = {
     "open": {"en": "opens", "zh": "开始计时"},
     "met": {"en": "met", "zh": "按时办结"},
@@ -80,9 +62,3 @@ WORDS: Labels = {
     "chain_broken": {"en": "hash chain BROKEN at event", "zh": "哈希链断裂，首个异常记录"},
 }
 
-
-def label(table: Labels, code: str | None, lang: str = "en") -> str:
-    """The label of code in lang; the code itself when the table does not know it."""
-    if code is None:
-        return "-"
-    return table.get(code, {}).get(lang) or code

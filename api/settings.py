@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     smtp_port: int = 25
     smtp_from: str | None = None
     smtp_to: str | None = None
+    # Mail goes over TLS; `plain` is for a development mail catcher, and refused in production.
+    smtp_security: Literal["starttls", "ssl", "plain"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+
+    # A generic HTTP SMS gateway (workflows/transports.py, HttpSmsGateway).
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+
+    # Where notices link to: the case page is `<public_url>/v1/cases/<id>`.
+    public_url: str = "http://127.0.0.1:8000"
 
     # How long /readyz waits for each dependency before calling it down.
     readiness_timeout: float = 3.0
@@ -130,6 +141,9 @@ class Settings(BaseSettings):
                 missing.append("WARDSHIP_JWT_AUDIENCE")
             if missing:
                 raise ValueError("production requires " + ", ".join(missing))
+            if self.smtp_host and self.smtp_security == "plain":
+                raise ValueError("production refuses WARDSHIP_SMTP_SECURITY=plain: "
+                                 "use starttls or ssl")
         return self
 
     def effective_cipher_key(self) -> str:

@@ -40,3 +40,26 @@ class TestSettings:
         with pytest.raises(ValidationError, match="WARDSHIP_JWT_ISSUER, WARDSHIP_JWT_AUDIENCE"):
             Settings.model_validate(keys)
         Settings.model_validate({**keys, "jwt_issuer": "https://idp", "jwt_audience": "wardship"})
+
+    def test_production_refuses_plain_smtp(self) -> None:
+        keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
+                "temporal_address": "t:7233", "jwt_public_key": "pem",
+                "jwt_issuer": "https://idp", "jwt_audience": "wardship", "smtp_host": "mail"}
+        with pytest.raises(ValidationError, match="WARDSHIP_SMTP_SECURITY=plain"):
+            Settings.model_validate({**keys, "smtp_security": "plain"})
+        assert Settings.model_validate(keys).smtp_security == "starttls"
+
+    def test_notification_settings_are_read_with_secrets_hidden(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("WARDSHIP_SMTP_SECURITY", "ssl")
+        monkeypatch.setenv("WARDSHIP_SMTP_PASSWORD", "mail-pw")
+        monkeypatch.setenv("WARDSHIP_SMS_GATEWAY_URL", "https://sms.example/send")
+        monkeypatch.setenv("WARDSHIP_SMS_GATEWAY_TOKEN", "sms-token")
+        monkeypatch.setenv("WARDSHIP_PUBLIC_URL", "https://wardship.example")
+        settings = Settings()
+        assert (settings.smtp_security, settings.public_url) == ("ssl", "https://wardship.example")
+        assert settings.sms_gateway_token is not None
+        assert settings.sms_gateway_token.get_secret_value() == "sms-token"
+        assert "mail-pw" not in repr(settings)
+        assert "sms-token" not in repr(settings)

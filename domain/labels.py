@@ -1,0 +1,39 @@
+"""Display labels of the domain's codes (stages, deadline kinds), shared by the API's views and
+the notification texts so that no term is translated in two places."""
+
+from __future__ import annotations
+
+Labels = dict[str, dict[str, str]]
+
+STAGES: Labels = {
+    "discovery": {"en": "discovery", "zh": "发现"},
+    "report": {"en": "report", "zh": "报告"},
+    "emergency_response": {"en": "emergency response", "zh": "应急处置"},
+    "assessment": {"en": "assessment", "zh": "评估"},
+    "assistance": {"en": "assistance", "zh": "帮扶"},
+    "guardianship_intervention": {"en": "guardianship intervention", "zh": "监护干预"},
+    "closed": {"en": "closed", "zh": "结案"},
+}
+
+DEADLINE_KINDS: Labels = {
+    "report_filing": {"en": "report filing", "zh": "报告时限"},
+    "intake": {"en": "intake", "zh": "受理时限"},
+    "intake_danger": {"en": "intake (danger now)", "zh": "紧急受理时限"},
+    "response_dispatch": {"en": "response dispatch", "zh": "派员时限"},
+    "emergency_completion": {"en": "emergency completion", "zh": "应急处置时限"},
+    "assessment": {"en": "assessment", "zh": "评估时限"},
+    "plan_creation": {"en": "plan creation", "zh": "帮扶计划时限"},
+    "home_visit": {"en": "home visit", "zh": "走访时限"},
+    "referral_response": {"en": "referral response", "zh": "转介回复时限"},
+    "guardianship_review": {"en": "guardianship review", "zh": "监护复核时限"},
+    "case_review": {"en": "case review", "zh": "督导复核时限"},
+    "approval": {"en": "approval", "zh": "审批时限"},
+    "service_delivery": {"en": "service delivery", "zh": "服务提供时限"},
+}
+
+
+def label(table: Labels, code: str | None, lang: str = "en") -> str:
+    """The label of code in lang; the code itself when the table does not know it."""
+    if code is None:
+        return "-"
+    return table.get(code, {}).get(lang) or code
