@@ -199,6 +199,9 @@ async def scraped_metrics(request: Request) -> Metrics:
     metrics = metrics_of(request)
     if pool is not None:
         await metrics.parked.refresh(pool)
+        wardship: Wardship | None = getattr(request.app.state, "wardship", None)
+        if wardship is not None:
+            await metrics.unattended.refresh(pool, wardship)
     return metrics
 
 

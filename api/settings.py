@@ -31,6 +31,10 @@ def default_state_dir() -> Path:
     return root / ".wardship"
 
 
+# Static recipient lists of earlier versions, replaced by the contact directory.
+REPLACED_BY_DIRECTORY = ("WARDSHIP_SMTP_TO", "WARDSHIP_WEBHOOK_URL")
+
+
 class Settings(BaseSettings):
     """Everything a Wardship process reads from its environment."""
 
@@ -76,13 +80,12 @@ class Settings(BaseSettings):
     # Base64 of the 32-byte Ed25519 private key that signs exported case files.
     export_signing_key: SecretStr | None = None
 
-    webhook_url: str | None = None
+    # The key that signs deliveries to contacts' webhooks (receivers verify it).
     webhook_secret: SecretStr | None = None
 
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str | None = None
-    smtp_to: str | None = None
     # Mail goes over TLS; `plain` is for a development mail catcher, and refused in production.
     smtp_security: Literal["starttls", "ssl", "plain"] = "starttls"
     smtp_user: str | None = None
@@ -118,6 +121,17 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _no_static_recipients(self) -> Settings:
+        # Ignoring them would silently stop the notices an older installation sent there.
+        for name in REPLACED_BY_DIRECTORY:
+            if os.environ.get(name):
+                raise ValueError(
+                    f"{name} is no longer read: notices go to the contact directory. Register "
+                    "the recipients (POST /v1/contacts or `wardship contacts import`), then "
+                    f"unset {name}")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -6,11 +6,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
 from domain.case_state import handover_notice, notified_jurisdiction
-from projections.base import Positioned, ReadModel, fetch_rows, topics_of
+from projections.base import Positioned, ReadModel, fetch_rows, like_prefix, topics_of
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
+
+# The pseudo-channel of a notice held for the morning digest.
+DIGEST, HELD = "digest", "held"
 
 NOTIFICATIONS = Table(
     "rm_notifications",
@@ -19,7 +22,8 @@ NOTIFICATIONS = Table(
         ("deadline_id", "text"), ("kind", "text"), ("due_at", "timestamptz"), ("level", "int"),
         ("recipient_jurisdiction", "text"), ("assignee", "text"),
         ("case_jurisdiction", "text"), ("recorded_at", "timestamptz"),
-        # {channel: "delivered" | "failed"}
+        # {channel: "delivered" | "failed"}, or {"digest": "held"} for a notice waiting for
+        # the morning digest
         ("deliveries", "jsonb"), ("acknowledged_by", "text"),
         ("acknowledged_at", "timestamptz"), ("updated_position", "bigint"),
     ),
@@ -61,8 +65,11 @@ class InboxModel(ReadModel):
                     "kind": event.kind, "due_at": event.due_at, "level": event.level,
                     "recipient_jurisdiction": event.recipient_jurisdiction,
                     "assignee": event.assignee, "case_jurisdiction": event.case_jurisdiction,
-                    "recorded_at": event.timestamp, "deliveries": {}, "acknowledged_by": None,
-                    "acknowledged_at": None, "updated_position": position,
+                    "recorded_at": event.timestamp,
+                    # A notice held for the morning digest says so until a channel has it.
+                    "deliveries": {} if event.urgent is not False else {DIGEST: HELD},
+                    "acknowledged_by": None, "acknowledged_at": None,
+                    "updated_position": position,
                 })
                 continue
             row = rows.get(batch.cur, event.notification_id)
@@ -118,7 +125,20 @@ async def notifications(
 
 
 def _delivery(deliveries: dict[str, str]) -> str:
-    """Delivered if any channel delivered, failed if all tried failed, else pending."""
-    if not deliveries:
-        return "pending"
-    return "delivered" if "delivered" in deliveries.values() else "failed"
+    """Delivered if any channel delivered, failed if all tried failed, held while it waits
+    for the morning digest, else pending."""
+    outcomes = {v for k, v in deliveries.items() if k != DIGEST}
+    if "delivered" in outcomes:
+        return "delivered"
+    if outcomes:
+        return "failed"
+    return HELD if deliveries.get(DIGEST) == HELD else "pending"
+
+
+async def addressed_codes(conn: AsyncConnection[Any], prefix: str) -> list[str]:
+    """Every jurisdiction under `prefix` that a deadline's notice was addressed to."""
+    cur = await conn.execute(
+        "SELECT DISTINCT recipient_jurisdiction FROM rm_notifications"
+        " WHERE recipient_jurisdiction LIKE %s AND deadline_id IS NOT NULL",
+        (like_prefix(prefix),))
+    return sorted(str(code) for (code,) in await cur.fetchall())

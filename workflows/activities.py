@@ -1,4 +1,5 @@
-"""Activities: the aggregate judges a due deadline and records escalations; channels push them.
+"""Activities: the aggregate judges a due deadline and records escalations; transports push
+urgent ones to the contacts the directory routes them to.
 
 Every activity is idempotent: the aggregate refuses to record a miss, an escalation level or a
 delivery outcome twice, and a channel is not used again once its delivery is recorded.
@@ -15,32 +16,55 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.clock import MAX_RATE_ERROR
+from domain.contacts import parse_delivery_key
 from domain.errors import DeadlineNotDue, DomainError, VersionConflict
-from workflows.channels import Notification
 from workflows.messages import DeliveryInput, StepInput, StepResult
+from workflows.notices import Notice, message_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping
     from concurrent.futures import Executor
     from datetime import datetime
 
     from domain.application import Wardship
     from domain.case import ProtectionCase
-    from workflows.channels import Channel
+    from domain.case_state import Notification
+    from workflows.transports import Transport
 
 T = TypeVar("T")
 # Longest a judged step keeps its answer while other judgements of the same burst still run.
 HOLD_RESULTS_AT_MOST = 1.0  # seconds
+# How stale the contact directory may be when a notice is routed (it is caught up from the log).
+DIRECTORY_MAX_AGE = 1.0  # seconds
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def notice_of(case: ProtectionCase, notification_id: str, now: datetime, public_url: str
+              ) -> Notice:
+    """What a message about one escalation says: facts of the deadline, none of the child."""
+    record = case.notifications[notification_id]
+    if record.deadline_id is None:
+        raise ApplicationError("no such escalation", non_retryable=True)
+    deadline = case.deadlines[record.deadline_id]
+    return Notice(
+        notification_id=notification_id, case_id=str(case.id), kind=deadline.kind,
+        level=record.level, due_at=deadline.due_at, stage=str(case.stage),
+        recipient_jurisdiction=record.recipient_jurisdiction,
+        case_jurisdiction=case.jurisdiction, overdue=now - deadline.due_at,
+        link=f"{public_url.rstrip('/')}/ui/cases/{case.id}",
+    )
 
 
 class CaseActivities:
-    """Activities built by the worker with the application and the configured channels."""
+    """Activities built by the worker with the application and the configured transports."""
 
     def __init__(
-        self, app: Wardship, channels: Sequence[Channel], executor: Executor | None = None
+        self, app: Wardship, transports: Mapping[str, Transport],
+        executor: Executor | None = None, public_url: str = DEFAULT_PUBLIC_URL,
     ) -> None:
         self.app = app
-        self.channels = {channel.name: channel for channel in channels}
+        self.transports = dict(transports)
+        self.public_url = public_url
         # Saves block on the group commit: the more wait at once, the more share a transaction.
         self.executor = executor
         self._judging = 0  # steps being judged now (on the worker's event loop, so no lock)
@@ -83,48 +107,64 @@ class CaseActivities:
         return now
 
     def _judge(self, step: StepInput, now: datetime) -> StepResult:
-        """Record the miss if the deadline is still open at `now`, then escalate."""
-        channels = sorted(self.channels)
+        """Record the miss if the deadline is still open at `now`, escalate, and name whom
+        an urgent notice goes to (a held one waits for the morning digest)."""
+        result, notice = self._run(step.case_id, self._command(step, now))
+        if notice is None or notice.urgent is False:
+            return result
+        route = self.app.contact_directory(DIRECTORY_MAX_AGE).route(notice.recipient_jurisdiction)
+        targets = [key for contact in route.contacts for key in contact.delivery_keys()]
+        return StepResult(True, result.notification_id, targets)
 
-        def command(case: ProtectionCase) -> StepResult:
+    def _command(
+        self, step: StepInput, now: datetime
+    ) -> Callable[[ProtectionCase], tuple[StepResult, Notification | None]]:
+        def command(case: ProtectionCase) -> tuple[StepResult, Notification | None]:
             deadline = case.deadlines.get(step.deadline_id)
             if deadline is None:
-                return StepResult(awaits_escalation=False)
+                return StepResult(awaits_escalation=False), None
             if deadline.is_open:
                 try:
                     case.record_deadline_missed(step.deadline_id, now)
                 except DeadlineNotDue:
                     # Due later than the workflow knew (its new state is on its way).
-                    return StepResult(awaits_escalation=False, still_open=True)
+                    return StepResult(awaits_escalation=False, still_open=True), None
             if step.level == 0:
-                return StepResult(case.deadlines[step.deadline_id].awaits_escalation)
+                return StepResult(case.deadlines[step.deadline_id].awaits_escalation), None
             notification_id = case.record_escalation(step.deadline_id, step.level, now)
             if notification_id is None:
-                return StepResult(awaits_escalation=False)
-            return StepResult(True, notification_id, channels)
+                return StepResult(awaits_escalation=False), None
+            return StepResult(True, notification_id), case.notifications[notification_id]
 
-        return self._run(step.case_id, command)
+        return command
 
     @activity.defn(name="deliver")
     def deliver(self, delivery: DeliveryInput) -> str:
-        """Push the notification through one channel, unless it was delivered there already."""
-        channel = self.channels.get(delivery.channel)
-        if channel is None:
-            raise ApplicationError(f"no channel {delivery.channel!r}", non_retryable=True)
+        """Push the notice to one contact's channel, unless it was delivered there already."""
+        target = parse_delivery_key(delivery.channel)
+        if target is None:
+            raise ApplicationError("not a delivery target", non_retryable=True)
+        channel_type, contact_id, index = target
+        transport = self.transports.get(channel_type)
+        if transport is None:
+            raise ApplicationError(f"no {channel_type} transport is configured",
+                                   non_retryable=True)
         case = self._load(delivery.case_id)
         record = case.notifications.get(delivery.notification_id)
         if record is None or record.deadline_id is None:
             raise ApplicationError("no such escalation", non_retryable=True)
         if record.deliveries.get(delivery.channel) == "delivered":
             return "already delivered"
-        deadline = case.deadlines[record.deadline_id]
-        detail = channel.send(Notification(
-            notification_id=delivery.notification_id, case_id=delivery.case_id,
-            kind=deadline.kind, level=record.level,
-            due_at=deadline.due_at.isoformat(),
-            recipient_jurisdiction=record.recipient_jurisdiction,
-            case_jurisdiction=case.jurisdiction,
-        ))
+        contact = self.app.contact_directory(DIRECTORY_MAX_AGE).get(contact_id)
+        if contact is None or index >= len(contact.channels):
+            raise ApplicationError("the contact was removed from the directory",
+                                   non_retryable=True)
+        notice = notice_of(case, delivery.notification_id, delivery.now, self.public_url)
+        detail = transport.send(contact.channels[index], message_for(notice))
+        if contact.jurisdiction != record.recipient_jurisdiction:
+            # Nobody on duty for the addressed code: the covering area was told instead.
+            detail = (f"{detail}; covering {contact.jurisdiction} for "
+                      f"{record.recipient_jurisdiction} (无人值守)")
         self._run(delivery.case_id, lambda c: c.record_delivery(
             delivery.notification_id, delivery.channel, True, detail, delivery.now))
         return detail

@@ -79,6 +79,8 @@ class StepResult:
 
     awaits_escalation: bool
     notification_id: str | None = None
+    # Delivery targets of an urgent notice (`<channel type>:<contact id>:<index>`); none for
+    # one held for the morning digest, or when nobody is on duty all the way up.
     channels: list[str] = field(default_factory=list)
     # Not yet due by the case's record (the workflow woke early): plan it again.
     still_open: bool = False
@@ -93,3 +95,11 @@ class DeliveryInput:
     channel: str
     now: datetime
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class DigestSlot:
+    """When the next morning digest goes out, and the day (China Standard Time) it is for."""
+
+    at: datetime
+    day: str

@@ -15,22 +15,25 @@ from typing import TYPE_CHECKING
 
 import structlog
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from deploy.heartbeat import Heartbeat
-from workflows.activities import CaseActivities
+from workflows.activities import DEFAULT_PUBLIC_URL, CaseActivities
 from workflows.case_workflow import CaseWorkflow
-from workflows.channels import build_channels
+from workflows.digest_activities import DigestActivities
+from workflows.digest_workflow import DigestWorkflow, digest_workflow_id
 from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay
+from workflows.transports import build_transports
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping
     from pathlib import Path
 
     from domain.application import Wardship
-    from workflows.channels import Channel
+    from workflows.transports import SmtpSecurity, Transport
 
 log = structlog.get_logger("wardship.worker")
 
@@ -42,12 +45,17 @@ class WorkerConfig:
     temporal_address: str
     task_queue: str = "wardship-cases"
     namespace: str = "default"
-    webhook_url: str | None = None
+    # The transports (workflows/transports.py); recipients come from the contact directory.
     webhook_secret: str | None = None
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str | None = None
-    smtp_to: str | None = None
+    smtp_security: SmtpSecurity = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    public_url: str = DEFAULT_PUBLIC_URL
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
     workflow_threads: int = 64
@@ -58,10 +66,10 @@ class WorkerConfig:
 
 
 def build_worker(
-    client: Client, app: Wardship, channels: Sequence[Channel], task_queue: str,
+    client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
     *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
     workflow_tasks: int = 4000, local_activities: int = 4000, pollers: int = 5,
-    sandboxed: bool = False,
+    sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together.
 
@@ -70,7 +78,8 @@ def build_worker(
     pool as large as `workflow_tasks`, one thread per slot).
     """
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wardship_activity")
-    activities = CaseActivities(app, channels, executor)
+    activities = CaseActivities(app, transports, executor, public_url)
+    digests = DigestActivities(app, transports, public_url)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
     # no restricted builtins). It is safe here: `workflows.case_workflow` imports only
     # temporalio, the standard library (asyncio, contextlib, datetime) and the stdlib-only
@@ -79,7 +88,8 @@ def build_worker(
     runner: WorkflowRunner = (SandboxedWorkflowRunner() if sandboxed
                               else UnsandboxedWorkflowRunner())
     return Worker(
-        client, task_queue=task_queue, workflows=[CaseWorkflow], activities=activities.all(),
+        client, task_queue=task_queue, workflows=[CaseWorkflow, DigestWorkflow],
+        activities=activities.all() + digests.all(),
         activity_executor=executor,
         # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.
         workflow_task_executor=ThreadPoolExecutor(max_workers=workflow_threads,
@@ -114,27 +124,48 @@ async def connect(address: str, namespace: str, stop: asyncio.Event) -> Client |
     return None
 
 
+async def keep_digest_running(client: Client, task_queue: str, stop: asyncio.Event) -> None:
+    """Start the installation's one digest workflow unless it runs already (every worker
+    asks; Temporal keeps one), retrying while Temporal does not answer."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await client.start_workflow(
+                DigestWorkflow.run, id=digest_workflow_id(task_queue), task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+            return
+        except Exception as error:
+            log.warning("digest_not_started", error=type(error).__name__, retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> None:
     """Run the worker and the relay on `app` until `stop` is set, then drain and stop both."""
-    channels = build_channels(
-        config.webhook_url, config.webhook_secret, config.smtp_host, config.smtp_port,
-        config.smtp_from, config.smtp_to,
+    transports = build_transports(
+        smtp_host=config.smtp_host, smtp_port=config.smtp_port, smtp_from=config.smtp_from,
+        smtp_security=config.smtp_security, smtp_user=config.smtp_user,
+        smtp_password=config.smtp_password, sms_gateway_url=config.sms_gateway_url,
+        sms_gateway_token=config.sms_gateway_token, webhook_secret=config.webhook_secret,
     )
     client = await connect(config.temporal_address, config.namespace, stop)
     if client is None:
         return
     worker = build_worker(
-        client, app, channels, config.task_queue, threads=config.activity_threads,
+        client, app, transports, config.task_queue, threads=config.activity_threads,
         workflow_threads=config.workflow_threads, workflow_tasks=config.workflow_tasks,
         local_activities=config.local_activities, max_cached_workflows=config.cached_workflows,
+        public_url=config.public_url,
     )
     relay = Relay(app, client, config.task_queue, wake_early=config.wake_early)
-    log.info("worker_started", task_queue=config.task_queue,
-             channels=[channel.name for channel in channels])
+    log.info("worker_started", task_queue=config.task_queue, transports=sorted(transports))
     async with worker:
         relay_task = asyncio.create_task(relay.run(stop))
+        digest_task = asyncio.create_task(keep_digest_running(client, config.task_queue, stop))
         await stop.wait()
         await relay_task
+        await digest_task
     log.info("worker_stopped")
 
 

@@ -10,6 +10,8 @@ from api.cli.command import Command
 if TYPE_CHECKING:
     import argparse
 
+    from pydantic import SecretStr
+
 
 def run(args: argparse.Namespace) -> int:
     """Build the application, then hand it and plain values to `workflows.worker`."""
@@ -26,12 +28,18 @@ def run(args: argparse.Namespace) -> int:
         print("wardship worker needs DATABASE_URL and TEMPORAL_ADDRESS "
               "(`wardship dev` sets both)", file=sys.stderr)
         return 2
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
     config = WorkerConfig(
         temporal_address=settings.temporal_address,
         task_queue=settings.task_queue, namespace=settings.temporal_namespace,
-        webhook_url=settings.webhook_url, webhook_secret=secret, smtp_host=settings.smtp_host,
-        smtp_port=settings.smtp_port, smtp_from=settings.smtp_from, smtp_to=settings.smtp_to,
+        webhook_secret=secret(settings.webhook_secret), smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port, smtp_from=settings.smtp_from,
+        smtp_security=settings.smtp_security, smtp_user=settings.smtp_user,
+        smtp_password=secret(settings.smtp_password),
+        sms_gateway_url=settings.sms_gateway_url,
+        sms_gateway_token=secret(settings.sms_gateway_token), public_url=settings.public_url,
         wake_early=settings.deadline_wake_early,
         activity_threads=settings.worker_activity_threads,
         workflow_threads=settings.worker_workflow_threads,

@@ -1,8 +1,9 @@
 """Prometheus metrics of one API process: latency by route template, commands, error codes,
-and the events the log's consumers have parked."""
+the events the log's consumers have parked, and the jurisdictions nobody is on duty for."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -12,13 +13,20 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from projections.inbox import addressed_codes
 from projections.parked import COUNT_QUERY
+
+# How stale the contact directory may be in a scrape (it is caught up from the log).
+DIRECTORY_MAX_AGE = 5.0  # seconds
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from psycopg_pool import AsyncConnectionPool
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from domain.application import Wardship
+    from domain.contacts import Route
 
 log = structlog.get_logger("wardship.metrics")
 
@@ -45,6 +53,8 @@ class Metrics:
         )
         self.parked = ParkedEvents()
         self.registry.register(self.parked)
+        self.unattended = UnattendedJurisdictions()
+        self.registry.register(self.unattended)
 
 
 class ParkedEvents:
@@ -72,6 +82,36 @@ class ParkedEvents:
         for consumer, count in sorted(self.counts.items()):
             parked.add_metric([consumer], count)
         yield parked
+
+
+class UnattendedJurisdictions:
+    """Prometheus collector: the jurisdictions sent notices with nobody on duty in the contact
+    directory, each labelled with the code covering it (codes only, never names)."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    async def refresh(self, pool: AsyncConnectionPool, app: Wardship) -> None:
+        """Ask the read model and the directory now; on a database error report none."""
+        try:
+            async with pool.connection(timeout=2) as conn:
+                codes = await addressed_codes(conn, "")
+            directory = await asyncio.wait_for(
+                asyncio.to_thread(app.contact_directory, DIRECTORY_MAX_AGE), 4)
+        except Exception as error:  # an outage of any kind: the scrape still answers
+            log.warning("unattended_count_failed", error_type=type(error).__name__)
+            self.routes = []
+            return
+        self.routes = directory.unattended(codes)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "wardship_unattended_jurisdictions", "Jurisdictions sent notices with nobody on "
+            "duty in the contact directory (无人值守), by the code covering them ('none': "
+            "nobody all the way up)", labels=["jurisdiction", "covered_by"])
+        for route in self.routes:
+            gauge.add_metric([route.jurisdiction, route.covered_by or "none"], 1)
+        yield gauge
 
 
 class MetricsMiddleware:

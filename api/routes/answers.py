@@ -76,12 +76,25 @@ class BoardDeadline(BaseModel):
     overdue: bool
 
 
+class Unattended(BaseModel):
+    """A jurisdiction notices were addressed to with nobody of its own on duty (无人值守)."""
+
+    jurisdiction: str
+    covered_by: str | None = Field(
+        description="the nearest covering code whose contacts receive its notices instead "
+                    "(null: nobody on duty all the way up)")
+    label: str = Field(examples=["无人值守: 511102001"])
+
+
 class DeadlineBoard(BaseModel):
-    """A page of deadlines, earliest due first."""
+    """A page of deadlines, earliest due first, and the gaps in the contact directory."""
 
     items: list[BoardDeadline]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")
     position: Position
+    unattended: list[Unattended] = Field(
+        description="jurisdictions under the caller's code that were sent notices but have "
+                    "nobody on duty in the contact directory")
 
 
 # --- /v1/notifications -------------------------------------------------------------------
@@ -102,9 +115,10 @@ class Notification(BaseModel):
     assignee: str | None
     case_jurisdiction: str
     recorded_at: datetime
-    deliveries: dict[str, Literal["delivered", "failed"]] = Field(
-        description="outcome by channel")
-    delivery: Literal["pending", "delivered", "failed"]
+    deliveries: dict[str, Literal["delivered", "failed", "held"]] = Field(
+        description="outcome by delivery target (`<channel type>:<contact id>:<index>`); "
+                    '`{"digest": "held"}` while it waits for the morning digest')
+    delivery: Literal["pending", "delivered", "failed", "held"]
     acknowledged_by: str | None
     acknowledged_at: datetime | None
 

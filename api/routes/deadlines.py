@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import AccessLogDep, MinPosition, Pool, Reader
+from api.deps import AccessLogDep, App, MinPosition, Pool, Reader
 from api.http.access_log import shown_cases
 from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
+from api.http.services import store_call
 from api.readmodels import (
     decode_cursor,
     encode_cursor,
@@ -20,27 +21,33 @@ from api.readmodels import (
 )
 from api.routes.answers import DeadlineBoard
 from projections.deadlines import BoardStatus, board
+from projections.inbox import addressed_codes
 
 router = APIRouter(prefix="/v1/deadlines", tags=["deadlines"])
+# How stale the contact directory may be on the board (it is caught up from the log).
+DIRECTORY_MAX_AGE = 1.0  # seconds
 
 
 @router.get("", response_class=OrjsonResponse, response_model=DeadlineBoard,
             responses=problem_answers(401, 403, 422, 503))
 async def list_deadlines(
-    user: Reader, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
+    user: Reader, app: App, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
     status: BoardStatus = "overdue",
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrjsonResponse:
-    """Deadlines under the caller's code, most overdue (earliest due) first."""
+    """Deadlines under the caller's code, most overdue (earliest due) first, and the
+    jurisdictions under it that notices reached with nobody on duty (无人值守)."""
     prefix = jurisdiction_prefix(jurisdiction, user.jurisdiction)
     position = await wait_for(pool, "deadlines", min_position)
     after = _after(cursor) if cursor is not None else None
     async with pool.connection() as conn:
         rows = await board(conn, prefix=prefix, status=status, kind=kind, after=after,
                            limit=limit + 1)
+        addressed = await addressed_codes(conn, prefix)
+    directory = await store_call(app.contact_directory, DIRECTORY_MAX_AGE)
     more = len(rows) > limit
     rows = rows[:limit]
     await access_log.record_shown(user, shown_cases(rows), purpose="board")
@@ -48,7 +55,11 @@ async def list_deadlines(
     if more:
         last = rows[-1]
         next_cursor = encode_cursor(last["due_at"].isoformat(), last["case_id"], last["id"])
-    return OrjsonResponse({"items": rows, "next_cursor": next_cursor, "position": position},
+    unattended = [{"jurisdiction": route.jurisdiction, "covered_by": route.covered_by,
+                   "label": f"无人值守: {route.jurisdiction}"}
+                  for route in directory.unattended(addressed)]
+    return OrjsonResponse({"items": rows, "next_cursor": next_cursor, "position": position,
+                           "unattended": unattended},
                           headers={"X-Position": str(position)})
 
 

@@ -131,7 +131,7 @@ async def test_deadline_latency_for_1000_cases_due_together(
         wake_early = float(os.environ.get("DEADLINE_BENCH_WAKE_EARLY", DEFAULT_WAKE_EARLY))
         relay = Relay(app, env.client, task_queue, wake_early=wake_early)
         settings = dict(VARIANTS[variant])
-        async with build_worker(env.client, app, [], task_queue, **settings):
+        async with build_worker(env.client, app, {}, task_queue, **settings):
             relay_task = asyncio.create_task(relay.run(stop))
             # This process relays (the others' relays stand by), so it can watch progress.
             await eventually(lambda: relay.leading)

@@ -168,7 +168,7 @@ async def test_a_restored_backup_verifies_rebuilds_the_same_and_fires_its_pendin
             with pytest.raises(RPCError):
                 await temporal.client.get_workflow_handle(
                     workflow_id(str(cases["closed"]))).describe()
-            async with build_worker(temporal.client, restored, [], "restored-cases"):
+            async with build_worker(temporal.client, restored, {}, "restored-cases"):
                 handle = temporal.client.get_workflow_handle_for(
                     CaseWorkflow.run, workflow_id(str(cases["pending"])))
                 deadline_id, due_at = intake_deadline(restored, cases["pending"])

@@ -32,7 +32,7 @@ async def test_a_workflow_whose_clock_passed_due_records_no_miss_until_the_datab
 ) -> None:
     env = time_skipping_env
     relay = Relay(app, env.client, task_queue)
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         # The 10 s intake falls due 3 s from now by the database's clock.
         opened = database_time(db_url) - timedelta(seconds=7)
         case_id = open_red_report(app, opened)

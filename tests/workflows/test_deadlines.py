@@ -52,7 +52,7 @@ async def test_red_report_not_accepted_notifies_level_1_then_level_2_then_stops(
 ) -> None:
     env = time_skipping_env
     relay = Relay(app, env.client, task_queue)
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         # A report of a child in danger; the relay tells its workflow about the 10 s intake.
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, due_at = intake_deadline(app, case_id)
@@ -90,7 +90,7 @@ async def test_step_done_a_second_before_due_raises_nothing_though_its_signal_is
 ) -> None:
     env = time_skipping_env
     relay = Relay(app, env.client, task_queue)
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, due_at = intake_deadline(app, case_id)
         await relay.run_once()
@@ -122,7 +122,7 @@ async def test_worker_restarted_mid_wait_still_fires(
     relay = Relay(app, env.client, task_queue)
     # No workflow cache: the test server cannot move a dead worker's sticky tasks elsewhere,
     # which the real server does after a few seconds.
-    async with build_worker(env.client, app, [], task_queue, max_cached_workflows=0):
+    async with build_worker(env.client, app, {}, task_queue, max_cached_workflows=0):
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, _ = intake_deadline(app, case_id)
         await relay.run_once()
@@ -130,7 +130,7 @@ async def test_worker_restarted_mid_wait_still_fires(
         assert deadline_id in await watched(env, case_id)
 
     # A new worker process takes over the waiting workflow and still records the miss.
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         await env.sleep(timedelta(seconds=10))
         await eventually(lambda: f"{case_id}:{deadline_id}:L1" in notifications(app, case_id))
         assert len(events_named(app, case_id, "DeadlineMissed")) == 1
@@ -140,7 +140,7 @@ async def test_relay_resumes_from_its_position_without_signalling_again(
     time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
     env = time_skipping_env
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         case_id = open_red_report(app, await env.get_current_time())
         first = Relay(app, env.client, task_queue)
         assert await first.run_once() > 0
@@ -199,7 +199,7 @@ async def test_a_workflow_for_a_case_the_store_does_not_know_ends_instead_of_ret
     state = CaseState(case_id=unknown, version=3, stage="report", closed=False,
                       deadlines=[DeadlineTimer("intake-1", INTAKE, after(now, 1))],
                       escalation_delays=[0.0])
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         handle = await env.client.start_workflow(
             CaseWorkflow.run, CaseWorkflowInput(case_id=unknown, state=state),
             id=workflow_id(unknown), task_queue=task_queue)
@@ -217,7 +217,7 @@ async def test_a_workflow_woken_early_still_judges_at_the_due_time(
     env = time_skipping_env
     # Workflows wake 5 s before each due time and their step waits for it in the worker.
     relay = Relay(app, env.client, task_queue, wake_early=5.0)
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, due_at = intake_deadline(app, case_id)
         await relay.run_once()

@@ -108,7 +108,7 @@ async def test_the_relay_parks_undecodable_cases_and_other_cases_deadlines_still
     second = open_red_report(writer, now)
 
     relay = Relay(reader, env.client, task_queue)
-    async with build_worker(env.client, reader, [], task_queue):
+    async with build_worker(env.client, reader, {}, task_queue):
         await relay.run_once()
         assert relay.position() == writer.recorder.max_notification_id()
 

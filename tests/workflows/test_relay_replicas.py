@@ -33,7 +33,7 @@ async def test_of_two_relays_one_signals_and_the_other_takes_over_when_it_stops(
     env = time_skipping_env
     first, second = Relay(app, env.client, task_queue), Relay(app, env.client, task_queue)
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
-    async with build_worker(env.client, app, [], task_queue):
+    async with build_worker(env.client, app, {}, task_queue):
         first_task = asyncio.create_task(first.run(stop_first))
         await eventually(lambda: first.leading)
         second_task = asyncio.create_task(second.run(stop_second))

@@ -22,7 +22,7 @@ def max_workers(executor: object) -> int:
 async def test_activity_and_workflow_threads_are_capped(
     dev_server: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
-    defaults = build_worker(dev_server.client, app, [], task_queue).config()
+    defaults = build_worker(dev_server.client, app, {}, task_queue).config()
     # Without its own executor, Temporal makes one thread per workflow-task slot (4,000).
     assert max_workers(defaults["workflow_task_executor"]) == 64
     assert max_workers(defaults["activity_executor"]) == 256
@@ -32,7 +32,7 @@ async def test_activity_and_workflow_threads_are_capped(
                         worker_workflow_tasks=100, worker_local_activities=50,
                         worker_cached_workflows=500)
     capped = build_worker(
-        dev_server.client, app, [], f"{task_queue}-capped",
+        dev_server.client, app, {}, f"{task_queue}-capped",
         threads=settings.worker_activity_threads,
         workflow_threads=settings.worker_workflow_threads,
         workflow_tasks=settings.worker_workflow_tasks,

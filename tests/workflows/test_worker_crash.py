@@ -55,7 +55,7 @@ async def test_a_worker_killed_while_a_woken_step_waits_still_records_the_miss_o
         # Temporal's task timeout and the step runs again.
         started = time.monotonic()
         relay = Relay(app, dev_server.client, task_queue, wake_early=5.0)
-        async with build_worker(dev_server.client, app, [], task_queue):
+        async with build_worker(dev_server.client, app, {}, task_queue):
             relay_task = asyncio.create_task(relay.run(stop))
             level_1 = f"{case_id}:{deadline_id}:L1"
             await eventually(lambda: level_1 in notifications(app, case_id), within=60)
