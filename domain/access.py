@@ -118,3 +118,8 @@ def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions
 def may_acknowledge(actor: Actor, recipient_jurisdiction: str) -> bool:
     """A notification is acknowledged by a supervisor holding exactly its addressed code."""
     return holds_any(actor, SUPERVISORS) and actor.jurisdiction == recipient_jurisdiction
+
+
+def may_manage_contacts(actor: Actor, jurisdiction: str) -> bool:
+    """The notification directory of an area is kept by an admin whose code covers it."""
+    return Role.ADMIN in actor.roles and covers(actor, jurisdiction)
