@@ -177,7 +177,7 @@ def _channel(plain: object, where: str) -> ContactChannel:
     address_field = ADDRESS_FIELDS[kind]
     allowed = ("type", address_field, "secret") if kind == "dingtalk" else (
         "type", address_field)
-    _no_other_fields(plain, allowed, f"a {kind} channel ('{where}')")
+    _no_other_fields(plain, allowed, f"the {kind} channel '{where}'")
     value = plain.get(address_field)
     text = value.strip() if isinstance(value, str) else ""
     field_name = f"'{where}.{address_field}'"
