@@ -29,6 +29,8 @@ SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 AUDITORS = frozenset({Role.INSPECTOR, Role.ADMIN})
 # Who inspects any case of their area; a caseworker inspects only their own cases.
 INSPECTORS = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
+# Who keeps the notification contact directory of their area.
+CONTACT_KEEPERS = frozenset({Role.ADMIN})
 # Inspectors audit what was known; supervisors lead the case work in their area.
 SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 
@@ -122,4 +124,4 @@ def may_acknowledge(actor: Actor, recipient_jurisdiction: str) -> bool:
 
 def may_manage_contacts(actor: Actor, jurisdiction: str) -> bool:
     """The notification directory of an area is kept by an admin whose code covers it."""
-    return Role.ADMIN in actor.roles and covers(actor, jurisdiction)
+    return holds_any(actor, CONTACT_KEEPERS) and covers(actor, jurisdiction)
