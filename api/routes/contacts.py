@@ -20,14 +20,17 @@ from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
 from api.routes.answers import ContactList, ContactShown
+from api.routes.case_models import DivisionCode  # noqa: TC001 (pydantic reads it at run time)
 from api.routes.cases import KEY_PARAMETER, idempotency_key
 from domain.contacts import MAX_CHANNELS, MAX_NAME, MAX_URL
 from domain.errors import DomainError
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL,
-                                       pattern=r"^https?://")]
+# https to any host; plain http only to this machine (tests' loopback receivers).
+Url = Annotated[str, StringConstraints(max_length=MAX_URL, pattern=(
+    r"^(https://[^/?#@:\s]+|http://(127\.0\.0\.1|localhost|\[::1\]))(:[0-9]{1,5})?"
+    r"([/?#]\S*)?$"))]
 
 
 class _Channel(BaseModel):
@@ -38,7 +41,8 @@ class EmailChannel(_Channel):
     """Mail to one address."""
 
     type: Literal["email"]
-    address: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+    address: Annotated[str, StringConstraints(
+        max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")]
 
 
 class SmsChannel(_Channel):
@@ -78,8 +82,8 @@ class NewContact(BaseModel):
     """A contact to put on duty for a jurisdiction (SPEC's request shape)."""
 
     model_config = ConfigDict(extra="forbid")
-    jurisdiction: Annotated[str, StringConstraints(pattern=r"^[0-9]{2,12}$")]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME)]
+    jurisdiction: DivisionCode
+    name: Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=r"\S")]
     role: Literal["supervisor", "child_supervisor", "caseworker_lead"]
     channels: Annotated[list[Channel], Field(min_length=1, max_length=MAX_CHANNELS)]
 

@@ -111,15 +111,22 @@ class TestRegistering:
             ({"type": "sms", "number": "12345"}, ["body", "channels", 0, "sms", "number"]),
             ({"type": "dingtalk", "url": "https://oapi.example/robot/send"},
              ["body", "channels", 0, "dingtalk", "secret"]),
+            ({"type": "email", "address": "wang@example"},
+             ["body", "channels", 0, "email", "address"]),
+            ({"type": "wecom", "url": "http://qyapi.example/send?key=k"},
+             ["body", "channels", 0, "wecom", "url"]),
         ]:
             response = register(api, {**CONTACT, "channels": [channel]})
             assert response.status_code == 422
             assert response.json()["errors"][0]["loc"] == named
-        for channel, detail in [
-            ({"type": "email", "address": "wang@example"}, "channels[0].address"),
-            ({"type": "wecom", "url": "http://qyapi.example/send?key=k"}, "channels[0].url"),
-        ]:
-            response = register(api, {**CONTACT, "channels": [channel]})
+        # What no schema states, the domain refuses just the same, naming the field.
+        unstated: list[tuple[dict[str, Any], str]] = [
+            ({"channels": [{"type": "webhook", "url": "https://ops.example:99999/hook"}]},
+             "channels[0].url"),
+            ({"name": "王\u0007督导"}, "'name'"),
+        ]
+        for changes, detail in unstated:
+            response = register(api, {**CONTACT, **changes})
             assert response.status_code == 422
             assert response.json()["code"] == "invalid_command"
             assert detail in response.json()["detail"]
