@@ -33,7 +33,12 @@ MAX_CHANNELS = 10
 MAX_URL = 2000
 # Hosts a plain-http robot URL may name: only this machine (tests' loopback receivers).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+", re.ASCII)
+# Mail addresses in ASCII (as the offices' mail systems use them).
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# Control characters (C0, DEL, C1): never in a name, an address or a URL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# A DingTalk signing secret: printable ASCII ("SEC" and hex digits in practice).
+_SECRET = re.compile(r"[!-~]{1,200}")
 # A mainland mobile number, or any number in E.164 form.
 _SMS = re.compile(r"1[0-9]{10}|\+[0-9]{8,15}", re.ASCII)
 
@@ -153,7 +158,7 @@ def parse_contact(body: Mapping[str, Any], contact_id: str = "") -> ContactEntry
                              "digits under a province, e.g. 511102001")
     raw_name = body.get("name")
     name = " ".join(raw_name.split()) if isinstance(raw_name, str) else ""
-    if not name or len(name) > MAX_NAME or not name.isprintable():
+    if not name or len(name) > MAX_NAME or not _storable(name):
         raise InvalidCommand(f"'name' must be the contact's name, 1 to {MAX_NAME} characters")
     role = body.get("role")
     if role not in CONTACT_ROLES:
@@ -195,7 +200,7 @@ def _channel(plain: object, where: str) -> ContactChannel:
     if kind == "dingtalk":
         raw = plain.get("secret")
         secret = raw.strip() if isinstance(raw, str) else ""
-        if not secret:
+        if not _SECRET.fullmatch(secret):
             raise InvalidCommand(f"'{where}.secret' must be the DingTalk robot's signing "
                                  "secret (SEC...), from its security settings")
     return ContactChannel(str(kind), text, secret)
@@ -208,7 +213,7 @@ def _check_url(url: str, field_name: str) -> None:
         parts.port  # noqa: B018 (a port that is not a number raises here)
     except ValueError:
         host = None
-    if len(url) > MAX_URL or not url.isprintable() or not host:
+    if len(url) > MAX_URL or not _storable(url) or any(c.isspace() for c in url) or not host:
         raise InvalidCommand(f"{field_name} must be the robot's https:// URL")
     if parts.username is not None or parts.password is not None:
         raise InvalidCommand(f"{field_name} must not carry a user name or password")
@@ -216,6 +221,15 @@ def _check_url(url: str, field_name: str) -> None:
         return
     raise InvalidCommand(f"{field_name} must use https:// (plain http only for this "
                          "machine's loopback address)")
+
+
+def _storable(text: str) -> bool:
+    """No control characters, and valid Unicode (no lone surrogates: not storable)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return _CONTROL.search(text) is None
 
 
 def _no_other_fields(plain: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> None:

@@ -27,10 +27,19 @@ from domain.errors import DomainError
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
+# The schemas state what the domain checks (`domain.contacts.parse_contact`), so that a body
+# they allow is refused only for what no schema can say.
+_PORT = r"[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+_URL_CHAR = r"[^\s\x00-\x1f\x7f-\x9f]"
 # https to any host; plain http only to this machine (tests' loopback receivers).
 Url = Annotated[str, StringConstraints(max_length=MAX_URL, pattern=(
-    r"^(https://[^/?#@:\s]+|http://(127\.0\.0\.1|localhost|\[::1\]))(:[0-9]{1,5})?"
-    r"([/?#]\S*)?$"))]
+    r"^(https://[^/?#@:\[\]\s\x00-\x1f\x7f-\x9f]+"
+    r"|http://(127\.0\.0\.1|localhost|\[::1\]))"
+    rf"(:({_PORT}))?([/?#]{_URL_CHAR}*)?$"))]
+_TEXT_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+# Some character that is not a space, and no control character.
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=(
+    rf"^{_TEXT_CHAR}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT_CHAR}*$"))]
 
 
 class _Channel(BaseModel):
@@ -42,7 +51,7 @@ class EmailChannel(_Channel):
 
     type: Literal["email"]
     address: Annotated[str, StringConstraints(
-        max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")]
+        max_length=254, pattern=r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
 
 
 class SmsChannel(_Channel):
@@ -64,7 +73,7 @@ class DingtalkChannel(_Channel):
 
     type: Literal["dingtalk"]
     url: Url
-    secret: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    secret: Annotated[str, StringConstraints(pattern=r"^[!-~]{1,200}$")]
 
 
 class WebhookChannel(_Channel):
@@ -83,7 +92,7 @@ class NewContact(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     jurisdiction: DivisionCode
-    name: Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=r"\S")]
+    name: Name
     role: Literal["supervisor", "child_supervisor", "caseworker_lead"]
     channels: Annotated[list[Channel], Field(min_length=1, max_length=MAX_CHANNELS)]
 

@@ -73,10 +73,14 @@ class TestContactBody:
         ({"type": "dingtalk", "url": "https://oapi.example/robot/send", "secret": " "},
          "channels[0].secret"),
         ({"type": "email", "address": "wang@example.org", "secret": "x"}, "secret"),
+        ({"type": "dingtalk", "url": "https://oapi.example/robot/send", "secret": "SEC 1"},
+         "channels[0].secret"),
+        ({"type": "webhook", "url": "https://ops.example/ho\u0085ok"}, "channels[0].url"),
+        ({"type": "webhook", "url": "https://ops.example:99999/hook"}, "channels[0].url"),
     ], ids=["unknown-type", "no-type", "mail-without-at", "mail-missing", "sms-short",
             "sms-not-mobile", "sms-e164-short", "http-robot", "ftp-robot", "credentials-in-url",
             "not-a-url", "dingtalk-without-secret", "dingtalk-blank-secret",
-            "secret-on-email"])
+            "secret-on-email", "secret-with-space", "control-in-url", "port-out-of-range"])
     def test_a_bad_channel_is_refused_naming_its_field(
         self, channel: dict[str, Any], named: str
     ) -> None:
@@ -88,12 +92,13 @@ class TestContactBody:
         ({"jurisdiction": "5111020"}, "jurisdiction"),
         ({"name": "  "}, "name"),
         ({"name": "王" * 101}, "name"),
+        ({"name": "王\u0007督导"}, "name"),
         ({"role": "mayor"}, "role"),
         ({"channels": []}, "channels"),
         ({"channels": "wang@example.org"}, "channels"),
         ({"phone": "13800000000"}, "phone"),
-    ], ids=["no-such-province", "bad-length", "blank-name", "long-name", "unknown-role",
-            "no-channel", "channels-not-a-list", "unknown-field"])
+    ], ids=["no-such-province", "bad-length", "blank-name", "long-name", "control-in-name",
+            "unknown-role", "no-channel", "channels-not-a-list", "unknown-field"])
     def test_a_bad_contact_is_refused_naming_its_field(
         self, changes: dict[str, Any], named: str
     ) -> None:
