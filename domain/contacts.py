@@ -36,7 +36,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Mail addresses in ASCII (as the offices' mail systems use them).
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 # Control characters (C0, DEL, C1): never in a name, an address or a URL.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A DingTalk signing secret: printable ASCII ("SEC" and hex digits in practice).
 _SECRET = re.compile(r"[!-~]{1,200}")
 # A mainland mobile number, or any number in E.164 form.
