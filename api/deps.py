@@ -118,6 +118,8 @@ Opener = Annotated[Actor, Depends(require_roles(*access.OPENERS))]
 Reader = Annotated[Actor, Depends(require_roles(*access.READERS))]
 Supervisor = Annotated[Actor, Depends(require_roles(*access.SUPERVISORS))]
 Auditor = Annotated[Actor, Depends(require_roles(*access.AUDITORS))]
+# The notification contact directory is kept by admins (their area: `access`).
+Admin = Annotated[Actor, Depends(require_roles(*access.CONTACT_KEEPERS))]
 
 
 async def _access_log(request: Request) -> AccessLog:

@@ -21,6 +21,7 @@ from api.routes import (
     case_search,
     cases,
     children,
+    contacts,
     deadlines,
     health,
     inspection,
@@ -121,5 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inspection.router)
     for reads in (case_search, deadlines, notifications, children, stats, access):
         app.include_router(reads.router)
+    app.include_router(contacts.router)
     install_lag_metrics(app)
     return app

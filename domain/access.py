@@ -29,6 +29,8 @@ SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 AUDITORS = frozenset({Role.INSPECTOR, Role.ADMIN})
 # Who inspects any case of their area; a caseworker inspects only their own cases.
 INSPECTORS = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
+# Who keeps the notification contact directory of their area.
+CONTACT_KEEPERS = frozenset({Role.ADMIN})
 # Inspectors audit what was known; supervisors lead the case work in their area.
 SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 
@@ -118,3 +120,8 @@ def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions
 def may_acknowledge(actor: Actor, recipient_jurisdiction: str) -> bool:
     """A notification is acknowledged by a supervisor holding exactly its addressed code."""
     return holds_any(actor, SUPERVISORS) and actor.jurisdiction == recipient_jurisdiction
+
+
+def may_manage_contacts(actor: Actor, jurisdiction: str) -> bool:
+    """The notification directory of an area is kept by an admin whose code covers it."""
+    return holds_any(actor, CONTACT_KEEPERS) and covers(actor, jurisdiction)

@@ -1,4 +1,5 @@
-"""The Wardship Application: the commands and queries of cases and child files.
+"""The Wardship Application: the commands and queries of cases, child files and the
+notification contact directory.
 
 It is the only way to change them. Loading and saving go through `domain.store`, which holds
 the cache, the per-case turns, group commit and retries.
@@ -21,9 +22,13 @@ from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.clock import store_clock
 from domain.codes import ChildCategory
+from domain.contact import Contact
+from domain.contact_directory import LiveDirectory
+from domain.contacts import contact_view, parse_contact
 from domain.digests import LEDGER_ID, DayDigest, DigestLedger, day_digest_id
 from domain.errors import (
     CaseNotFound,
+    ContactNotFound,
     InvalidCommand,
     OutsideJurisdiction,
     PolicyError,
@@ -42,12 +47,13 @@ from domain.store import (
 from domain.views import case_view
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from eventsourcing.persistence import JSONTranscoder
 
     from domain.actors import Actor
     from domain.clock import Clock
+    from domain.contacts import Directory
     from domain.digests import HeldNotice
     from domain.events import CaseEvent
     from domain.policy import Policy
@@ -58,6 +64,8 @@ T = TypeVar("T")
 SNAPSHOT_INTERVAL = 100
 # A case opened by a command with an id gets its id from it, so a retry finds the case.
 _OPENED_BY_COMMAND = UUID("3d0c7a2e-6b1f-4f7e-9a55-2c8e1f0b7d41")
+# A contact registered by a command with an id gets its id from it, so a retry finds it.
+_CONTACT_BY_COMMAND = UUID("9b4e2f61-0c7d-4a3b-8e15-6d2f7a9c0b38")
 CASE_ID_PAGE = 5000  # case-opening notifications read per query by `case_ids`
 
 
@@ -86,6 +94,7 @@ class Wardship(Application[UUID]):
         # The one clock that judges deadlines: the event store's database. Only test wiring
         # passes another (the time-skipping Temporal server's, which skips with workflows).
         self.clock: Clock = clock or store_clock(self.recorder)
+        self._contacts = LiveDirectory(self.recorder, self.mapper)
 
     def close(self) -> None:
         self.store.close()
@@ -244,6 +253,69 @@ class Wardship(Application[UUID]):
         self.store.change(day_digest_id(day), lambda digest: digest.record(key, delivered,
                                                                             detail))
 
+    # --- the contact directory -------------------------------------------------------------
+
+    def register_contact(
+        self, actor: Actor, body: Mapping[str, Any], command_id: str | None = None
+    ) -> dict[str, Any]:
+        """Put a contact (SPEC's request shape) on duty for an area the admin covers.
+
+        A retry with the command id of a contact already registered records nothing and
+        answers that contact (`recorded` false; `removed` says if it was taken off since).
+        """
+        contact_id = uuid5(_CONTACT_BY_COMMAND, command_id) if command_id else uuid4()
+        entry = parse_contact(body, str(contact_id))
+        if not access.may_manage_contacts(actor, entry.jurisdiction):
+            raise OutsideJurisdiction(
+                f"contacts for {entry.jurisdiction} are kept by an admin whose code covers "
+                f"it; you may keep those under {actor.jurisdiction!r} only")
+        contact = Contact.register(entry, recorded_by=actor.subject, command_id=command_id)
+        try:
+            position = self.store.save(contact)
+        except VersionConflict:
+            # Only this same command makes this id: it was recorded before.
+            contact = self._contact(contact_id)
+            return {**contact_view(contact.entry()), "recorded": False,
+                    "removed": contact.removed,
+                    "position": self.recorder.max_notification_id()}
+        return {**contact_view(contact.entry()), "recorded": True, "removed": False,
+                "position": position}
+
+    def remove_contact(self, actor: Actor, contact_id: UUID) -> None:
+        """Take a contact of the admin's area off duty; removing it again records nothing.
+        ContactNotFound for an unknown contact and for one outside the admin's area alike."""
+
+        def remove(aggregate: Any) -> None:
+            if not isinstance(aggregate, Contact) or not access.may_manage_contacts(
+                    actor, aggregate.jurisdiction):
+                raise ContactNotFound(f"no contact {contact_id} in your area")
+            aggregate.remove(actor.subject)
+
+        try:
+            self.store.change(contact_id, remove)
+        except AggregateNotFoundError:
+            raise ContactNotFound(f"no contact {contact_id} in your area") from None
+
+    def contact_directory(self, max_age: float = 0.0) -> Directory:
+        """Every contact on duty, as of the log now (or as of a catch-up less than `max_age`
+        seconds ago). The directory returned is never changed afterwards."""
+        return self._contacts.current(max_age)
+
+    def contacts(self, actor: Actor, under: str | None = None) -> list[dict[str, Any]]:
+        """The contacts on duty in the admin's area, or in a part of it (`under`: a code)."""
+        prefix = actor.jurisdiction if under is None else under
+        if not access.may_manage_contacts(actor, prefix):
+            raise OutsideJurisdiction(
+                f"you may list the contacts under {actor.jurisdiction!r} only")
+        return [contact_view(e) for e in self.contact_directory().under(prefix)]
+
+    def contact(self, actor: Actor, contact_id: UUID) -> dict[str, Any]:
+        """One contact on duty in the admin's area; ContactNotFound otherwise."""
+        entry = self.contact_directory().get(str(contact_id))
+        if entry is None or not access.may_manage_contacts(actor, entry.jurisdiction):
+            raise ContactNotFound(f"no contact {contact_id} in your area")
+        return contact_view(entry)
+
     # --- queries -------------------------------------------------------------------------
 
     def get_case(self, case_id: UUID, actor: Actor | None = None) -> dict[str, Any]:
@@ -390,6 +462,15 @@ class Wardship(Application[UUID]):
             raise PolicyError(
                 f"the case runs under policy {case.policy_version!r}, which is not installed"
             ) from None
+
+    def _contact(self, contact_id: UUID) -> Contact:
+        try:
+            contact = self.store.load(contact_id)
+        except AggregateNotFoundError:
+            raise ContactNotFound(f"no contact {contact_id}") from None
+        if not isinstance(contact, Contact):
+            raise ContactNotFound(f"no contact {contact_id}")
+        return contact
 
     def _child_file(self, file_id: UUID) -> ChildFile:
         try:

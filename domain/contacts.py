@@ -7,11 +7,17 @@ Plain Python: the directory is rebuilt from the contact events in the log (see
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from domain.codes import jurisdiction_is_valid
+from domain.errors import InvalidCommand
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
 
 # Who a contact is to the office (督导员, 儿童督导员, 个案负责人).
 CONTACT_ROLES = ("supervisor", "child_supervisor", "caseworker_lead")
@@ -19,6 +25,22 @@ CONTACT_ROLES = ("supervisor", "child_supervisor", "caseworker_lead")
 CHANNEL_TYPES = ("email", "sms", "wecom", "dingtalk", "webhook")
 # Division code lengths from the narrowest to the widest (village to province).
 _CODE_LENGTHS = (12, 9, 6, 4, 2)
+# The request field holding each channel type's address (SPEC's contact shape).
+ADDRESS_FIELDS = {"email": "address", "sms": "number", "wecom": "url", "dingtalk": "url",
+                  "webhook": "url"}
+MAX_NAME = 100
+MAX_CHANNELS = 10
+MAX_URL = 2000
+# Hosts a plain-http robot URL may name: only this machine (tests' loopback receivers).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Mail addresses in ASCII (as the offices' mail systems use them).
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+# Control characters (C0, DEL, C1): never in a name, an address or a URL.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A DingTalk signing secret: printable ASCII ("SEC" and hex digits in practice).
+_SECRET = re.compile(r"[!-~]{1,200}")
+# A mainland mobile number, or any number in E.164 form.
+_SMS = re.compile(r"1[0-9]{10}|\+[0-9]{8,15}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -27,8 +49,9 @@ class ContactChannel:
     (with the DingTalk robot's signing secret)."""
 
     type: str
-    address: str
-    secret: str | None = None
+    # Kept out of reprs: addresses, numbers, robot URLs and secrets never reach a log line.
+    address: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,9 @@ class ContactEntry:
     name: str
     role: str
     channels: tuple[ContactChannel, ...]
+    # Who put the contact in the directory, and when (set from the event that did).
+    recorded_by: str = ""
+    recorded_at: datetime | None = None
 
     def delivery_keys(self) -> list[str]:
         """The key each of this contact's channels records its deliveries under."""
@@ -117,3 +143,144 @@ class Directory:
     def unattended(self, codes: Iterable[str]) -> list[Route]:
         """The routes of the given codes that have nobody on duty of their own."""
         return [route for route in map(self.route, sorted(set(codes))) if route.unattended]
+
+
+# --- a contact's body: validation, stored form, public form ----------------------------------
+
+
+def parse_contact(body: Mapping[str, Any], contact_id: str = "") -> ContactEntry:
+    """The contact a request body describes (SPEC's shape), checked field by field; raises
+    InvalidCommand naming the field and what to send instead."""
+    _no_other_fields(body, ("jurisdiction", "name", "role", "channels"), "the contact")
+    jurisdiction = body.get("jurisdiction")
+    if not isinstance(jurisdiction, str) or not jurisdiction_is_valid(jurisdiction):
+        raise InvalidCommand("'jurisdiction' must be a division code of 2, 4, 6, 9 or 12 "
+                             "digits under a province, e.g. 511102001")
+    raw_name = body.get("name")
+    name = " ".join(raw_name.split()) if isinstance(raw_name, str) else ""
+    if not name or len(name) > MAX_NAME or not _storable(name):
+        raise InvalidCommand(f"'name' must be the contact's name, 1 to {MAX_NAME} characters")
+    role = body.get("role")
+    if role not in CONTACT_ROLES:
+        raise InvalidCommand(f"'role' must be one of: {', '.join(CONTACT_ROLES)}")
+    channels = body.get("channels")
+    if not isinstance(channels, list) or not channels:
+        raise InvalidCommand("'channels' must list at least one way to reach the contact, "
+                             "e.g. [{\"type\": \"email\", \"address\": \"...\"}]")
+    if len(channels) > MAX_CHANNELS:
+        raise InvalidCommand(f"'channels' may list at most {MAX_CHANNELS} channels")
+    return ContactEntry(contact_id, jurisdiction, name, str(role),
+                        tuple(_channel(c, f"channels[{i}]") for i, c in enumerate(channels)))
+
+
+def _channel(plain: object, where: str) -> ContactChannel:
+    if not isinstance(plain, dict):
+        raise InvalidCommand(f"'{where}' must be an object with a 'type'")
+    kind = plain.get("type")
+    if kind not in CHANNEL_TYPES:
+        raise InvalidCommand(f"'{where}.type' must be one of: {', '.join(CHANNEL_TYPES)}")
+    address_field = ADDRESS_FIELDS[kind]
+    allowed = ("type", address_field, "secret") if kind == "dingtalk" else (
+        "type", address_field)
+    _no_other_fields(plain, allowed, f"the {kind} channel '{where}'")
+    value = plain.get(address_field)
+    text = value.strip() if isinstance(value, str) else ""
+    field_name = f"'{where}.{address_field}'"
+    if kind == "email":
+        if len(text) > 254 or not _EMAIL.fullmatch(text):
+            raise InvalidCommand(f"{field_name} must be a mail address, e.g. name@example.org")
+    elif kind == "sms":
+        if not _SMS.fullmatch(text):
+            raise InvalidCommand(f"{field_name} must be a mainland mobile number of 11 digits "
+                                 "starting with 1, or a number in E.164 form (+ and 8-15 "
+                                 "digits)")
+    else:
+        _check_url(text, field_name)
+    secret = None
+    if kind == "dingtalk":
+        raw = plain.get("secret")
+        secret = raw.strip() if isinstance(raw, str) else ""
+        if not _SECRET.fullmatch(secret):
+            raise InvalidCommand(f"'{where}.secret' must be the DingTalk robot's signing "
+                                 "secret (SEC...), from its security settings")
+    return ContactChannel(str(kind), text, secret)
+
+
+def _check_url(url: str, field_name: str) -> None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        host = None
+    if len(url) > MAX_URL or not _storable(url) or any(c.isspace() for c in url) or not host:
+        raise InvalidCommand(f"{field_name} must be the robot's https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidCommand(f"{field_name} must not carry a user name or password")
+    if parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        return
+    raise InvalidCommand(f"{field_name} must use https:// (plain http only for this "
+                         "machine's loopback address)")
+
+
+def _storable(text: str) -> bool:
+    """No control characters, and valid Unicode (no lone surrogates: not storable)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return _CONTROL.search(text) is None
+
+
+def _no_other_fields(plain: Mapping[str, Any], allowed: tuple[str, ...], what: str) -> None:
+    other = sorted(str(key) for key in plain if key not in allowed)
+    if other:
+        raise InvalidCommand(f"{what} has no field {other[0]!r}; its fields are: "
+                             f"{', '.join(allowed)}")
+
+
+def channel_as_plain(channel: ContactChannel) -> dict[str, str]:
+    """The channel in SPEC's request shape, secret included (what the event stores)."""
+    plain = {"type": channel.type, ADDRESS_FIELDS[channel.type]: channel.address}
+    if channel.secret is not None:
+        plain["secret"] = channel.secret
+    return plain
+
+
+def channel_from_plain(plain: Mapping[str, Any]) -> ContactChannel:
+    """The channel a stored event recorded (checked when it was recorded, not again)."""
+    kind = str(plain["type"])
+    secret = plain.get("secret")
+    return ContactChannel(kind, str(plain[ADDRESS_FIELDS[kind]]),
+                          None if secret is None else str(secret))
+
+
+def public_channel(channel: ContactChannel) -> dict[str, Any]:
+    """The channel as answers show it: no signing secret (only that one is set), and each
+    URL query value masked, since robot keys and tokens travel in the query."""
+    plain: dict[str, Any] = {"type": channel.type}
+    if channel.type in ("email", "sms"):
+        plain[ADDRESS_FIELDS[channel.type]] = channel.address
+    else:
+        plain["url"] = masked_url(channel.address)
+    if channel.type == "dingtalk":
+        plain["secret_set"] = bool(channel.secret)
+    return plain
+
+
+def masked_url(url: str) -> str:
+    """The URL with every query value replaced by `***` (`?key=***`)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = urlencode([(key, "***") for key, _ in parse_qsl(parts.query,
+                                                            keep_blank_values=True)],
+                      safe="*")
+    return urlunsplit(parts._replace(query=query))
+
+
+def contact_view(entry: ContactEntry) -> dict[str, Any]:
+    """A contact as the API and the CLI show it: no secrets."""
+    return {"id": entry.id, "jurisdiction": entry.jurisdiction, "name": entry.name,
+            "role": entry.role, "channels": [public_channel(c) for c in entry.channels],
+            "recorded_by": entry.recorded_by, "recorded_at": entry.recorded_at}

@@ -62,6 +62,12 @@ class CaseNotFound(DomainError):
     code = "case_not_found"
 
 
+class ContactNotFound(DomainError):
+    """No contact with that id is on duty (or none the caller may manage)."""
+
+    code = "contact_not_found"
+
+
 class VersionConflict(DomainError):
     """The case changed since the caller read it."""
 

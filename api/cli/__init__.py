@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from api.cli import (
     api,
     backup,
+    contacts,
     demo,
     dev,
     migrate,
@@ -46,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     backup.COMMAND,
     restore.COMMAND,
     rearm.COMMAND,
+    contacts.COMMAND,
 )
 
 

@@ -18,6 +18,7 @@ STATUS = {
     "legal_ground_required": 422,
     "invalid_command": 422,
     "case_not_found": 404,
+    "contact_not_found": 404,
     "outside_jurisdiction": 403,
     # The case runs under a policy this server lacks: a deployment matter, not the caller's.
     "policy_invalid": 503,
@@ -30,6 +31,7 @@ TITLES = {
     "legal_ground_required": "A legal ground is required",
     "invalid_command": "The command's values are not valid",
     "case_not_found": "No such case",
+    "contact_not_found": "No such contact",
     "outside_jurisdiction": "Outside your jurisdiction",
     "policy_invalid": "The case's deadline policy is not installed",
 }

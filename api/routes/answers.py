@@ -265,6 +265,39 @@ class AccessPage(BaseModel):
     next_cursor: int | None = Field(description="pass as `cursor` for the next page")
 
 
+# --- /v1/contacts ------------------------------------------------------------------------
+
+
+class ContactChannelShown(BaseModel):
+    """One way to reach a contact, as answers show it: never a secret."""
+
+    type: Literal["email", "sms", "wecom", "dingtalk", "webhook"]
+    address: str | None = Field(default=None, description="email: the mail address")
+    number: str | None = Field(default=None, description="sms: the mobile number")
+    url: str | None = Field(default=None, description="wecom, dingtalk, webhook: the URL, "
+                                                      "each query value masked as ***")
+    secret_set: bool | None = Field(default=None, description="dingtalk: a signing secret "
+                                                              "is kept (never shown)")
+
+
+class ContactShown(BaseModel):
+    """A contact on duty for a jurisdiction's notifications, and who put them there."""
+
+    id: str
+    jurisdiction: str
+    name: str
+    role: Literal["supervisor", "child_supervisor", "caseworker_lead"]
+    channels: list[ContactChannelShown]
+    recorded_by: str
+    recorded_at: datetime
+
+
+class ContactList(BaseModel):
+    """Every contact on duty under the code, by jurisdiction."""
+
+    items: list[ContactShown]
+
+
 # --- inspection --------------------------------------------------------------------------
 
 

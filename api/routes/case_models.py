@@ -13,6 +13,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -101,14 +102,22 @@ def _years(first: int, last: int) -> dict[str, Any]:
     return {"pattern": f"^({'|'.join(years)})-"}
 
 
+def _written(value: object) -> object:
+    # Pydantic also reads a number as a unix time; the schema says a time is RFC 3339 text.
+    if isinstance(value, int | float):
+        raise ValueError("write the time as RFC 3339 text, e.g. 2026-11-20T09:00:00+08:00")
+    return value
+
+
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
-Moment = Annotated[AwareDatetime, AfterValidator(_in_range), Field(
+Moment = Annotated[AwareDatetime, BeforeValidator(_written), AfterValidator(_in_range), Field(
     description=f"with a UTC offset, in the years {EARLIEST_YEAR}-{LATEST_YEAR}",
     json_schema_extra=_years(EARLIEST_YEAR, LATEST_YEAR))]
 # "Not in the future" moves with the clock; the schema promises the years surely past.
-Occurred = Annotated[Annotated[AwareDatetime, AfterValidator(_in_range), Field(
-    description="with a UTC offset, not in the future; default now",
-    json_schema_extra=_years(EARLIEST_YEAR, datetime.now(UTC).year - 1))] | None,
+Occurred = Annotated[Annotated[
+    AwareDatetime, BeforeValidator(_written), AfterValidator(_in_range), Field(
+        description="with a UTC offset, not in the future; default now",
+        json_schema_extra=_years(EARLIEST_YEAR, datetime.now(UTC).year - 1))] | None,
     AfterValidator(_not_future)]
 
 

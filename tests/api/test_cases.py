@@ -134,6 +134,8 @@ def _bad_bodies() -> list[tuple[str, Any]]:
                                              "occurred_at": "0001-01-01T00:00:00+14:00"}),
         ("due in year 9999", {"action": "refer", "partner": "police",
                               "due_at": "9999-12-31T23:59:59-12:00"}),
+        ("occurred_at as a number", {"action": "add_note", "text": "x",
+                                     "occurred_at": 1764547200}),
     ]
 
 

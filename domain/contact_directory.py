@@ -1,0 +1,90 @@
+"""The contact directory as of the event log, kept in memory and caught up on demand.
+
+Machinery beside the domain, like `domain.store`: the rules are in `domain.contact` and
+`domain.contacts`; this only reads the contact events after the last position it applied.
+A directory once handed out is never changed: a catch-up that finds news builds a new one,
+so callers in other threads read theirs without a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from eventsourcing.utils import get_topic
+
+from domain.contact import CONTACT_EVENTS, ContactRegistered, ContactRemoved
+from domain.contacts import Directory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from uuid import UUID
+
+    from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+
+log = logging.getLogger(__name__)
+
+TOPICS = [get_topic(cls) for cls in CONTACT_EVENTS]
+# Contact events read per query; a directory of thousands is read in a few pages.
+PAGE = 1000
+
+
+class LiveDirectory:
+    """The directory of every contact on duty, up to the log position it last read."""
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._recorder = recorder
+        self._mapper = mapper
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._directory = Directory()
+        self._position = 0
+        self._caught_up_at: float | None = None
+
+    @property
+    def position(self) -> int:
+        """The log position the directory includes."""
+        return self._position
+
+    def current(self, max_age: float = 0.0) -> Directory:
+        """The directory as of the log now, or as of a catch-up less than `max_age` seconds
+        ago (the worker asks once per notice: a second's staleness spares a query each)."""
+        with self._lock:
+            now = self._clock()
+            if self._caught_up_at is not None and now - self._caught_up_at < max_age:
+                return self._directory
+            # The head first: the log is gap-free up to it, so nothing below it comes later.
+            head = self._recorder.max_notification_id() or 0
+            # Position and directory change together, so a failed read loses nothing.
+            position, changed = self._position, None
+            while position < head:
+                page = self._recorder.select_notifications(
+                    position, PAGE, stop=head, topics=TOPICS, inclusive_of_start=False)
+                for notification in page:
+                    if changed is None:
+                        changed = Directory(dict(self._directory.entries))
+                    self._apply(changed, notification)
+                position = page[-1].id if len(page) == PAGE else head
+            if changed is not None:
+                self._directory = changed
+            self._position = position
+            self._caught_up_at = now
+            return self._directory
+
+    def _apply(self, directory: Directory, notification: Notification) -> None:
+        try:
+            event = self._mapper.to_domain_event(notification)
+        except Exception as error:
+            # One undecodable record must not blind routing for every contact after it;
+            # no traceback is logged, since its values could hold a contact's details.
+            log.error("contact_event_undecodable",
+                      extra={"position": notification.id,
+                             "error_type": type(error).__name__})
+            return
+        if isinstance(event, ContactRegistered):
+            directory.add(event.entry())
+        elif isinstance(event, ContactRemoved):
+            directory.remove(str(event.originator_id))
