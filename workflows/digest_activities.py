@@ -9,7 +9,7 @@ in each case, so a retried run skips the targets already reached.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime  # datetime: Temporal reads the hints at run time
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -28,7 +28,6 @@ from workflows.transports import DeliveryError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
-    from datetime import datetime
     from typing import Any
 
     from domain.application import Wardship

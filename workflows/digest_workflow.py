@@ -1,4 +1,5 @@
-"""`DigestWorkflow`: one per installation (per task queue); wakes at each morning digest and has it sent.
+"""`DigestWorkflow`: one per installation (task queue); wakes at each morning digest and has
+it sent.
 
 The time of the next digest (working days, the policy's `digest_at` in China Standard Time)
 is asked of an activity, since the calendar is not workflow code. Each digest is its own run

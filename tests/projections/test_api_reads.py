@@ -9,6 +9,8 @@ from uuid import UUID
 import pytest
 
 from api.bootstrap import bootstrap
+from domain.actors import Actor
+from domain.codes import Role
 from tests.api.support import (
     LESHAN_TOWNSHIP,
     Api,
@@ -135,6 +137,51 @@ class TestOverdueBoardAndInbox:
         project(api)
         read = api.client.get("/v1/notifications?acknowledged=true", headers=boss)
         assert [n["acknowledged_by"] for n in read.json()["items"]] == ["sv-1"]
+
+    def test_a_township_with_nobody_on_duty_shows_on_the_covering_board_and_in_metrics(
+        self, api: Api
+    ) -> None:
+        overdue_case(api)
+        project(api)
+        county = api.auth("sv-2", ["supervisor"], "511102")
+        admin = api.auth("adm-1", ["admin"], "5111")
+        board = api.client.get("/v1/deadlines", headers=county).json()
+        assert board["unattended"] == [{"jurisdiction": LESHAN_TOWNSHIP, "covered_by": None,
+                                        "label": f"无人值守: {LESHAN_TOWNSHIP}"}]
+        # The county puts someone on duty: the township's notices would reach them.
+        contact = {"jurisdiction": "511102", "name": "县督导", "role": "supervisor",
+                   "channels": [{"type": "email", "address": "county@test.invalid"}]}
+        assert api.client.post("/v1/contacts", json=contact, headers=admin).status_code == 201
+        board = api.client.get("/v1/deadlines", headers=county).json()
+        assert [u["covered_by"] for u in board["unattended"]] == ["511102"]
+        metrics = api.client.get("/metrics", headers=admin).text
+        assert ('wardship_unattended_jurisdictions{covered_by="511102",'
+                f'jurisdiction="{LESHAN_TOWNSHIP}"}} 1.0') in metrics
+        # Once the township has its own contact, the gap is gone.
+        contact["jurisdiction"] = LESHAN_TOWNSHIP
+        assert api.client.post("/v1/contacts", json=contact, headers=admin).status_code == 201
+        assert api.client.get("/v1/deadlines", headers=county).json()["unattended"] == []
+        assert "wardship_unattended_jurisdictions{" not in api.client.get(
+            "/metrics", headers=admin).text
+        # Another area's board never lists it.
+        other = api.auth("sv-9", ["supervisor"], "511111")
+        assert api.client.get("/v1/deadlines", headers=other).json()["unattended"] == []
+
+    def test_a_blue_miss_waits_in_the_inbox_as_held_for_the_digest(self, api: Api) -> None:
+        when = datetime.now(UTC) - timedelta(days=10)
+        case_id = UUID(api.open_case(LESHAN_TOWNSHIP + "001", occurred_at=when.isoformat())["id"])
+        app = wardship(api)
+        actor = Actor("cw-1", frozenset({Role.CASEWORKER}), LESHAN_TOWNSHIP, "Invented Worker")
+        app.perform(case_id, actor, "accept_report", {"grade": "blue", "assignee": "cw-1"},
+                    occurred_at=when, now=when)
+        review = next(d for d in app.get_case(case_id)["deadlines"] if d["kind"] == "assessment")
+        app.record_deadline_missed(case_id, review["id"], review["due_at"])
+        nid = app.record_escalation(case_id, review["id"], 1, review["due_at"])
+        project(api)
+        boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        [notice] = api.client.get("/v1/notifications", headers=boss).json()["items"]
+        assert (notice["id"], notice["delivery"], notice["deliveries"]) == (
+            nid, "held", {"digest": "held"})
 
     def test_unknown_notification_is_404(self, api: Api) -> None:
         boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)

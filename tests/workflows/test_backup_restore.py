@@ -169,8 +169,8 @@ async def test_a_restored_backup_verifies_rebuilds_the_same_and_fires_its_pendin
                 await temporal.client.get_workflow_handle(
                     workflow_id(str(cases["closed"]))).describe()
             async with build_worker(temporal.client, restored, {}, "restored-cases"):
-                handle = temporal.client.get_workflow_handle_for(
-                    CaseWorkflow.run, workflow_id(str(cases["pending"])))
+                handle = temporal.client.get_workflow_handle(
+                    workflow_id(str(cases["pending"])))
                 deadline_id, due_at = intake_deadline(restored, cases["pending"])
                 assert deadline_id in await handle.query(CaseWorkflow.pending)
                 # The deadline pending in the backup is missed on time, once, and notified.

@@ -10,8 +10,12 @@ from uuid import uuid4
 import pytest
 from temporalio.client import WorkflowHistoryEventFilterType
 
+from domain.actors import Actor
+from domain.codes import Role
+from domain.contacts import delivery_key
 from tests.workflows.support import (
     INTAKE,
+    TOWNSHIP,
     accept,
     after,
     events_named,
@@ -22,9 +26,9 @@ from tests.workflows.support import (
     skipped_clock,
 )
 from workflows.case_workflow import CaseWorkflow, workflow_id
-from workflows.channels import WebhookChannel
 from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
 from workflows.relay import Relay
+from workflows.transports import WebhookTransport
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
@@ -36,6 +40,9 @@ if TYPE_CHECKING:
     from domain.clock import Clock
 
 
+ADMIN = Actor("admin-1", frozenset({Role.ADMIN}), "5111", "Invented Admin")
+
+
 @pytest.fixture
 async def clock(time_skipping_env: WorkflowEnvironment) -> Clock:
     """These tests skip time: deadlines are judged by the test server's clock."""
@@ -43,7 +50,7 @@ async def clock(time_skipping_env: WorkflowEnvironment) -> Clock:
 
 
 async def watched(env: WorkflowEnvironment, case_id: UUID) -> list[str]:
-    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(str(case_id)))
+    handle = env.client.get_workflow_handle(workflow_id(str(case_id)))
     return await handle.query(CaseWorkflow.pending)
 
 
@@ -168,10 +175,13 @@ async def test_notification_no_channel_delivered_escalates_at_once_and_records_f
     time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
     env = time_skipping_env
-    # A webhook nobody listens on: every attempt fails.
-    dead = WebhookChannel("http://127.0.0.1:9/hook", "test-secret", timeout=0.5)
+    # The township's only contact has a webhook nobody listens on: every attempt fails.
+    contact = app.register_contact(ADMIN, {
+        "jurisdiction": TOWNSHIP, "name": "Invented Supervisor", "role": "supervisor",
+        "channels": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}]})
+    dead = {"webhook": WebhookTransport("test-secret", timeout=0.5)}
     relay = Relay(app, env.client, task_queue)
-    async with build_worker(env.client, app, [dead], task_queue):
+    async with build_worker(env.client, app, dead, task_queue):
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, _ = intake_deadline(app, case_id)
         await relay.run_once()
@@ -184,7 +194,7 @@ async def test_notification_no_channel_delivered_escalates_at_once_and_records_f
         [escalation_1, escalation_2, *_] = events_named(app, case_id, "EscalationRecorded")
         assert escalation_2.occurred_at - escalation_1.occurred_at < timedelta(seconds=30)
         failures = events_named(app, case_id, "NotificationDeliveryFailed")
-        assert failures[0].channel == "webhook"
+        assert failures[0].channel == delivery_key(contact["id"], 0, "webhook")
         assert failures[0].notification_id == f"{case_id}:{deadline_id}:L1"
         assert INTAKE in deadline_id
 
