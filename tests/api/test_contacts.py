@@ -9,6 +9,7 @@ import psycopg
 
 from api.bootstrap import bootstrap
 from tests.api.support import LESHAN_TOWNSHIP, LESHAN_VILLAGE, Api, api
+from tests.domain.builders import SPEC_CONTACT
 
 __all__ = ["api"]
 
@@ -16,16 +17,7 @@ if TYPE_CHECKING:
     import httpx
 
 SECRETS = ("wecom-key-1", "ding-tok-1", "SECding-secret-1")
-CONTACT: dict[str, Any] = {
-    "jurisdiction": LESHAN_TOWNSHIP, "name": "王督导", "role": "supervisor",
-    "channels": [
-        {"type": "wecom", "url": "https://qyapi.example/cgi-bin/webhook/send?key=wecom-key-1"},
-        {"type": "dingtalk", "url": "https://oapi.example/robot/send?access_token=ding-tok-1",
-         "secret": "SECding-secret-1"},
-        {"type": "email", "address": "wang@example.org"},
-        {"type": "sms", "number": "13800000000"},
-        {"type": "webhook", "url": "https://ops.example/hook"},
-    ]}
+CONTACT: dict[str, Any] = {**SPEC_CONTACT, "jurisdiction": LESHAN_TOWNSHIP}
 
 
 def admin(api: Api, jurisdiction: str = "511102", sub: str = "ad-1") -> dict[str, str]:

@@ -190,3 +190,16 @@ def long_case(app: Wardship, events: int = 0) -> CaseDriver:
         n += 1
         driver.do("add_note", text=f"monitoring note {n}")
     return driver
+
+
+# SPEC's request shape, with invented addresses.
+SPEC_CONTACT: dict[str, Any] = {
+    "jurisdiction": TOWNSHIP, "name": "王督导", "role": "supervisor",
+    "channels": [
+        {"type": "wecom", "url": "https://qyapi.example/cgi-bin/webhook/send?key=wecom-key-1"},
+        {"type": "dingtalk", "url": "https://oapi.example/robot/send?access_token=ding-tok-1",
+         "secret": "SECding-secret-1"},
+        {"type": "email", "address": "wang@example.org"},
+        {"type": "sms", "number": "13800000000"},
+        {"type": "webhook", "url": "https://ops.example/hook"},
+    ]}

@@ -17,6 +17,7 @@ from domain.contacts import contact_view, parse_contact
 from domain.errors import ContactNotFound, InvalidCommand, OutsideJurisdiction
 from domain.storage import event_store_env
 from tests.domain.builders import CASEWORKER, CIPHER_KEY, TOWNSHIP, open_case
+from tests.domain.builders import SPEC_CONTACT as SPEC_BODY
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,17 +26,6 @@ COUNTY_ADMIN = Actor("ad-1", frozenset({Role.ADMIN}), "511102", "County Admin")
 OTHER_ADMIN = Actor("ad-9", frozenset({Role.ADMIN}), "511103", "Neighbouring Admin")
 VILLAGE = TOWNSHIP + "001"
 
-# SPEC's request shape, with invented addresses.
-SPEC_BODY: dict[str, Any] = {
-    "jurisdiction": TOWNSHIP, "name": "王督导", "role": "supervisor",
-    "channels": [
-        {"type": "wecom", "url": "https://qyapi.example/cgi-bin/webhook/send?key=wecom-key-1"},
-        {"type": "dingtalk", "url": "https://oapi.example/robot/send?access_token=ding-tok-1",
-         "secret": "SECding-secret-1"},
-        {"type": "email", "address": "wang@example.org"},
-        {"type": "sms", "number": "13800000000"},
-        {"type": "webhook", "url": "https://ops.example/hook"},
-    ]}
 
 
 def body(jurisdiction: str = TOWNSHIP, name: str = "王督导", **changes: Any) -> dict[str, Any]:
