@@ -43,7 +43,21 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     INSPECTOR = "inspector"
     ADMIN = "admin"
+    # 儿童主任: a village's child director (12-digit code), visits and checks monitored children.
+    CHILD_DIRECTOR = "child_director"
+    # 儿童督导员: a township's child supervisor (9-digit code), reviews the village ledgers.
+    CHILD_SUPERVISOR = "child_supervisor"
+    # The 12345 platform's minor-protection desk, a client rather than a person.
+    HOTLINE = "hotline"
     SYSTEM = "system"
+
+
+class RiskLevel(StrEnum):
+    """A monitored child's guardianship risk (监护风险等级): how often they are visited."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
 
 
 class Entry(StrEnum):

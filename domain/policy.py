@@ -10,7 +10,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from domain.calendar import WorkingCalendar, calendar_for
-from domain.codes import Grade
+from domain.codes import Grade, RiskLevel
 from domain.durations import Duration
 from domain.errors import PolicyError
 
@@ -30,6 +30,10 @@ KINDS = (
     "assessment", "plan_creation", "home_visit", "referral_response", "guardianship_review",
     "case_review", "approval",
 )
+# Monitoring and the hotline desk (监测预防, 12345): a policy without them runs no monitoring.
+OPTIONAL_KINDS = ("visit", "child_file_review", "care_agreement_renewal", "hotline_reply")
+# Kinds whose figure differs by guardianship risk level, each level required.
+RISK_KINDS: dict[str, tuple[RiskLevel, ...]] = {"visit": tuple(RiskLevel)}
 # Service deadlines take their due date from the plan, not from the policy.
 SERVICE_DELIVERY = "service_delivery"
 DEFAULT_POLICY = "cn-default-1.toml"
@@ -43,7 +47,8 @@ class Policy:
 
     version: str
     calendar_country: str
-    durations: dict[str, dict[Grade | None, Duration]]
+    # kind -> {grade or risk level (None: the same for all) -> duration}
+    durations: dict[str, dict[str | None, Duration]]
     escalation_levels: tuple[timedelta, ...]
     digest_at: time = DEFAULT_DIGEST_AT
 
@@ -51,12 +56,13 @@ class Policy:
     def calendar(self) -> WorkingCalendar:
         return calendar_for(self.calendar_country)
 
-    def duration(self, kind: str, grade: Grade | None) -> Duration | None:
-        """The duration for kind at grade; None where none is set (yellow dispatch)."""
-        table = self.durations[kind]
+    def duration(self, kind: str, grade: str | None) -> Duration | None:
+        """The duration for kind at a grade (or a risk level, for visits); None where none is
+        set (yellow dispatch, or monitoring under a policy without it)."""
+        table = self.durations.get(kind, {})
         return table.get(None) or (table.get(grade) if grade else None)
 
-    def due_at(self, kind: str, grade: Grade | None, start: datetime) -> datetime | None:
+    def due_at(self, kind: str, grade: str | None, start: datetime) -> datetime | None:
         duration = self.duration(kind, grade)
         return duration.after(start, self.calendar) if duration else None
 
@@ -104,36 +110,44 @@ def shipped_policies() -> list[Policy]:
     ]
 
 
-def _parse_deadlines(table: Any, source: str) -> dict[str, dict[Grade | None, Duration]]:
+def _parse_deadlines(table: Any, source: str) -> dict[str, dict[str | None, Duration]]:
     if not isinstance(table, dict):
         raise PolicyError(f"{source}: missing [deadlines] table")
-    unknown = sorted(set(table) - set(KINDS))
+    known = (*KINDS, *OPTIONAL_KINDS)
+    unknown = sorted(set(table) - set(known))
     if unknown:
         raise PolicyError(
-            f"{source}: unknown deadline kind {unknown[0]!r}; known kinds: {', '.join(KINDS)}"
+            f"{source}: unknown deadline kind {unknown[0]!r}; known kinds: {', '.join(known)}"
         )
     missing = [kind for kind in KINDS if kind not in table]
     if missing:
         raise PolicyError(f"{source}: deadline kind {missing[0]!r} is missing")
-    return {kind: _parse_kind(kind, table[kind], source) for kind in KINDS}
+    return {kind: _parse_kind(kind, table[kind], source) for kind in known if kind in table}
 
 
-def _parse_kind(kind: str, value: Any, source: str) -> dict[Grade | None, Duration]:
+def _parse_kind(kind: str, value: Any, source: str) -> dict[str | None, Duration]:
     where = f"{source}: deadlines.{kind}"
     if isinstance(value, str):
+        if kind in RISK_KINDS:
+            raise PolicyError(f"{where}: needs one duration per risk level (high, medium, low)")
         return {None: Duration.parse(value, where)}
     if not isinstance(value, dict):
         raise PolicyError(f"{where}: expected a duration or a table of grades")
-    if kind not in GRADED_KINDS:
+    keys: tuple[str, ...]
+    if kind in RISK_KINDS:
+        keys, what = tuple(RISK_KINDS[kind]), "risk level"
+    elif kind in GRADED_KINDS:
+        keys, what = tuple(GRADED_KINDS[kind]), "grade"
+    else:
         raise PolicyError(f"{where}: this kind takes one duration, not one per grade")
-    grades = {grade.value: grade for grade in Grade}
+    allowed = [level.value for level in (RiskLevel if kind in RISK_KINDS else Grade)]
     for key in value:
-        if key not in grades:
-            raise PolicyError(f"{where}: unknown grade {key!r}; use red, orange, yellow, blue")
-    for grade in GRADED_KINDS[kind]:
-        if grade.value not in value:
-            raise PolicyError(f"{where}: missing grade {grade.value!r}")
-    return {grades[key]: Duration.parse(text, f"{where}.{key}") for key, text in value.items()}
+        if key not in allowed:
+            raise PolicyError(f"{where}: unknown {what} {key!r}; use {', '.join(allowed)}")
+    for key in keys:
+        if key not in value:
+            raise PolicyError(f"{where}: missing {what} {str(key)!r}")
+    return {str(key): Duration.parse(text, f"{where}.{key}") for key, text in value.items()}
 
 
 def _parse_levels(table: Any, source: str) -> tuple[timedelta, ...]:

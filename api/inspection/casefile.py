@@ -53,7 +53,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "version": policy.version,
         "calendar": policy.calendar_country,
         "deadlines": {
-            kind: {(grade.value if grade else "*"): str(d) for grade, d in table.items()}
+            kind: {(str(grade) if grade else "*"): str(d) for grade, d in table.items()}
             for kind, table in policy.durations.items()
         },
         "escalation_levels_seconds": [int(d.total_seconds()) for d in policy.escalation_levels],

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from domain.calendar import CHINA_TIME, calendar_for
-from domain.codes import Grade
+from domain.codes import Grade, RiskLevel
 from domain.durations import Duration
 from domain.errors import PolicyError
-from domain.policy import KINDS, load_policy, parse_policy
+from domain.policy import KINDS, OPTIONAL_KINDS, load_policy, parse_policy
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -105,8 +105,10 @@ class TestPolicyFile:
     def test_the_shipped_default_loads_with_every_kind(self) -> None:
         assert DEFAULT.version == "cn-default-1"
         assert DEFAULT.calendar_country == "CN"
-        assert set(DEFAULT.durations) == set(KINDS)
+        assert set(DEFAULT.durations) == {*KINDS, *OPTIONAL_KINDS}
         assert str(DEFAULT.duration("home_visit", Grade.BLUE)) == "90d"
+        assert str(DEFAULT.duration("visit", RiskLevel.HIGH)) == "30d"
+        assert str(DEFAULT.duration("hotline_reply", None)) == "5wd"
         assert str(DEFAULT.duration("approval", None)) == "2wd"
         assert DEFAULT.escalation_levels == (
             timedelta(0), timedelta(hours=24), timedelta(hours=72))
@@ -156,3 +158,28 @@ class TestPolicyFile:
     def test_text_that_is_not_toml_is_refused(self) -> None:
         with pytest.raises(PolicyError, match=r"custom\.toml: not valid TOML"):
             parse_policy("version = ", "custom.toml")
+
+
+class TestMonitoringKinds:
+    def test_visits_are_due_by_risk_level_and_each_level_is_required(self) -> None:
+        text = resources_default().replace(
+            'visit = { high = "30d", medium = "90d", low = "180d" }',
+            'visit = { high = "30d", medium = "90d" }')
+        with pytest.raises(PolicyError, match=r"deadlines\.visit: missing risk level 'low'"):
+            parse_policy(text, "p.toml")
+        with pytest.raises(PolicyError, match=r"one duration per risk level"):
+            parse_policy(text.replace('visit = { high = "30d", medium = "90d" }',
+                                      'visit = "30d"'), "p.toml")
+
+    def test_a_policy_without_monitoring_runs_no_monitoring(self) -> None:
+        lines = [line for line in resources_default().splitlines()
+                 if not line.startswith(("visit", "child_file_review", "care_agreement",
+                                         "hotline_reply"))]
+        policy = parse_policy("\n".join(lines), "p.toml")
+        assert policy.duration("visit", RiskLevel.HIGH) is None
+
+
+def resources_default() -> str:
+    from importlib import resources
+
+    return resources.files("domain.policies").joinpath("cn-default-1.toml").read_text("utf-8")
