@@ -37,6 +37,7 @@ from domain.errors import (
 )
 from domain.events import CaseOpened
 from domain.hashchain import ChainLink, check_chain
+from domain.holders import HOLDER_TYPES
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
     SAVE_ATTEMPTS,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from domain.contacts import Directory
     from domain.digests import HeldNotice
     from domain.events import CaseEvent
+    from domain.holders import DeadlineHolder
     from domain.policy import Policy
 
 T = TypeVar("T")
@@ -191,14 +193,33 @@ class Wardship(Application[UUID]):
             return self._answer_as_recorded(case, recorded_at, actor)
         return {**case_view(case, actor), "position": position}
 
-    def change(self, case_id: UUID, command: Callable[[ProtectionCase], T]) -> T:
-        """Apply a service command (misses, escalations, deliveries) and save it.
+    def change(self, holder_id: UUID, command: Callable[[DeadlineHolder], T]) -> T:
+        """Apply a service command (misses, escalations, deliveries) to a case, or another
+        record with deadlines (`domain.holders`), and save it.
 
-        These commands are judged on the case as it is, so a lost race is retried on the new
-        state; they are idempotent, so a retry never records twice.
+        These commands are judged on the record as it is, so a lost race is retried on the
+        new state; they are idempotent, so a retry never records twice.
         """
-        result, _, _ = self._change(case_id, command, SAVE_ATTEMPTS)
+        def on_holder(aggregate: Any) -> T:
+            if not isinstance(aggregate, HOLDER_TYPES):
+                raise CaseNotFound(f"no case {aggregate.id}")
+            return command(aggregate)
+
+        try:
+            result, _, _ = self.store.change(holder_id, on_holder, SAVE_ATTEMPTS)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no case {holder_id}") from None
         return result
+
+    def get_deadline_holder(self, holder_id: UUID) -> DeadlineHolder:
+        """A case, or another record with deadlines, as it is now (for the workflows)."""
+        try:
+            holder = self.store.load(holder_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no case {holder_id}") from None
+        if not isinstance(holder, HOLDER_TYPES):
+            raise CaseNotFound(f"no case {holder_id}")
+        return cast("DeadlineHolder", holder)
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
         return self.change(case_id, lambda case: case.record_deadline_missed(deadline_id, now))

@@ -219,6 +219,11 @@ class ProtectionCase(Aggregate):
     def has_pending_approval(self) -> bool:
         return any(a.status == ApprovalStatus.REQUESTED for a in self.approvals.values())
 
+    @property
+    def closed(self) -> bool:
+        """Closed: no deadline of it runs (until a reopening)."""
+        return self.stage == Stage.CLOSED
+
     def open_deadlines(self) -> list[Deadline]:
         return sorted((d for d in self.deadlines.values() if d.is_open), key=lambda d: d.due_at)
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
 from domain.case_state import handover_notice, notified_jurisdiction
+from domain.holders import ACKNOWLEDGED, DELIVERED, DELIVERY_FAILED, ESCALATED
 from projections.base import Positioned, ReadModel, fetch_rows, like_prefix, topics_of
 from projections.store import Batch, Table
 
@@ -38,9 +39,7 @@ class InboxModel(ReadModel):
     name = "inbox"
     tables: ClassVar[tuple[Table, ...]] = (NOTIFICATIONS,)
     topics = topics_of(
-        ev.EscalationRecorded, ev.NotificationDelivered, ev.NotificationDeliveryFailed,
-        ev.NotificationAcknowledged, ev.JurisdictionTransferred,
-    )
+        *ESCALATED, *DELIVERED, *DELIVERY_FAILED, *ACKNOWLEDGED, ev.JurisdictionTransferred)
 
     def apply(self, batch: Batch, events: list[Positioned]) -> None:
         rows = batch.rows(NOTIFICATIONS.name)
@@ -58,7 +57,7 @@ class InboxModel(ReadModel):
                     "acknowledged_at": None, "updated_position": position,
                 })
                 continue
-            if isinstance(event, ev.EscalationRecorded):
+            if isinstance(event, ESCALATED):
                 rows.put({
                     "notification_id": event.notification_id, "position": position,
                     "case_id": event.originator_id, "deadline_id": event.deadline_id,
@@ -75,10 +74,10 @@ class InboxModel(ReadModel):
             row = rows.get(batch.cur, event.notification_id)
             if row is None:
                 continue
-            if isinstance(event, ev.NotificationAcknowledged):
+            if isinstance(event, ACKNOWLEDGED):
                 row.update(acknowledged_by=event.actor_id, acknowledged_at=event.occurred_at)
             else:
-                outcome = "delivered" if isinstance(event, ev.NotificationDelivered) else "failed"
+                outcome = "delivered" if isinstance(event, DELIVERED) else "failed"
                 row["deliveries"] = {**(row["deliveries"] or {}), event.channel: outcome}
             row["updated_position"] = position
             rows.touch(row)

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from domain.application import Wardship
-    from domain.case import ProtectionCase
     from domain.case_state import Notification
+    from domain.holders import DeadlineHolder
     from workflows.transports import Transport
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ DIRECTORY_MAX_AGE = 1.0  # seconds
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-def notice_of(case: ProtectionCase, notification_id: str, now: datetime, public_url: str
+def notice_of(case: DeadlineHolder, notification_id: str, now: datetime, public_url: str
               ) -> Notice:
     """What a message about one escalation says: facts of the deadline, none of the child."""
     record = case.notifications[notification_id]
@@ -118,8 +118,8 @@ class CaseActivities:
 
     def _command(
         self, step: StepInput, now: datetime
-    ) -> Callable[[ProtectionCase], tuple[StepResult, Notification | None]]:
-        def command(case: ProtectionCase) -> tuple[StepResult, Notification | None]:
+    ) -> Callable[[DeadlineHolder], tuple[StepResult, Notification | None]]:
+        def command(case: DeadlineHolder) -> tuple[StepResult, Notification | None]:
             deadline = case.deadlines.get(step.deadline_id)
             if deadline is None:
                 return StepResult(awaits_escalation=False), None
@@ -179,13 +179,13 @@ class CaseActivities:
         """The activity callables to register with a worker."""
         return [self.record_step, self.deliver, self.record_delivery_failed]
 
-    def _load(self, case_id: str) -> ProtectionCase:
+    def _load(self, case_id: str) -> DeadlineHolder:
         try:
-            return self.app.get_case_aggregate(UUID(case_id))
+            return self.app.get_deadline_holder(UUID(case_id))
         except DomainError as error:
             raise ApplicationError(str(error), type=error.code, non_retryable=True) from None
 
-    def _run(self, case_id: str, command: Callable[[ProtectionCase], T]) -> T:
+    def _run(self, case_id: str, command: Callable[[DeadlineHolder], T]) -> T:
         try:
             # The application group-commits concurrent saves, so a burst of due deadlines
             # shares a few transactions.

@@ -112,7 +112,7 @@ class DigestActivities:
               ) -> Iterator[bool]:
         """Send one contact's digest on each channel not reached yet; yields each outcome."""
         now = self.app.clock()
-        notices = [notice_of(self.app.get_case_aggregate(UUID(n.case_id)), n.notification_id,
+        notices = [notice_of(self.app.get_deadline_holder(UUID(n.case_id)), n.notification_id,
                              now, self.public_url) for n in held]
         for index, channel in enumerate(contact.channels):
             key = delivery_key(contact.id, index, channel.type)

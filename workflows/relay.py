@@ -24,7 +24,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTracking
 from eventsourcing.utils import get_topic
 
 from deploy.outages import Backoff
-from domain.events import CASE_EVENTS, NOTIFICATION_EVENTS
+from domain.holders import HOLDER_EVENTS, NOTIFICATION_EVENTS
 from projections import parked
 from projections.parked import Decoder, Parking
 from workflows.case_workflow import SIGNAL, CaseWorkflow, workflow_id
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from domain.application import Wardship
-    from domain.case import ProtectionCase
+    from domain.holders import DeadlineHolder
 
 log = structlog.get_logger("wardship.relay")
 # How often a standby relay asks whether the lease has become free.
@@ -46,20 +46,21 @@ TRACKING_TABLE = "wardship_relay_tracking"
 # Events the workflow's own activities record are quiet: they change no timer the workflow
 # does not already know of, and re-signalling for them would double the load just when many
 # fall due.
-SIGNALLED_TOPICS = frozenset(get_topic(cls) for cls in CASE_EVENTS) - frozenset(
+SIGNALLED_TOPICS = frozenset(get_topic(cls) for cls in HOLDER_EVENTS) - frozenset(
     get_topic(cls) for cls in NOTIFICATION_EVENTS)
 
 
 def case_state(
-    case: ProtectionCase, escalation_delays: list[float], wake_early: float = 0.0
+    case: DeadlineHolder, escalation_delays: list[float], wake_early: float = 0.0
 ) -> CaseState:
-    """What a case's workflow needs to know about the case at its current version."""
+    """What a case's (or another deadline holder's) workflow needs to know about it at its
+    current version."""
     timers = [DeadlineTimer(d.id, d.kind, d.due_at) for d in case.open_deadlines()]
     timers += [DeadlineTimer(d.id, d.kind, d.due_at, missed=True)
                for d in case.deadlines.values() if d.awaits_escalation]
     return CaseState(
         case_id=str(case.id), version=case.version, stage=case.stage,
-        closed=case.stage == "closed", deadlines=timers, escalation_delays=escalation_delays,
+        closed=case.closed, deadlines=timers, escalation_delays=escalation_delays,
         wake_early=wake_early,
     )
 
@@ -211,7 +212,7 @@ class Relay:
 
 def current_state(app: Wardship, case_id: UUID, wake_early: float = 0.0) -> CaseState:
     """The case's state at its latest version, with its policy's escalation delays."""
-    case = app.get_case_aggregate(case_id)
+    case = app.get_deadline_holder(case_id)
     policy = app.policies.get(case.policy_version, app.policy)
     delays = [delay.total_seconds() for delay in policy.escalation_levels]
     return case_state(case, delays, wake_early)
