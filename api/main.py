@@ -24,6 +24,7 @@ from api.routes import (
     contacts,
     deadlines,
     health,
+    hotline,
     inspection,
     metrics,
     notifications,
@@ -123,5 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for reads in (case_search, deadlines, notifications, children, stats, access):
         app.include_router(reads.router)
     app.include_router(contacts.router)
+    app.include_router(hotline.router)
     install_lag_metrics(app)
     return app

@@ -29,7 +29,9 @@ def order(app: Wardship, ticket: str, child: dict[str, Any] | None = None,
 class TestWorkOrders:
     def test_an_order_opens_a_report_with_a_reply_deadline(self, app: Wardship) -> None:
         view, opened = order(app, "12345-2026-000001", urgent=True)
-        assert opened and view["stage"] == "report" and view["ticket"] == "12345-2026-000001"
+        assert opened
+        assert view["stage"] == "report"
+        assert view["ticket"] == "12345-2026-000001"
         kinds = {d["kind"] for d in view["deadlines"]}
         assert {"hotline_reply", "intake_danger"} <= kinds
         case = app.get_case_aggregate(UUID(view["id"]))
@@ -40,7 +42,8 @@ class TestWorkOrders:
         first, _ = order(app, "12345-2026-000002")
         head = app.recorder.max_notification_id()
         again, opened = order(app, "12345-2026-000002")
-        assert not opened and again["id"] == first["id"]
+        assert not opened
+        assert again["id"] == first["id"]
         assert app.recorder.max_notification_id() == head
 
     def test_an_order_about_a_child_with_an_open_case_links_to_it(self, app: Wardship) -> None:
@@ -48,10 +51,12 @@ class TestWorkOrders:
                                  child=dict(CHILD), concern={"categories": ["neglect"]},
                                  source={"channel": "school"}, occurred_at=T0, now=NOW)
         view, opened = order(app, "12345-2026-000003")
-        assert not opened and view["id"] == existing["id"]
+        assert not opened
+        assert view["id"] == existing["id"]
         head = app.recorder.max_notification_id()
         again, _ = order(app, "12345-2026-000003")
-        assert again["id"] == existing["id"] and app.recorder.max_notification_id() == head
+        assert again["id"] == existing["id"]
+        assert app.recorder.max_notification_id() == head
         case = app.get_case_aggregate(UUID(existing["id"]))
         assert case.hotline_orders == {"12345-2026-000003": "awaiting"}
 
