@@ -53,7 +53,7 @@ from domain.errors import (
     OutsideJurisdiction,
 )
 from domain.hashchain import GENESIS, event_hash
-from domain.hotline import FAILED, FIRST_STAGES, REPLIED, REPLY_KIND
+from domain.hotline import FAILED, FIRST_STAGES, REPLIED, REPLY_KIND, intake_outcome
 from domain.policy import SERVICE_DELIVERY
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class ProtectionCase(Aggregate):
         self.command_ids: dict[str, int] = {}
         # 12345 tickets linked to the case -> their reply (awaiting, replied, failed).
         self.hotline_orders: dict[str, str] = {}
-        # What intake decided when the case last left discovery/report (accepted, ...).
+        # What intake decided when the case with work orders last left discovery/report.
         self.intake_outcome: str | None = None
 
     @staticmethod
@@ -147,8 +147,7 @@ class ProtectionCase(Aggregate):
 
     @staticmethod
     def upcast_v3_v4(state: dict[str, Any]) -> None:
-        """Snapshots taken before the 12345 desk: no work orders; the outcome of an intake
-        already past is not needed, as no order awaits it."""
+        """Snapshots taken before the 12345 desk: no work orders, so no intake outcome kept."""
         state["hotline_orders"] = {}
         state["intake_outcome"] = None
 
@@ -500,6 +499,12 @@ class ProtectionCase(Aggregate):
         return True
 
     @property
+    def reply_outcome(self) -> str:
+        """The outcome the platform is told: intake's decision, or (an order linked after
+        intake decided) what the stage says."""
+        return self.intake_outcome or intake_outcome("", self.stage)
+
+    @property
     def awaiting_replies(self) -> list[str]:
         """Tickets whose outcome is due to the platform now: intake has decided."""
         if self.stage in FIRST_STAGES:
@@ -528,7 +533,7 @@ class ProtectionCase(Aggregate):
                 changes.append(resolving(deadline.id))
         cls = ev.HotlineReplied if delivered else ev.HotlineReplyFailed
         self._record_event(cls, Context(actor=SYSTEM, now=now), self.stage, changes,
-                           ticket=ticket, outcome=self.intake_outcome or "", detail=detail[:500])
+                           ticket=ticket, outcome=self.reply_outcome, detail=detail[:500])
         return True
 
     # --- deadlines and notifications (recorded by the service, not by people) -------------

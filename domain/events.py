@@ -58,7 +58,10 @@ class CaseEvent(Aggregate.Event):
             case.remember_command(self.command_id, self.originator_version)
         closes = self.stage == Stage.CLOSED and case.stage != Stage.CLOSED
         case.spend_approvals(type(self), closes=closes)
-        if getattr(case, "stage", None) in FIRST_STAGES and self.stage not in FIRST_STAGES:
+        # Kept only for a case with work orders: snapshots of the cases before the 12345 desk
+        # stay the state their events give.
+        if case.hotline_orders and case.stage in FIRST_STAGES \
+                and self.stage not in FIRST_STAGES:
             case.intake_outcome = intake_outcome(type(self).__name__, self.stage)
         case.stage = self.stage
         apply_changes(case.deadlines, self.deadline_changes, self.occurred_at)
@@ -553,3 +556,5 @@ NOTIFICATION_EVENTS: tuple[type[CaseEvent], ...] = (
 )
 # What the hotline reply consumer records: never a reason to reply again.
 HOTLINE_REPLY_EVENTS: tuple[type[CaseEvent], ...] = (HotlineReplied, HotlineReplyFailed)
+# What the 12345 desk's orders and their replies record: events of no action in the table.
+HOTLINE_EVENTS: tuple[type[CaseEvent], ...] = (HotlineOrderLinked, *HOTLINE_REPLY_EVENTS)

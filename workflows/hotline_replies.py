@@ -72,7 +72,7 @@ class Reply:
 
 def replies_of(case: ProtectionCase, replied_at: str) -> list[Reply]:
     """The replies the case owes now: one per ticket awaiting its outcome."""
-    return [Reply(ticket, str(case.id), case.intake_outcome or "", case.stage, replied_at)
+    return [Reply(ticket, str(case.id), case.reply_outcome, case.stage, replied_at)
             for ticket in case.awaiting_replies]
 
 

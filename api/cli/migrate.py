@@ -1,9 +1,10 @@
 """`wardship migrate`: the only command that changes the schema; run it as the tables' owner.
 
 It creates the event store tables, the relay's and the 12345 replies' tracking tables and
-every read model, applies `deploy/migrations/*.sql` and records the schema version. Deployments run it once before the
-services, which log in as the app role and never issue DDL. `--wait` is the services' side:
-it waits (with any role) until the schema is at the version this code expects.
+every read model, applies `deploy/migrations/*.sql` and records the schema version.
+Deployments run it once before the services, which log in as the app role and never issue
+DDL. `--wait` is the services' side: it waits (with any role) until the schema is at the
+version this code expects.
 """
 
 from __future__ import annotations
