@@ -28,6 +28,7 @@ from api.routes import (
     inspection,
     metrics,
     notifications,
+    oauth,
     stats,
 )
 from api.settings import Settings, get_settings
@@ -125,5 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(reads.router)
     app.include_router(contacts.router)
     app.include_router(hotline.router)
+    app.include_router(oauth.router)
     install_lag_metrics(app)
     return app

@@ -3,9 +3,12 @@ token that reads nothing else."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tests.api.support import LESHAN_TOWNSHIP, Api, api, case_body, recently
+from tests.api.support import LESHAN_TOWNSHIP, Api, api, case_body, recently, running_api
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["api"]
 
@@ -111,3 +114,30 @@ class TestTheDeskToken:
             response = api.client.post("/v1/intake/hotline", json=work_order(),
                                        headers=api.auth(f"u-{role}", [role], "51"))
             assert response.status_code == 403, role
+
+
+class TestClientCredentials:
+    def test_the_platform_trades_its_client_secret_for_a_desk_token(
+            self, tmp_path: Path, db_url: str) -> None:
+        with running_api(tmp_path, db_url, hotline_client_id="platform-12345",
+                         hotline_client_secret="invented-secret") as api:
+            refused = api.client.post("/v1/oauth/token", data={
+                "grant_type": "client_credentials", "client_id": "platform-12345",
+                "client_secret": "wrong"})
+            assert refused.status_code == 401
+            assert refused.json()["error"] == "invalid_client"
+            issued = api.client.post("/v1/oauth/token", data={
+                "grant_type": "client_credentials"},
+                auth=("platform-12345", "invented-secret"))
+            assert issued.status_code == 200, issued.text
+            token = issued.json()
+            assert token["token_type"] == "Bearer"
+            assert token["expires_in"] <= 900
+            headers = {"Authorization": f"Bearer {token['access_token']}"}
+            filed = api.client.post("/v1/intake/hotline", json=work_order(), headers=headers)
+            assert filed.status_code == 201
+            assert api.client.get("/v1/cases", headers=headers).status_code == 403
+
+    def test_without_configured_credentials_there_is_no_token_endpoint(self, api: Api) -> None:
+        answer = api.client.post("/v1/oauth/token", data={"grant_type": "client_credentials"})
+        assert answer.status_code == 404
