@@ -37,6 +37,8 @@ class TestWorkOrders:
         case = app.get_case_aggregate(UUID(view["id"]))
         assert case.source["channel"] == "hotline_12345"
         assert case.concern["danger_now"] is True
+        # The platform is on record as itself, a client, not as the system or a person.
+        assert {e.actor_role for e in app.case_events(case.id)} == {"hotline"}
 
     def test_the_same_ticket_again_records_nothing(self, app: Wardship) -> None:
         first, _ = order(app, "12345-2026-000002")
