@@ -87,7 +87,7 @@ class TicketView(BaseModel):
     responses={201: {"model": OrderView, "description": "a case opened for the order"},
                200: {"model": OrderView,
                      "description": "linked to the child's open case, or the ticket again"},
-               **problem_answers(401, 403, 409, 413, 422, 503)},
+               **problem_answers(400, 401, 403, 409, 413, 422, 503)},
 )
 async def receive_work_order(
     body: WorkOrder, desk: HotlineDesk, app: App, request: Request
