@@ -48,10 +48,20 @@ def _client(request: Request, form: dict[str, str]) -> tuple[str, str]:
     return form.get("client_id", ""), form.get("client_secret", "")
 
 
+# The form RFC 6749 §4.4.2 sends; read from the raw body (no multipart parser is installed).
+_FORM: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["grant_type"],
+        "properties": {"grant_type": {"type": "string", "enum": ["client_credentials"]},
+                       "client_id": {"type": "string"},
+                       "client_secret": {"type": "string"}}}}}}}
+
+
 @router.post(
     "/token", response_class=OrjsonResponse,
     responses={200: {"description": "a short-lived bearer token with the role hotline"},
                **problem_answers(400, 401, 404)},
+    openapi_extra=_FORM,
 )
 async def issue_token(request: Request, settings: SettingsDep) -> OrjsonResponse:
     """Issue the 12345 platform's token for its client id and secret (form-encoded,
