@@ -4,7 +4,10 @@ token that reads nothing else."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
+from api.inspection.history import history_entry
+from api.inspection.timeline import timeline_lines
 from tests.api.support import LESHAN_TOWNSHIP, Api, api, case_body, recently, running_api
 
 if TYPE_CHECKING:
@@ -141,3 +144,14 @@ class TestClientCredentials:
     def test_without_configured_credentials_there_is_no_token_endpoint(self, api: Api) -> None:
         answer = api.client.post("/v1/oauth/token", data={"grant_type": "client_credentials"})
         assert answer.status_code == 404
+
+
+def test_replay_shows_the_work_order_and_its_reply_in_chinese(api: Api) -> None:
+    case = api.client.post("/v1/intake/hotline", json=work_order(), headers=desk(api)).json()
+    wardship = api.client.app.state.wardship  # type: ignore[attr-defined]
+    entries = [history_entry(e, reveal_personal=False)
+               for e in wardship.case_events(UUID(case["id"]))]
+    text = "\n".join(timeline_lines(entries, {"valid": True}, "zh"))
+    assert "12345工单受理" in text
+    assert "12345工单回复时限" in text
+    assert "(hotline)" in text
