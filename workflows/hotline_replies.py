@@ -57,6 +57,8 @@ TRACKING_TABLE = "wardship_hotline_reply_tracking"
 TRIGGERS = frozenset(get_topic(cls) for cls in CASE_EVENTS) - frozenset(
     get_topic(cls) for cls in (*HOTLINE_REPLY_EVENTS, *NOTIFICATION_EVENTS))
 STANDBY_INTERVAL = 1.0
+# The parked events of this consumer are named `hotline-replies:<name>` (`wardship parked`).
+CONSUMER_PREFIX = "hotline-replies:"
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class HotlineReplies:
         self.name = name
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.consumer = f"hotline-replies:{name}"
+        self.consumer = f"{CONSUMER_PREFIX}{name}"
         self._recorder = recorder
         self._tracking = PostgresTrackingRecorder(
             datastore=recorder.datastore, tracking_table_name=TRACKING_TABLE)
@@ -176,7 +178,7 @@ class HotlineReplies:
                 parked.raise_if_transient(error, self._ping)
                 parkings.append(Parking.of(self.consumer, mine[-1], "load", error))
                 continue
-            self._reply(case)
+            self.reply(case)
         self._advance(notifications[-1].id, parkings)
         return len(notifications)
 
@@ -203,7 +205,12 @@ class HotlineReplies:
     def _run_if_leading(self) -> int | None:
         return self.run_once() if self._lease.hold() else None
 
-    def _reply(self, case: ProtectionCase) -> None:
+    def reply_to(self, case_id: UUID) -> None:
+        """Send and record the case's awaited replies now (`wardship parked retry` too)."""
+        self.reply(self.app.get_case_aggregate(case_id))
+
+    def reply(self, case: ProtectionCase) -> None:
+        """Send and record each reply the case owes now."""
         now = self.app.clock()
         for reply in replies_of(case, now.isoformat()):
             delivered, detail = self.sender.send(reply)

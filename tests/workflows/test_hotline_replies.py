@@ -101,6 +101,30 @@ class TestTheReply:
                                                                        "closed")
         assert reply_deadline(desk_app, case_id)["status"] == "met"
 
+    def test_an_order_linked_after_intake_decided_is_replied_at_once(
+            self, desk_app: Wardship) -> None:
+        child = {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
+                 "category": "left_behind"}
+        view = desk_app.open_case(CASEWORKER, entry="report", jurisdiction="511102001",
+                                  child=child, concern={"categories": ["neglect"]},
+                                  source={"channel": "school"})
+        case_id = UUID(view["id"])
+        accept(desk_app, case_id)
+        with Receiver(answer(204)) as platform:
+            consumer = replies(desk_app, platform.url)
+            consumer.run_once()
+            assert platform.requests == []  # no work order, nothing owed
+            linked, opened = desk_app.receive_hotline_order(
+                DESK, ticket="12345-2026-000777", received_at=datetime.now(UTC),
+                jurisdiction="511102001", urgent=True, content="invented", caller={},
+                child={**child, "id_number": None})
+            assert not opened
+            assert linked["id"] == str(case_id)
+            consumer.run_once()
+            [request] = platform.requests
+        assert request.json()["outcome"] == "accepted"
+        assert request.json()["ticket"] == "12345-2026-000777"
+
     def test_a_failing_platform_is_retried_and_the_failure_recorded(
             self, desk_app: Wardship) -> None:
         with Receiver(answer(503)) as platform:
