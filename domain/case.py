@@ -563,7 +563,9 @@ class ProtectionCase(Aggregate):
         if notification_id in self.notifications:
             return notification_id
         deadline = self._deadline(deadline_id)
-        if not deadline.awaits_escalation or self.stage == Stage.CLOSED:
+        # A closed case escalates nothing more, except the reply the 12345 platform is owed.
+        if not deadline.awaits_escalation or (self.stage == Stage.CLOSED
+                                              and deadline.kind != REPLY_KIND):
             return None
         if level < 1:
             raise InvalidCommand("escalation levels start at 1")

@@ -6,7 +6,7 @@ over `timestamp.body` with `WARDSHIP_WEBHOOK_SECRET`), with `Idempotency-Key` = 
 carries no personal data: ticket, case id, outcome code, stage, time of the reply. Each reply
 is tried a few times; its delivery (`HotlineReplied`, meeting the `hotline_reply` deadline) or
 its failure (`HotlineReplyFailed`) is recorded on the case. A failed reply is tried again on
-the case's next event.
+the case's next event: when its deadline is missed and at each escalation, if nothing sooner.
 
 The position lives in a tracking table that `wardship migrate` creates, and moves after the
 batch's replies are recorded. A crash between sending and recording sends again after the
@@ -31,7 +31,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTracking
 from eventsourcing.utils import get_topic
 
 from deploy.outages import Backoff
-from domain.events import CASE_EVENTS, HOTLINE_REPLY_EVENTS, NOTIFICATION_EVENTS
+from domain.events import CASE_EVENTS, HOTLINE_REPLY_EVENTS
 from projections import parked
 from projections.parked import Parking
 from workflows.lease import Lease
@@ -52,10 +52,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("wardship.hotline_replies")
 
 TRACKING_TABLE = "wardship_hotline_reply_tracking"
-# Events that may mean intake has decided (or that a new order awaits a decided case). The
-# consumer's own records, and misses and escalations, change no stage.
+# Every case event but the consumer's own records: a stage change means intake may have
+# decided, and any later event (a miss or escalation of the reply's deadline included) is the
+# moment to try a failed reply again.
 TRIGGERS = frozenset(get_topic(cls) for cls in CASE_EVENTS) - frozenset(
-    get_topic(cls) for cls in (*HOTLINE_REPLY_EVENTS, *NOTIFICATION_EVENTS))
+    get_topic(cls) for cls in HOTLINE_REPLY_EVENTS)
 STANDBY_INTERVAL = 1.0
 # The parked events of this consumer are named `hotline-replies:<name>` (`wardship parked`).
 CONSUMER_PREFIX = "hotline-replies:"

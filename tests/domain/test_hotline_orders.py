@@ -78,6 +78,21 @@ class TestWorkOrders:
                      if d["kind"] == "hotline_reply")
         assert reply["status"] == "met"
 
+    def test_a_reply_overdue_on_a_screened_out_case_still_escalates(self, app: Wardship) -> None:
+        view, _ = order(app, "12345-2026-000006")
+        case_id = UUID(view["id"])
+        app.perform(case_id, CASEWORKER, "screen_out", {"reason": "no concern"},
+                    occurred_at=T0 + timedelta(minutes=5), now=NOW)
+        reply = next(d for d in app.get_case(case_id)["deadlines"]
+                     if d["kind"] == "hotline_reply")
+        late = reply["due_at"] + timedelta(minutes=1)
+        assert app.record_deadline_missed(case_id, reply["id"], late)
+        # Closed, yet the supervisors hear that the platform was never answered.
+        assert app.record_escalation(case_id, reply["id"], 1, late) is not None
+        # The reply, late, stops the ladder.
+        assert app.record_hotline_reply(case_id, "12345-2026-000006", True, "HTTP 200", late)
+        assert app.record_escalation(case_id, reply["id"], 2, late) is None
+
     def test_the_desk_reads_its_ticket_without_personal_data(self, app: Wardship) -> None:
         view, _ = order(app, "12345-2026-000005")
         seen = app.hotline_ticket(DESK, "12345-2026-000005")
