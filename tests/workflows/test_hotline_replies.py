@@ -17,10 +17,14 @@ from domain.storage import event_store_env
 from tests.workflows.receivers import Receiver, answer
 from tests.workflows.support import events_named, eventually
 from workflows.hotline_replies import HotlineReplies, ReplySender, create_tracking_table
+from workflows.relay import create_tracking_table as create_relay_tracking
 from workflows.transports import verify_signature
+from workflows.worker import WorkerConfig, serve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from temporalio.testing import WorkflowEnvironment
 
 DESK = Actor("hotline-12345", frozenset({Role.HOTLINE}), "51", "12345 desk")
 CASEWORKER = Actor("cw-1", frozenset({Role.CASEWORKER}), "511102001", "Invented Worker")
@@ -173,4 +177,21 @@ async def test_the_worker_loop_replies_while_it_runs(desk_app: Wardship) -> None
         await eventually(lambda: events_named(desk_app, case_id, "HotlineReplied"))
         stop.set()
         await running
+        assert len(platform.requests) == 1
+
+
+async def test_the_worker_process_runs_the_replies(
+        time_skipping_env: WorkflowEnvironment, desk_app: Wardship, task_queue: str) -> None:
+    create_relay_tracking(desk_app)
+    address = time_skipping_env.client.service_client.config.target_host
+    with Receiver(answer(204)) as platform:
+        config = WorkerConfig(temporal_address=address, task_queue=task_queue,
+                              webhook_secret=SECRET, hotline_reply_url=platform.url)
+        stop = asyncio.Event()
+        serving = asyncio.create_task(serve(config, desk_app, stop))
+        case_id = work_order(desk_app)
+        accept(desk_app, case_id)
+        await eventually(lambda: events_named(desk_app, case_id, "HotlineReplied"))
+        stop.set()
+        await serving
         assert len(platform.requests) == 1
