@@ -64,14 +64,39 @@ async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    """The caller named by the bearer token; 401 without a valid one."""
+    """The caller named by the bearer token; 401 without a valid one, 403 for a client
+    (the 12345 platform), which calls its own routes only (`HotlineDesk`)."""
+    user = await _token_holder(request, credentials)
+    if access.is_client_only(user):
+        raise Problem(403, "role_forbidden", "Your role may not do this",
+                      "a client token calls only its own routes (the 12345 desk: "
+                      "/v1/intake/hotline)")
+    return user
+
+
+async def _token_holder(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Actor:
     if credentials is None:
         raise unauthenticated("send 'Authorization: Bearer <token>'")
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.actor(credentials.credentials)
 
 
+async def hotline_desk(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The 12345 platform's client named by the bearer token; 403 for anyone else."""
+    user = await _token_holder(request, credentials)
+    if not access.holds_any(user, access.HOTLINE_CLIENTS):
+        raise Problem(403, "role_forbidden", "Your role may not do this",
+                      "this needs the role: hotline (the 12345 platform's client token)")
+    return user
+
+
 CurrentUser = Annotated[Actor, Depends(current_user)]
+HotlineDesk = Annotated[Actor, Depends(hotline_desk)]
 App = Annotated[Wardship, Depends(get_wardship)]
 
 

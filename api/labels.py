@@ -25,6 +25,9 @@ _SERVICE_EVENTS: Labels = {
     "NotificationDelivered": {"en": "notification delivered", "zh": "通知已送达"},
     "NotificationDeliveryFailed": {"en": "notification failed", "zh": "通知发送失败"},
     "NotificationAcknowledged": {"en": "notification acknowledged", "zh": "通知已确认"},
+    "HotlineOrderLinked": {"en": "12345 work order received", "zh": "12345工单受理"},
+    "HotlineReplied": {"en": "12345 work order replied", "zh": "12345工单办结回复"},
+    "HotlineReplyFailed": {"en": "12345 reply failed", "zh": "12345工单回复失败"},
 }
 
 

@@ -24,9 +24,11 @@ from api.routes import (
     contacts,
     deadlines,
     health,
+    hotline,
     inspection,
     metrics,
     notifications,
+    oauth,
     stats,
 )
 from api.settings import Settings, get_settings
@@ -123,5 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for reads in (case_search, deadlines, notifications, children, stats, access):
         app.include_router(reads.router)
     app.include_router(contacts.router)
+    app.include_router(hotline.router)
+    app.include_router(oauth.router)
     install_lag_metrics(app)
     return app

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_gateway_token: SecretStr | None = None
 
+    # The 12345 platform: where its replies go (signed with webhook_secret), and the client
+    # credentials its token is issued for (POST /v1/oauth/token).
+    hotline_reply_url: str | None = None
+    hotline_client_id: str | None = None
+    hotline_client_secret: SecretStr | None = None
+    hotline_jurisdiction: str = "51"
+
     # Where notices link to: the case page is `<public_url>/v1/cases/<id>`.
     public_url: str = "http://127.0.0.1:8000"
 

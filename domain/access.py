@@ -31,6 +31,9 @@ AUDITORS = frozenset({Role.INSPECTOR, Role.ADMIN})
 INSPECTORS = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
 # Who keeps the notification contact directory of their area.
 CONTACT_KEEPERS = frozenset({Role.ADMIN})
+# Clients rather than people: the 12345 platform files work orders and reads its own tickets,
+# and nothing else (no case, list, board or child file).
+HOTLINE_CLIENTS = frozenset({Role.HOTLINE})
 # Inspectors audit what was known; supervisors lead the case work in their area.
 SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 
@@ -46,10 +49,21 @@ def holds_any(actor: Actor, roles: Iterable[Role]) -> bool:
 
 
 def may_open_case(actor: Actor, jurisdiction: str) -> bool:
-    """Openers open cases in their own area; the service itself anywhere."""
+    """Openers open cases in their own area (the 12345 desk by its work orders); the
+    service itself anywhere."""
     if Role.SYSTEM in actor.roles:
         return True
-    return holds_any(actor, OPENERS) and covers(actor, jurisdiction)
+    return holds_any(actor, OPENERS | HOTLINE_CLIENTS) and covers(actor, jurisdiction)
+
+
+def may_file_hotline_order(actor: Actor, jurisdiction: str) -> bool:
+    """The 12345 platform files work orders about children in its own area."""
+    return holds_any(actor, HOTLINE_CLIENTS) and covers(actor, jurisdiction)
+
+
+def is_client_only(actor: Actor) -> bool:
+    """A client (the 12345 platform) with no person's role: it reads no case at all."""
+    return actor.roles <= HOTLINE_CLIENTS
 
 
 def may_take(actor: Actor, rule: ActionRule, jurisdiction: str) -> bool:
@@ -74,7 +88,7 @@ def may_merge_child_files(actor: Actor, first: str, second: str) -> bool:
 
 def may_see_case(actor: Actor, jurisdiction: str, opened_by: str) -> bool:
     """Within the actor's area; a reporter (and nothing more) sees only their own reports."""
-    if not covers(actor, jurisdiction):
+    if not covers(actor, jurisdiction) or is_client_only(actor):
         return False
     if actor.roles <= {Role.REPORTER}:
         return opened_by == actor.subject

@@ -21,7 +21,7 @@ from domain.actors import Context
 from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.clock import store_clock
-from domain.codes import ChildCategory
+from domain.codes import ChildCategory, Stage
 from domain.contact import Contact
 from domain.contact_directory import LiveDirectory
 from domain.contacts import contact_view, parse_contact
@@ -38,6 +38,7 @@ from domain.errors import (
 from domain.events import CaseOpened
 from domain.hashchain import ChainLink, check_chain
 from domain.holders import HOLDER_TYPES
+from domain.hotline import HotlineTicket, order_command_id, ticket_id
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
     SAVE_ATTEMPTS,
@@ -112,9 +113,10 @@ class Wardship(Application[UUID]):
         self, actor: Actor, *, entry: str, jurisdiction: str, child: dict[str, Any],
         concern: dict[str, Any], source: dict[str, Any], occurred_at: datetime | None = None,
         now: datetime | None = None, case_id: UUID | None = None,
-        command_id: str | None = None,
+        command_id: str | None = None, hotline_ticket: str | None = None,
     ) -> dict[str, Any]:
-        """Open a case and create or link the child's file, in one transaction.
+        """Open a case and create or link the child's file, in one transaction (with the
+        12345 work order's ticket, when a work order opens it).
 
         A retry with the command id of a case already opened answers that case as opened.
         """
@@ -133,9 +135,15 @@ class Wardship(Application[UUID]):
                 ctx, case_id=case_id, child_id=str(file_id), entry=entry,
                 jurisdiction=jurisdiction, child=child, concern=concern, source=source,
             )
+            ticket: list[HotlineTicket] = []
+            if hotline_ticket is not None:
+                case.link_hotline_order(ctx, ticket=hotline_ticket, opened=True,
+                                        urgent=bool(concern.get("danger_now")))
+                ticket.append(HotlineTicket.receive(hotline_ticket, case_id, opened=True,
+                                                    filed_by=actor.subject))
             try:
                 position = self.store.save(
-                    case, self._child_file_for(file_id, case, category, actor.subject))
+                    case, self._child_file_for(file_id, case, category, actor.subject), *ticket)
             except VersionConflict:
                 # The case itself is there when this command was recorded before (its answer
                 # was lost); else another report about the same child changed its file first.
@@ -242,6 +250,111 @@ class Wardship(Application[UUID]):
         ctx = Context(actor=actor, now=now or datetime.now(UTC))
         return self.change(case_id, lambda case: case.acknowledge_notification(
             ctx, notification_id))
+
+    # --- the 12345 desk -------------------------------------------------------------------
+
+    def receive_hotline_order(
+        self, actor: Actor, *, ticket: str, received_at: datetime, jurisdiction: str,
+        urgent: bool, content: str, caller: Mapping[str, Any], child: dict[str, Any],
+        now: datetime | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Open a case for a 12345 work order, or link it to the child's open case; True when
+        it opened one. The same ticket again records nothing and answers the same case."""
+        if not access.may_file_hotline_order(actor, jurisdiction):
+            raise OutsideJurisdiction(f"work orders for {jurisdiction} come from a desk whose "
+                                      f"code covers it; yours is {actor.jurisdiction!r}")
+        known = self._ticket(ticket, actor)
+        if known is not None:
+            return self._order_answer(known, actor), False
+        open_case = self._open_case_of(child, jurisdiction, actor)
+        if open_case is not None:
+            linked = self._link_order(open_case, actor, ticket, received_at, urgent, now)
+            if linked is not None:
+                return linked, False
+        reporter = {"name": caller.get("name"), "organisation": "12345",
+                    "phone": caller.get("phone"), "mandatory": False}
+        view = self.open_case(
+            actor, entry="report", jurisdiction=jurisdiction, child=child,
+            concern={"categories": ["other"], "summary": content, "danger_now": urgent},
+            source={"channel": "hotline_12345", "reporter": reporter},
+            occurred_at=received_at, now=now, command_id=order_command_id(ticket),
+            hotline_ticket=ticket)
+        return {**view, "ticket": ticket}, True
+
+    def hotline_ticket(self, actor: Actor, ticket: str) -> dict[str, Any]:
+        """What the desk may read of its own ticket: the case's id and stage and the reply's
+        status (no personal data); CaseNotFound for a ticket not its own."""
+        known = self._ticket(ticket, actor)
+        if known is None:
+            raise CaseNotFound(f"no 12345 ticket {ticket!r} of yours")
+        case = self._case(UUID(known.case_id))
+        return {"ticket": ticket, "case_id": known.case_id, "opened": known.opened,
+                "stage": case.stage, "reply": case.hotline_orders.get(ticket)}
+
+    def record_hotline_reply(
+        self, case_id: UUID, ticket: str, delivered: bool, detail: str, now: datetime
+    ) -> bool:
+        """Record the reply's delivery to the platform, or its failure; idempotent."""
+        recorded, _, _ = self._change(case_id, lambda case: case.record_hotline_reply(
+            ticket, delivered, detail, now), SAVE_ATTEMPTS)
+        return recorded
+
+    def _ticket(self, ticket: str, actor: Actor) -> HotlineTicket | None:
+        """The ticket's record when this desk filed it (another's is not found)."""
+        try:
+            known = self.store.load(ticket_id(ticket))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(known, HotlineTicket) or known.filed_by != actor.subject:
+            return None
+        return known
+
+    def _order_answer(self, known: HotlineTicket, actor: Actor) -> dict[str, Any]:
+        return {**case_view(self._case(UUID(known.case_id)), actor), "ticket": known.ticket,
+                "position": self.recorder.max_notification_id()}
+
+    def _open_case_of(
+        self, child: Mapping[str, Any], jurisdiction: str, actor: Actor
+    ) -> UUID | None:
+        """The child's newest open case in the desk's area, by the child file's identity."""
+        identity = child_identity(child, jurisdiction, uuid4())
+        if identity.startswith("case:"):
+            return None  # no ID number, or no name and birth date: a file of their own
+        try:
+            file = self._child_file(child_file_id(identity, self._identity_key))
+        except CaseNotFound:
+            return None
+        for case_id in reversed(file.case_ids):
+            case = self._case(UUID(case_id))
+            if case.stage != Stage.CLOSED and access.may_file_hotline_order(
+                    actor, case.jurisdiction):
+                return case.id
+        return None
+
+    def _link_order(
+        self, case_id: UUID, actor: Actor, ticket: str, received_at: datetime, urgent: bool,
+        now: datetime | None,
+    ) -> dict[str, Any] | None:
+        """Link the order to the open case with its ticket record, in one transaction; None
+        when the case closed meanwhile (the order then opens a case of its own)."""
+        for _attempt in range(SAVE_ATTEMPTS):
+            case = self._case(case_id)
+            if case.stage == Stage.CLOSED:
+                return None
+            ctx = Context(actor=actor, policy=self._policy_of(case),
+                          now=now or datetime.now(UTC), occurred_at=received_at,
+                          command_id=order_command_id(ticket))
+            case.link_hotline_order(ctx, ticket=ticket, opened=False, urgent=urgent)
+            record = HotlineTicket.receive(ticket, case_id, opened=False, filed_by=actor.subject)
+            try:
+                position = self.store.save(case, record)
+            except VersionConflict:
+                known = self._ticket(ticket, actor)
+                if known is not None:  # this same order, recorded by a retry or a twin
+                    return self._order_answer(known, actor)
+                continue
+            return {**case_view(case, actor), "ticket": ticket, "position": position}
+        raise VersionConflict("the case was being changed by others; retry the work order")
 
     # --- the morning digest --------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from domain.errors import (
     OutsideJurisdiction,
 )
 from domain.hashchain import GENESIS, event_hash
+from domain.hotline import FAILED, FIRST_STAGES, REPLIED, REPLY_KIND, intake_outcome
 from domain.policy import SERVICE_DELIVERY
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ class ProtectionCase(Aggregate):
 
     # 2: typed approvals, referrals, services and notifications; ever_urgent is kept.
     # 3: the recent command ids, so that a retried command finds its first answer.
-    class_version: ClassVar[int] = 3
+    # 4: the 12345 work orders and their replies, and the outcome of intake.
+    class_version: ClassVar[int] = 4
     jurisdiction: str
     child_id: str
     stage: str
@@ -121,6 +123,10 @@ class ProtectionCase(Aggregate):
         self.opened_by = ""
         # Recent command id -> the version its event took (the newest RECENT_COMMANDS).
         self.command_ids: dict[str, int] = {}
+        # 12345 tickets linked to the case -> their reply (awaiting, replied, failed).
+        self.hotline_orders: dict[str, str] = {}
+        # What intake decided when the case with work orders last left discovery/report.
+        self.intake_outcome: str | None = None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -138,6 +144,12 @@ class ProtectionCase(Aggregate):
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         """Snapshots taken before events carried command ids: none to remember."""
         state["command_ids"] = {}
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        """Snapshots taken before the 12345 desk: no work orders, so no intake outcome kept."""
+        state["hotline_orders"] = {}
+        state["intake_outcome"] = None
 
     # --- opening -------------------------------------------------------------------------
 
@@ -472,6 +484,63 @@ class ProtectionCase(Aggregate):
         self._record(step, ctx, subject=subject,
                      reason=_text(reason, "reason"))
 
+    # --- the 12345 desk -------------------------------------------------------------------
+
+    def link_hotline_order(self, ctx: Context, *, ticket: str, opened: bool, urgent: bool
+                           ) -> bool:
+        """Record a work order on the case and start its reply clock; False if already on it."""
+        if ticket in self.hotline_orders:
+            return False
+        if not access.may_file_hotline_order(ctx.actor, self.jurisdiction):
+            raise OutsideJurisdiction("the work order's case lies outside the desk's area")
+        _check_time(ctx)
+        changes: Changes = []
+        due = ctx.due(REPLY_KIND)
+        if due is not None:  # a policy without the kind asks for no reply time
+            changes.append(opening(f"{REPLY_KIND}-{self.version + 1}", REPLY_KIND, due, None,
+                                   ticket))
+        self._record_event(ev.HotlineOrderLinked, ctx, self.stage, changes, ticket=ticket,
+                           opened=opened, urgent=urgent)
+        return True
+
+    @property
+    def reply_outcome(self) -> str:
+        """The outcome the platform is told: intake's decision, or (an order linked after
+        intake decided) what the stage says."""
+        return self.intake_outcome or intake_outcome("", self.stage)
+
+    @property
+    def awaiting_replies(self) -> list[str]:
+        """Tickets whose outcome is due to the platform now: intake has decided."""
+        if self.stage in FIRST_STAGES:
+            return []
+        return [t for t, status in self.hotline_orders.items() if status != REPLIED]
+
+    def record_hotline_reply(self, ticket: str, delivered: bool, detail: str, now: datetime
+                             ) -> bool:
+        """Record the reply's delivery (meeting its deadline) or its failure; idempotent."""
+        status = self.hotline_orders.get(ticket)
+        if status is None:
+            raise InvalidCommand(f"no 12345 work order {ticket!r} on this case")
+        if status == REPLIED or (status == FAILED and not delivered):
+            return False
+        changes: Changes = []
+        for deadline in self.deadlines.values():
+            if not delivered or deadline.kind != REPLY_KIND or deadline.ref != ticket:
+                continue
+            if deadline.is_open:
+                in_time = now < deadline.due_at
+                changes.append(closing(deadline.id, DeadlineStatus.MET if in_time
+                                       else DeadlineStatus.MISSED))
+                if not in_time:
+                    changes.append(resolving(deadline.id))
+            elif deadline.awaits_escalation:
+                changes.append(resolving(deadline.id))
+        cls = ev.HotlineReplied if delivered else ev.HotlineReplyFailed
+        self._record_event(cls, Context(actor=SYSTEM, now=now), self.stage, changes,
+                           ticket=ticket, outcome=self.reply_outcome, detail=detail[:500])
+        return True
+
     # --- deadlines and notifications (recorded by the service, not by people) -------------
 
     def record_deadline_missed(self, deadline_id: str, now: datetime) -> bool:
@@ -499,7 +568,9 @@ class ProtectionCase(Aggregate):
         if notification_id in self.notifications:
             return notification_id
         deadline = self._deadline(deadline_id)
-        if not deadline.awaits_escalation or self.stage == Stage.CLOSED:
+        # A closed case escalates nothing more, except the reply the 12345 platform is owed.
+        if not deadline.awaits_escalation or (self.stage == Stage.CLOSED
+                                              and deadline.kind != REPLY_KIND):
             return None
         if level < 1:
             raise InvalidCommand("escalation levels start at 1")
@@ -606,6 +677,8 @@ class ProtectionCase(Aggregate):
         for deadline in self.deadlines.values():
             if deadline.id in settled or not (closing_case or deadline.stage == self.stage):
                 continue
+            if deadline.kind == REPLY_KIND:
+                continue  # the platform is owed the outcome, closing included (办结回复)
             if deadline.is_open:
                 changes.append(closing(deadline.id, DeadlineStatus.CANCELLED))
             elif deadline.awaits_escalation:

@@ -24,6 +24,7 @@ from domain.case_state import (
 )
 from domain.codes import ApprovalStatus, Grade, Stage
 from domain.deadlines import apply_changes
+from domain.hotline import AWAITING, FAILED, FIRST_STAGES, REPLIED, intake_outcome
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -57,6 +58,11 @@ class CaseEvent(Aggregate.Event):
             case.remember_command(self.command_id, self.originator_version)
         closes = self.stage == Stage.CLOSED and case.stage != Stage.CLOSED
         case.spend_approvals(type(self), closes=closes)
+        # Kept only for a case with work orders: snapshots of the cases before the 12345 desk
+        # stay the state their events give.
+        if case.hotline_orders and case.stage in FIRST_STAGES \
+                and self.stage not in FIRST_STAGES:
+            case.intake_outcome = intake_outcome(type(self).__name__, self.stage)
         case.stage = self.stage
         apply_changes(case.deadlines, self.deadline_changes, self.occurred_at)
         case.last_hash = self.hash
@@ -481,6 +487,40 @@ class NotificationAcknowledged(CaseEvent):
             case.notifications[self.notification_id], acknowledged_by=self.actor_id)
 
 
+class HotlineOrderLinked(CaseEvent):
+    """A 12345 work order (未成年人保护专席工单) opened this case or was linked to it; the
+    platform is owed a reply (办结回复)."""
+
+    ticket: str
+    opened: bool
+    urgent: bool
+
+    def change(self, case: ProtectionCase) -> None:
+        case.hotline_orders[self.ticket] = AWAITING
+
+
+class HotlineReplied(CaseEvent):
+    """The work order's outcome reached the hotline platform (办结回复)."""
+
+    ticket: str
+    outcome: str
+    detail: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.hotline_orders[self.ticket] = REPLIED
+
+
+class HotlineReplyFailed(CaseEvent):
+    """The hotline platform could not be reached with the outcome after the retries."""
+
+    ticket: str
+    outcome: str
+    detail: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.hotline_orders[self.ticket] = FAILED
+
+
 def _regrade(case: ProtectionCase, grade: str) -> None:
     """A new grade; a case once urgent stays so for closing, and a re-grade upwards clears
     the approvals granted under the lower grade."""
@@ -514,3 +554,7 @@ NOTIFICATION_EVENTS: tuple[type[CaseEvent], ...] = (
     DeadlineMissed, EscalationRecorded, NotificationDelivered, NotificationDeliveryFailed,
     NotificationAcknowledged,
 )
+# What the hotline reply consumer records: never a reason to reply again.
+HOTLINE_REPLY_EVENTS: tuple[type[CaseEvent], ...] = (HotlineReplied, HotlineReplyFailed)
+# What the 12345 desk's orders and their replies record: events of no action in the table.
+HOTLINE_EVENTS: tuple[type[CaseEvent], ...] = (HotlineOrderLinked, *HOTLINE_REPLY_EVENTS)

@@ -29,6 +29,7 @@ DEADLINE_KINDS: Labels = {
     "case_review": {"en": "case review", "zh": "督导复核时限"},
     "approval": {"en": "approval", "zh": "审批时限"},
     "service_delivery": {"en": "service delivery", "zh": "服务提供时限"},
+    "hotline_reply": {"en": "12345 reply", "zh": "12345工单回复时限"},
 }
 
 

@@ -24,6 +24,7 @@ from workflows.activities import DEFAULT_PUBLIC_URL, CaseActivities
 from workflows.case_workflow import CaseWorkflow
 from workflows.digest_activities import DigestActivities
 from workflows.digest_workflow import DigestWorkflow, digest_workflow_id
+from workflows.hotline_replies import from_settings as hotline_replies
 from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay
 from workflows.transports import build_transports
@@ -56,6 +57,8 @@ class WorkerConfig:
     sms_gateway_url: str | None = None
     sms_gateway_token: str | None = None
     public_url: str = DEFAULT_PUBLIC_URL
+    # Where the 12345 platform takes its replies (办结回复); None: no replies are sent.
+    hotline_reply_url: str | None = None
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
     workflow_threads: int = 64
@@ -159,13 +162,17 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
         public_url=config.public_url,
     )
     relay = Relay(app, client, config.task_queue, wake_early=config.wake_early)
+    replies = hotline_replies(app, config.hotline_reply_url, config.webhook_secret)
     log.info("worker_started", task_queue=config.task_queue, transports=sorted(transports))
     async with worker:
         relay_task = asyncio.create_task(relay.run(stop))
         digest_task = asyncio.create_task(keep_digest_running(client, config.task_queue, stop))
+        replies_task = asyncio.create_task(replies.run(stop)) if replies else None
         await stop.wait()
         await relay_task
         await digest_task
+        if replies_task is not None:
+            await replies_task
     log.info("worker_stopped")
 
 

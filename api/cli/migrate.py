@@ -1,9 +1,10 @@
 """`wardship migrate`: the only command that changes the schema; run it as the tables' owner.
 
-It creates the event store tables, the relay's tracking table and every read model, applies
-`deploy/migrations/*.sql` and records the schema version. Deployments run it once before the
-services, which log in as the app role and never issue DDL. `--wait` is the services' side:
-it waits (with any role) until the schema is at the version this code expects.
+It creates the event store tables, the relay's and the 12345 replies' tracking tables and
+every read model, applies `deploy/migrations/*.sql` and records the schema version.
+Deployments run it once before the services, which log in as the app role and never issue
+DDL. `--wait` is the services' side: it waits (with any role) until the schema is at the
+version this code expects.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def migrate_database(settings: Settings) -> list[str]:
     from api.bootstrap import bootstrap
     from deploy.migrate import apply_migrations
     from projections.runner import install_all
+    from workflows import hotline_replies
     from workflows.relay import create_tracking_table
 
     url = settings.database_url
@@ -36,6 +38,7 @@ def migrate_database(settings: Settings) -> list[str]:
     app = bootstrap(settings, pool_size=1, create_tables=True)
     try:
         create_tracking_table(app)
+        hotline_replies.create_tracking_table(app)
     finally:
         app.close()
     with psycopg.connect(url, autocommit=True) as conn:

@@ -1,7 +1,9 @@
-"""`wardship parked list|retry|resolve`: the events the relay and the read models set aside.
+"""`wardship parked list|retry|resolve`: the events the relay, the read models and the 12345
+replies set aside.
 
 `retry` hands an event back to its consumer after a fix: a read model applies it now, the
-relay signals that case's workflow with the case as it is now; either marks it resolved.
+relay signals that case's workflow with the case as it is now, the 12345 replies send what
+the case owes now; each marks it resolved.
 `resolve` marks one handled without applying it (e.g. after a manual fix or a rebuild).
 Rows are never deleted.
 """
@@ -92,6 +94,7 @@ def retry(conn: psycopg.Connection[Any], settings: Settings, ids: list[int] | No
     """Retry the parked events `ids` (None: all); the number still failing decides the exit."""
     from api.bootstrap import bootstrap
     from projections import parked
+    from workflows.hotline_replies import CONSUMER_PREFIX as HOTLINE_REPLIES
 
     found = parked.rows(conn) if ids is None else parked.rows(conn, ids=ids)
     missing = set(ids or ()) - {row.id for row in found if row.status == "parked"}
@@ -108,6 +111,8 @@ def retry(conn: psycopg.Connection[Any], settings: Settings, ids: list[int] | No
                      for row in todo if row.consumer.startswith("projection:"))
         if relayed:
             failed += asyncio.run(_retry_relayed(conn, app, settings, relayed))
+        failed += sum(not _retry_reply(conn, app, settings, row) for row in todo
+                      if row.consumer.startswith(HOTLINE_REPLIES))
     finally:
         app.close()
     return 1 if failed or missing else 0
@@ -158,6 +163,29 @@ async def _retry_relayed(conn: psycopg.Connection[Any], app: Wardship, settings:
             parked.resolve(cur, row.id, "retried: the case's workflow was signalled")
         print(f"{row.id}: case {row.originator_id} signalled")
     return failed
+
+
+def _retry_reply(conn: psycopg.Connection[Any], app: Wardship, settings: Settings,
+                 row: ParkedEvent) -> bool:
+    """Send the 12345 replies the parked event's case owes now; resolved once recorded."""
+    from projections import parked
+    from workflows.hotline_replies import from_settings
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    replies = from_settings(app, settings.hotline_reply_url, secret)
+    try:
+        if replies is None:
+            raise LookupError("set WARDSHIP_HOTLINE_REPLY_URL and WARDSHIP_WEBHOOK_SECRET")
+        if row.originator_id is None:
+            raise LookupError("the parked event names no case")
+        replies.reply_to(row.originator_id)
+    except Exception as error:
+        _still_failing(conn, row, error)
+        return False
+    with conn.cursor() as cur:
+        parked.resolve(cur, row.id, "retried: the case's 12345 replies were sent")
+    print(f"{row.id}: case {row.originator_id} replied")
+    return True
 
 
 def _still_failing(conn: psycopg.Connection[Any], row: ParkedEvent, error: Exception) -> None:

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         smtp_password=secret(settings.smtp_password),
         sms_gateway_url=settings.sms_gateway_url,
         sms_gateway_token=secret(settings.sms_gateway_token), public_url=settings.public_url,
+        hotline_reply_url=settings.hotline_reply_url,
         wake_early=settings.deadline_wake_early,
         activity_threads=settings.worker_activity_threads,
         workflow_threads=settings.worker_workflow_threads,

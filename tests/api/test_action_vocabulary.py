@@ -17,13 +17,14 @@ from api.routes.case_models import Action
 from api.settings import Settings
 from domain.actions import RULES
 from domain.case import ProtectionCase
-from domain.events import CASE_EVENTS, NOTIFICATION_EVENTS, CaseOpened
+from domain.events import CASE_EVENTS, HOTLINE_EVENTS, NOTIFICATION_EVENTS, CaseOpened
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-# The one command that is nobody's case action: a supervisor acknowledging a notification.
-NOT_ACTIONS = {"acknowledge_notification"}
+# Commands that are nobody's case action: a supervisor acknowledging a notification, and a
+# 12345 work order arriving (through its own route).
+NOT_ACTIONS = {"acknowledge_notification", "link_hotline_order"}
 
 
 def _commands() -> dict[str, inspect.Signature]:
@@ -75,5 +76,5 @@ class TestOneVocabulary:
     def test_each_action_records_its_own_event(self) -> None:
         events = [rule.event for rule in RULES.values()]
         assert len(set(events)) == len(events)
-        # Every case event is an action's, the opening's or the service's own.
-        assert set(CASE_EVENTS) == {*events, CaseOpened, *NOTIFICATION_EVENTS}
+        # Every case event is an action's, the opening's, the service's or the 12345 desk's.
+        assert set(CASE_EVENTS) == {*events, CaseOpened, *NOTIFICATION_EVENTS, *HOTLINE_EVENTS}
