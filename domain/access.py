@@ -16,13 +16,19 @@ if TYPE_CHECKING:
 
     from domain.actions import ActionRule
     from domain.actors import Actor
+    from domain.monitoring_actions import MonitoringRule
 
-# Who may open a case (reporters file the reports they make).
-OPENERS = frozenset({Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
+# Who may open a case (reporters file the reports they make; child directors and child
+# supervisors file what their visits and reviews find, as mandatory reporters do).
+OPENERS = frozenset({Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN,
+                     Role.CHILD_DIRECTOR, Role.CHILD_SUPERVISOR})
 # Who may take a case action at all (each action's own roles are in the action table).
 WRITERS = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
 # Who reads lists, boards, statistics and child files: everyone but reporters.
 READERS = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN})
+# Who reads the monitoring ledger (台账) and its records: the readers, and the village and
+# township staff who keep it (they read no case lists, boards or statistics).
+LEDGER_READERS = READERS | frozenset({Role.CHILD_DIRECTOR, Role.CHILD_SUPERVISOR})
 # Who works the supervisors' inbox and acknowledges notifications.
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 # Who reads the access log (who looked at which child).
@@ -59,6 +65,21 @@ def may_take(actor: Actor, rule: ActionRule, jurisdiction: str) -> bool:
     return holds_any(actor, rule.roles) and covers(actor, jurisdiction)
 
 
+def may_monitor(actor: Actor, rule: MonitoringRule, jurisdiction: str) -> bool:
+    """Whether the actor's roles allow the monitoring action on a record in that jurisdiction
+    (a village's child director there, a township's child supervisor over it, caseworkers and
+    supervisors of the area)."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return holds_any(actor, rule.roles) and covers(actor, jurisdiction)
+
+
+def may_read_ledger(actor: Actor, jurisdiction: str) -> bool:
+    """Whether the actor reads the monitoring record of a child in that jurisdiction,
+    guardian and caregiver included (the people who visit need them)."""
+    return holds_any(actor, LEDGER_READERS) and covers(actor, jurisdiction)
+
+
 def may_transfer(actor: Actor, from_jurisdiction: str, to_jurisdiction: str) -> bool:
     """A case moves only between codes the actor covers both of: a caseworker within their
     own area, beyond it a supervisor over both."""
@@ -73,10 +94,11 @@ def may_merge_child_files(actor: Actor, first: str, second: str) -> bool:
 
 
 def may_see_case(actor: Actor, jurisdiction: str, opened_by: str) -> bool:
-    """Within the actor's area; a reporter (and nothing more) sees only their own reports."""
+    """Within the actor's area; someone who neither reads nor works cases (a reporter, a
+    child director or child supervisor, the hotline) sees only the cases they opened."""
     if not covers(actor, jurisdiction):
         return False
-    if actor.roles <= {Role.REPORTER}:
+    if not holds_any(actor, READERS | WRITERS):
         return opened_by == actor.subject
     return True
 
