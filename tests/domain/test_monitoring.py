@@ -73,7 +73,8 @@ class TestVisitCadence:
              "risk_reason": "r", "guardian": GUARDIAN}, occurred_at=T0, now=T0)
         assert view["next_visit_due"] == due(view, "visit") == T0 + days * DAY
         assert due(view, "child_file_review") == T0 + 90 * DAY
-        assert view["status"] == "monitoring" and view["policy_version"] == "cn-default-1"
+        assert view["status"] == "monitoring"
+        assert view["policy_version"] == "cn-default-1"
 
     def test_a_visit_meets_the_visit_due_and_the_next_follows_at_the_new_level(
         self, memory_app: Wardship
@@ -85,7 +86,8 @@ class TestVisitCadence:
         assert statuses == {"visit-1": "met", "visit-2": "open"}
         assert view["next_visit_due"] == T0 + 40 * DAY
         assert (view["risk_level"], view["risk_reason"]) == ("high", "grandmother fell ill")
-        assert view["last_visit_at"] == T0 + 10 * DAY and view["assignee"] == "cd-1"
+        assert view["last_visit_at"] == T0 + 10 * DAY
+        assert view["assignee"] == "cd-1"
 
     def test_a_risk_change_counts_the_visit_due_from_the_last_visit(
         self, memory_app: Wardship
@@ -169,7 +171,8 @@ class TestConcerns:
                                              now=T0 + DAY, command_id="k-1")
         again = memory_app.monitoring_action(DIRECTOR, file_id, "raise_concern", params,
                                              now=T0 + DAY, command_id="k-1")
-        assert first["case_ids"] == again["case_ids"] and len(first["case_ids"]) == 1
+        assert first["case_ids"] == again["case_ids"]
+        assert len(first["case_ids"]) == 1
         assert len(memory_app.child_file(file_id)["case_ids"]) == 2
 
     def test_a_concern_with_an_unknown_category_opens_nothing(
@@ -225,7 +228,8 @@ class TestWhoMayDoWhat:
         file_id = start(memory_app)
         view = act(memory_app, CHILD_SUPERVISOR, file_id, "stop_monitoring", T0 + DAY,
                    reason="moved to the city with her parents")
-        assert view["status"] == "ended" and view["next_visit_due"] is None
+        assert view["status"] == "ended"
+        assert view["next_visit_due"] is None
         assert {d["status"] for d in view["deadlines"]} == {"cancelled"}
         with pytest.raises(ActionNotAllowed, match="ended"):
             visit(memory_app, file_id, T0 + 2 * DAY)
@@ -310,6 +314,7 @@ class TestDeadlineProtocol:
 def test_guardians_are_encrypted_at_rest(app: Wardship) -> None:
     file_id = start(app)
     records = app.recorder.select_events(monitoring_id(file_id))
-    assert records and all(b"Grandmother" not in r.state and b"13800000001" not in r.state
+    assert records
+    assert all(b"Grandmother" not in r.state and b"13800000001" not in r.state
                            for r in records)
     assert app.monitoring(file_id).guardian["phone"] == "13800000001"
