@@ -130,9 +130,12 @@ def visible_jurisdictions(actor: Actor, jurisdictions: Sequence[str]) -> list[bo
     return [covers(actor, code) for code in jurisdictions]
 
 
-def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions: Sequence[str]
-                        ) -> bool:
-    """A reader sees a child's file when it, or one of the child's cases, is in their area."""
+def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions: Sequence[str],
+                        monitored_in: str | None = None) -> bool:
+    """A reader sees a child's file when it, or one of the child's cases, is in their area;
+    the ledger's keepers see the files of the children monitored in their area."""
+    if monitored_in is not None and may_read_ledger(actor, monitored_in):
+        return True
     if not holds_any(actor, READERS):
         return False
     return covers(actor, file_jurisdiction) or any(visible_jurisdictions(actor,

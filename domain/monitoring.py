@@ -29,7 +29,13 @@ from domain.codes import (
     jurisdiction_is_valid,
 )
 from domain.deadlines import Deadline, closing, opening, resolving
-from domain.errors import ActionNotAllowed, DeadlineNotDue, InvalidCommand, PolicyError
+from domain.errors import (
+    ActionNotAllowed,
+    DeadlineNotDue,
+    InvalidCommand,
+    OutsideJurisdiction,
+    PolicyError,
+)
 from domain.monitoring_actions import MONITORING_ACTIONS, MONITORING_RULES, MonitoringRule
 
 if TYPE_CHECKING:
@@ -93,9 +99,11 @@ class MonitoringRecord(Aggregate):
             raise InvalidCommand("'jurisdiction' must be the child's village code (12 digits) "
                                  "or township code (9 digits)")
         rule = MONITORING_RULES["start_monitoring"]
+        if not access.may_monitor(ctx.actor, rule, ctx.actor.jurisdiction):
+            raise ActionNotAllowed(rule.name, "-", [], "your role may not start monitoring")
         if not access.may_monitor(ctx.actor, rule, jurisdiction):
-            raise ActionNotAllowed(rule.name, "-", [], "your role or jurisdiction may not "
-                                   f"start monitoring a child under {jurisdiction}")
+            raise OutsideJurisdiction(f"{jurisdiction} is outside your area: you may take "
+                                      f"children under {ctx.actor.jurisdiction} into the ledger")
         _check_time(ctx)
         category = _code(ChildCategory, category, "category")
         risk_level = _code(RiskLevel, risk_level, "risk_level")
