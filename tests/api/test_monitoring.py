@@ -258,3 +258,17 @@ class TestLedger:
         stats = api.client.get("/v1/stats", headers=api.auth("sv", ["supervisor"], COUNTY))
         assert stats.json()["visit_coverage"] == [
             {"township": TOWNSHIP, "monitored": 2, "on_time": 1, "share": 0.5}]
+
+
+def test_the_demo_ledger_has_visits_falling_due(api: Api) -> None:
+    from api.cli.demo_ledger import load_ledger
+
+    app: Any = api.client.app
+    load_ledger(app.state.wardship, children=40)
+    project(api)
+    items = api.client.get("/v1/children", params={"limit": "200"},
+                           headers=api.auth("sv", ["supervisor"], "5111")).json()["items"]
+    assert len(items) == 40
+    overdue = sum(item["visit_overdue"] for item in items)
+    assert 0 < overdue < 40
+    assert all(item["next_visit_due"] for item in items)
