@@ -272,3 +272,15 @@ def test_the_demo_ledger_has_visits_falling_due(api: Api) -> None:
     overdue = sum(item["visit_overdue"] for item in items)
     assert 0 < overdue < 40
     assert all(item["next_visit_due"] for item in items)
+
+
+def test_child_directors_report_concerns_in_their_village_only(api: Api) -> None:
+    from tests.api.support import case_body
+
+    director = as_(api, "child_director", VILLAGE)
+    own = api.client.post("/v1/cases", json=case_body(VILLAGE, entry="discovery"),
+                          headers=director)
+    assert own.status_code == 201
+    assert api.client.get(f"/v1/cases/{own.json()['id']}", headers=director).status_code == 200
+    elsewhere = api.client.post("/v1/cases", json=case_body(OTHER_VILLAGE), headers=director)
+    assert elsewhere.status_code == 403

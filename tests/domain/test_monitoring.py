@@ -318,3 +318,23 @@ def test_guardians_are_encrypted_at_rest(app: Wardship) -> None:
     assert all(b"Grandmother" not in r.state and b"13800000001" not in r.state
                            for r in records)
     assert app.monitoring(file_id).guardian["phone"] == "13800000001"
+
+
+def _fields(cls: type) -> set[str]:
+    return {name for klass in cls.__mro__ for name in getattr(klass, "__annotations__", {})}
+
+
+@pytest.mark.parametrize(("case_event", "monitoring_event"), [
+    ("DeadlineMissed", "MonitoringDeadlineMissed"),
+    ("EscalationRecorded", "MonitoringEscalationRecorded"),
+    ("NotificationDelivered", "MonitoringNotificationDelivered"),
+    ("NotificationDeliveryFailed", "MonitoringNotificationDeliveryFailed"),
+    ("NotificationAcknowledged", "MonitoringNotificationAcknowledged"),
+])
+def test_notice_events_carry_the_fields_of_the_cases(case_event: str,
+                                                     monitoring_event: str) -> None:
+    # The inbox and the workflows read these fields from case events; the monitoring
+    # record's events carry every one of them except the case's hash chain.
+    from domain import events, monitoring_events
+    wanted = _fields(getattr(events, case_event)) - {"prev_hash", "hash"}
+    assert wanted <= _fields(getattr(monitoring_events, monitoring_event))
