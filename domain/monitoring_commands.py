@@ -113,7 +113,13 @@ class MonitoringCommands:
         try:
             self.store.save(record)
         except VersionConflict:
-            return self.monitoring(file_id)  # started at the same moment (or this retry)
+            # Started at the same moment: by this very command (a retry), or by another.
+            existing = self.monitoring(file_id)
+            if command_id is None or command_id not in existing.command_ids:
+                raise ActionNotAllowed("start_monitoring", existing.stage,
+                                       existing.allowed_actions(actor),
+                                       "the child was taken into the ledger just now") from None
+            return existing
         return record
 
     def _raise_concern(
