@@ -284,3 +284,28 @@ def test_child_directors_report_concerns_in_their_village_only(api: Api) -> None
     assert api.client.get(f"/v1/cases/{own.json()['id']}", headers=director).status_code == 200
     elsewhere = api.client.post("/v1/cases", json=case_body(OTHER_VILLAGE), headers=director)
     assert elsewhere.status_code == 403
+
+
+def test_a_missed_visit_stays_overdue_in_the_ledger_until_someone_visits(api: Api) -> None:
+    from uuid import UUID
+
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    child_id = child_file(api, "Test Child L")
+    view = start(api, child_id, "high", occurred_at=long_ago)
+    (visit,) = [d for d in view["deadlines"] if d["kind"] == "visit"]
+    app: Any = api.client.app
+    wardship = app.state.wardship
+    now = datetime.now(UTC)
+    assert wardship.change_monitoring(
+        UUID(child_id), lambda r: r.record_deadline_missed(visit["id"], now))
+    township = as_(api, "child_supervisor", TOWNSHIP)
+
+    def overdue() -> list[str]:
+        project(api)
+        items = api.client.get("/v1/children", params={"overdue": "true"},
+                               headers=township).json()["items"]
+        return [i["child_id"] for i in items]
+
+    assert overdue() == [child_id]
+    act(api, child_id, VISIT, as_(api, "child_director", VILLAGE))
+    assert overdue() == []
