@@ -141,6 +141,8 @@ BEARER_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 Opener = Annotated[Actor, Depends(require_roles(*access.OPENERS))]
 # Lists and read models: everyone but reporters, who read only their own cases by id.
 Reader = Annotated[Actor, Depends(require_roles(*access.READERS))]
+# The monitoring ledger (台账): the readers, and the village and township staff who keep it.
+LedgerReader = Annotated[Actor, Depends(require_roles(*access.LEDGER_READERS))]
 Supervisor = Annotated[Actor, Depends(require_roles(*access.SUPERVISORS))]
 Auditor = Annotated[Actor, Depends(require_roles(*access.AUDITORS))]
 # The notification contact directory is kept by admins (their area: `access`).

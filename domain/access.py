@@ -16,13 +16,19 @@ if TYPE_CHECKING:
 
     from domain.actions import ActionRule
     from domain.actors import Actor
+    from domain.monitoring_actions import MonitoringRule
 
-# Who may open a case (reporters file the reports they make).
-OPENERS = frozenset({Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
+# Who may open a case (reporters file the reports they make; child directors and child
+# supervisors file what their visits and reviews find, as mandatory reporters do).
+OPENERS = frozenset({Role.REPORTER, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN,
+                     Role.CHILD_DIRECTOR, Role.CHILD_SUPERVISOR})
 # Who may take a case action at all (each action's own roles are in the action table).
 WRITERS = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
 # Who reads lists, boards, statistics and child files: everyone but reporters.
 READERS = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.INSPECTOR, Role.ADMIN})
+# Who reads the monitoring ledger (台账) and its records: the readers, and the village and
+# township staff who keep it (they read no case lists, boards or statistics).
+LEDGER_READERS = READERS | frozenset({Role.CHILD_DIRECTOR, Role.CHILD_SUPERVISOR})
 # Who works the supervisors' inbox and acknowledges notifications.
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 # Who reads the access log (who looked at which child).
@@ -73,6 +79,21 @@ def may_take(actor: Actor, rule: ActionRule, jurisdiction: str) -> bool:
     return holds_any(actor, rule.roles) and covers(actor, jurisdiction)
 
 
+def may_monitor(actor: Actor, rule: MonitoringRule, jurisdiction: str) -> bool:
+    """Whether the actor's roles allow the monitoring action on a record in that jurisdiction
+    (a village's child director there, a township's child supervisor over it, caseworkers and
+    supervisors of the area)."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return holds_any(actor, rule.roles) and covers(actor, jurisdiction)
+
+
+def may_read_ledger(actor: Actor, jurisdiction: str) -> bool:
+    """Whether the actor reads the monitoring record of a child in that jurisdiction,
+    guardian and caregiver included (the people who visit need them)."""
+    return holds_any(actor, LEDGER_READERS) and covers(actor, jurisdiction)
+
+
 def may_transfer(actor: Actor, from_jurisdiction: str, to_jurisdiction: str) -> bool:
     """A case moves only between codes the actor covers both of: a caseworker within their
     own area, beyond it a supervisor over both."""
@@ -87,10 +108,11 @@ def may_merge_child_files(actor: Actor, first: str, second: str) -> bool:
 
 
 def may_see_case(actor: Actor, jurisdiction: str, opened_by: str) -> bool:
-    """Within the actor's area; a reporter (and nothing more) sees only their own reports."""
+    """Within the actor's area; someone who neither reads nor works cases (a reporter, a
+    child director or child supervisor, the hotline) sees only the cases they opened."""
     if not covers(actor, jurisdiction) or is_client_only(actor):
         return False
-    if actor.roles <= {Role.REPORTER}:
+    if not holds_any(actor, READERS | WRITERS):
         return opened_by == actor.subject
     return True
 
@@ -122,9 +144,12 @@ def visible_jurisdictions(actor: Actor, jurisdictions: Sequence[str]) -> list[bo
     return [covers(actor, code) for code in jurisdictions]
 
 
-def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions: Sequence[str]
-                        ) -> bool:
-    """A reader sees a child's file when it, or one of the child's cases, is in their area."""
+def may_read_child_file(actor: Actor, file_jurisdiction: str, case_jurisdictions: Sequence[str],
+                        monitored_in: str | None = None) -> bool:
+    """A reader sees a child's file when it, or one of the child's cases, is in their area;
+    the ledger's keepers see the files of the children monitored in their area."""
+    if monitored_in is not None and may_read_ledger(actor, monitored_in):
+        return True
     if not holds_any(actor, READERS):
         return False
     return covers(actor, file_jurisdiction) or any(visible_jurisdictions(actor,

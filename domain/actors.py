@@ -27,8 +27,8 @@ class Actor:
     @property
     def role(self) -> Role:
         """The most senior role, recorded on events."""
-        for role in (Role.ADMIN, Role.SUPERVISOR, Role.CASEWORKER, Role.INSPECTOR, Role.REPORTER,
-                     Role.HOTLINE):
+        for role in (Role.ADMIN, Role.SUPERVISOR, Role.CASEWORKER, Role.CHILD_SUPERVISOR,
+                     Role.CHILD_DIRECTOR, Role.INSPECTOR, Role.REPORTER, Role.HOTLINE):
             if role in self.roles:
                 return role
         return Role.SYSTEM

@@ -1,5 +1,5 @@
-"""The Wardship Application: the commands and queries of cases, child files and the
-notification contact directory.
+"""The Wardship Application: the commands and queries of cases, child files, monitoring
+records (in `domain.monitoring_commands`) and the notification contact directory.
 
 It is the only way to change them. Loading and saving go through `domain.store`, which holds
 the cache, the per-case turns, group commit and retries.
@@ -39,6 +39,7 @@ from domain.events import CaseOpened
 from domain.hashchain import ChainLink, check_chain
 from domain.holders import HOLDER_TYPES
 from domain.hotline import HotlineTicket, order_command_id, ticket_id
+from domain.monitoring_commands import MonitoringCommands
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
     SAVE_ATTEMPTS,
@@ -72,7 +73,7 @@ _CONTACT_BY_COMMAND = UUID("9b4e2f61-0c7d-4a3b-8e15-6d2f7a9c0b38")
 CASE_ID_PAGE = 5000  # case-opening notifications read per query by `case_ids`
 
 
-class Wardship(Application[UUID]):
+class Wardship(Application[UUID], MonitoringCommands):
     """Cases and child files in one event store, personal data encrypted by the cipher."""
 
     name = "wardship"
@@ -114,11 +115,14 @@ class Wardship(Application[UUID]):
         concern: dict[str, Any], source: dict[str, Any], occurred_at: datetime | None = None,
         now: datetime | None = None, case_id: UUID | None = None,
         command_id: str | None = None, hotline_ticket: str | None = None,
+        file_id: UUID | None = None,
     ) -> dict[str, Any]:
         """Open a case and create or link the child's file, in one transaction (with the
         12345 work order's ticket, when a work order opens it).
 
         A retry with the command id of a case already opened answers that case as opened.
+        `file_id` links the case to that file whatever the child's details match (a concern
+        raised from a monitored child's record).
         """
         category = str(child.get("category") or ChildCategory.OTHER)
         if category not in set(ChildCategory):
@@ -127,8 +131,9 @@ class Wardship(Application[UUID]):
                       occurred_at=occurred_at, command_id=command_id)
         if case_id is None:
             case_id = uuid5(_OPENED_BY_COMMAND, command_id) if command_id else uuid4()
-        file_id = child_file_id(child_identity(child, jurisdiction, case_id),
-                                self._identity_key)
+        if file_id is None:
+            file_id = child_file_id(child_identity(child, jurisdiction, case_id),
+                                    self._identity_key)
         for _attempt in range(SAVE_ATTEMPTS):
             # A failed save has taken the new case's pending events: build it afresh each time.
             case = ProtectionCase.open(

@@ -13,6 +13,9 @@ STAGES: Labels = {
     "assistance": {"en": "assistance", "zh": "帮扶"},
     "guardianship_intervention": {"en": "guardianship intervention", "zh": "监护干预"},
     "closed": {"en": "closed", "zh": "结案"},
+    # A monitoring record's two states (监测预防), for the notices of its deadlines.
+    "monitoring": {"en": "monitoring", "zh": "监测中"},
+    "ended": {"en": "monitoring ended", "zh": "监测结束"},
 }
 
 DEADLINE_KINDS: Labels = {
@@ -30,6 +33,9 @@ DEADLINE_KINDS: Labels = {
     "approval": {"en": "approval", "zh": "审批时限"},
     "service_delivery": {"en": "service delivery", "zh": "服务提供时限"},
     "hotline_reply": {"en": "12345 reply", "zh": "12345工单回复时限"},
+    "visit": {"en": "regular visit", "zh": "定期走访时限"},
+    "child_file_review": {"en": "ledger review", "zh": "台账复核时限"},
+    "care_agreement_renewal": {"en": "care agreement renewal", "zh": "照护协议续签时限"},
 }
 
 

@@ -8,6 +8,7 @@ from projections.cases import CasesModel
 from projections.children import ChildrenModel
 from projections.deadlines import DeadlinesModel
 from projections.inbox import InboxModel
+from projections.ledger import LedgerModel
 from projections.stats import StatsModel
 
 if TYPE_CHECKING:
@@ -15,5 +16,6 @@ if TYPE_CHECKING:
 
 MODELS: dict[str, type[ReadModel]] = {
     model.name: model
-    for model in (CasesModel, DeadlinesModel, InboxModel, ChildrenModel, StatsModel)
+    for model in (CasesModel, DeadlinesModel, InboxModel, ChildrenModel, StatsModel,
+                  LedgerModel)
 }

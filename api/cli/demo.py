@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--children", type=int, default=300, help="how many children (cases)")
+    parser.add_argument("--monitored", type=int, default=300,
+                        help="how many monitored children in the ledger (台账)")
     parser.add_argument("--if-empty", action="store_true",
                         help="do nothing when the event store already holds events")
 
@@ -20,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the demo set; with --if-empty only into an empty event store (what ./run does)."""
     from api.bootstrap import bootstrap
     from api.cli.demo_data import load_demo
+    from api.cli.demo_ledger import load_ledger
     from api.settings import get_settings
 
     settings = get_settings()
@@ -32,9 +35,11 @@ def run(args: argparse.Namespace) -> int:
             print("event store not empty: demo data not loaded")
             return 0
         cases = load_demo(app, children=args.children)
+        monitored = load_ledger(app, children=args.monitored)
     finally:
         app.close()
-    print(f"demo data: {cases} invented cases in Leshan (5111)")
+    print(f"demo data: {cases} invented cases and {monitored} monitored children in Leshan "
+          "(5111)")
     return 0
 
 

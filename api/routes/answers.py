@@ -160,6 +160,15 @@ class StageSpells(BaseModel):
     median_days: float
 
 
+class VisitCoverage(BaseModel):
+    """Monitored children of one township now, and the share not overdue for their visit."""
+
+    township: str
+    monitored: int
+    on_time: int = Field(description="visited on time, or their visit not yet due")
+    share: float
+
+
 class Stats(BaseModel):
     """Cases opened in the period under a code, and how their deadlines and stages went."""
 
@@ -174,6 +183,9 @@ class Stats(BaseModel):
     cases: int
     deadlines_met: list[DeadlinesMet]
     median_days_in_stage: dict[str, StageSpells]
+    visit_coverage: list[VisitCoverage] = Field(
+        description="per township, now (not for the period): monitored children whose "
+        "visit is not overdue")
 
 
 # --- GET /v1/children/{child_id} ---------------------------------------------------------
@@ -227,6 +239,9 @@ class ChildFile(BaseModel):
     hidden_cases: int = Field(description="cases outside the caller's area")
     last_contact_at: datetime | None
     next_visit_due: datetime | None
+    monitoring: dict[str, Any] | None = Field(
+        None, description="the monitoring record (台账), as `POST /v1/children/{id}/actions` "
+        "answers it, for those who may read the ledger; null when not monitored")
     position: Position
 
 

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from api.cli.demo_data import caseworker, load_demo, supervisor
+from api.cli.demo_ledger import load_ledger
 from projections import cases, deadlines
 from projections.inbox import InboxModel
 from projections.registry import MODELS
@@ -181,8 +182,10 @@ class TestRebuildAndResume:
         self, app: Wardship, conn: psycopg.Connection[Any]
     ) -> None:
         load_demo(app, children=40, seed=7)
+        load_ledger(app, children=20, seed=7)
         project_all(app, conn, limit=97)
         before = snapshot(conn)
+        assert len(before["rm_ledger"]) == 20
         for model_class in MODELS.values():
             rebuild(model_class(), app, conn)
         assert snapshot(conn) == before
