@@ -40,6 +40,7 @@ from domain.hashchain import ChainLink, check_chain
 from domain.holders import HOLDER_TYPES
 from domain.hotline import HotlineTicket, order_command_id, ticket_id
 from domain.monitoring_commands import MonitoringCommands
+from domain.monitoring_events import MonitoringStarted
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
     SAVE_ATTEMPTS,
@@ -462,9 +463,16 @@ class Wardship(Application[UUID], MonitoringCommands):
 
     def case_ids(self) -> Iterator[UUID]:
         """Every case in the store, oldest first, from the log itself (read models may lag)."""
-        opened, position = [get_topic(CaseOpened)], 0
+        return self._created([CaseOpened])
+
+    def deadline_holder_ids(self) -> Iterator[UUID]:
+        """Every case and monitoring record, oldest first, from the log itself."""
+        return self._created([CaseOpened, MonitoringStarted])
+
+    def _created(self, classes: list[type[Any]]) -> Iterator[UUID]:
+        created, position = [get_topic(cls) for cls in classes], 0
         while page := self.recorder.select_notifications(
-            position, CASE_ID_PAGE, topics=opened, inclusive_of_start=False
+            position, CASE_ID_PAGE, topics=created, inclusive_of_start=False
         ):
             yield from (cast("UUID", n.originator_id) for n in page)
             position = page[-1].id

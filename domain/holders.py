@@ -1,8 +1,9 @@
 """Records whose deadlines Temporal watches and escalates: what they must offer, and which
 event classes say what about them (for the relay and the inbox).
 
-A protection case is one; any other record with deadlines (a monitored child's visits) joins
-by offering `DeadlineHolder` and adding its classes to the tables below.
+Protection cases and monitored children's records (their visits, reviews and care agreement
+renewals) are the two; another joins by offering `DeadlineHolder` and adding its classes to
+the tables below.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from domain import events as ev
+from domain import monitoring_events as mev
 from domain.case import ProtectionCase
+from domain.monitoring import MonitoringRecord
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -53,14 +56,18 @@ class DeadlineHolder(Protocol):
     def acknowledge_notification(self, ctx: Context, notification_id: str) -> bool: ...
 
 
-# The aggregate classes that hold deadlines.
-HOLDER_TYPES: tuple[type[Any], ...] = (ProtectionCase,)
+# The aggregate classes that hold deadlines: a protection case, a monitored child's record.
+HOLDER_TYPES: tuple[type[Any], ...] = (ProtectionCase, MonitoringRecord)
 # Every event of a holder; the relay signals a holder's workflow on each but its own
 # notification events (which change no timer the workflow does not already know of).
-HOLDER_EVENTS: tuple[type[Any], ...] = ev.CASE_EVENTS
-NOTIFICATION_EVENTS: tuple[type[Any], ...] = ev.NOTIFICATION_EVENTS
+HOLDER_EVENTS: tuple[type[Any], ...] = (*ev.CASE_EVENTS, *mev.MONITORING_EVENTS)
+NOTIFICATION_EVENTS: tuple[type[Any], ...] = (
+    *ev.NOTIFICATION_EVENTS, *mev.MONITORING_NOTIFICATION_EVENTS)
 # The inbox's events, by what they say of a notice.
-ESCALATED: tuple[type[Any], ...] = (ev.EscalationRecorded,)
-DELIVERED: tuple[type[Any], ...] = (ev.NotificationDelivered,)
-DELIVERY_FAILED: tuple[type[Any], ...] = (ev.NotificationDeliveryFailed,)
-ACKNOWLEDGED: tuple[type[Any], ...] = (ev.NotificationAcknowledged,)
+ESCALATED: tuple[type[Any], ...] = (ev.EscalationRecorded, mev.MonitoringEscalationRecorded)
+DELIVERED: tuple[type[Any], ...] = (ev.NotificationDelivered,
+                                    mev.MonitoringNotificationDelivered)
+DELIVERY_FAILED: tuple[type[Any], ...] = (ev.NotificationDeliveryFailed,
+                                          mev.MonitoringNotificationDeliveryFailed)
+ACKNOWLEDGED: tuple[type[Any], ...] = (ev.NotificationAcknowledged,
+                                       mev.MonitoringNotificationAcknowledged)

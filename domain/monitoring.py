@@ -129,6 +129,11 @@ class MonitoringRecord(Aggregate):
     def is_monitored(self) -> bool:
         return self.stage == MONITORING
 
+    @property
+    def closed(self) -> bool:
+        """Monitoring ended: no deadline of it runs."""
+        return self.stage == ENDED
+
     def open_deadlines(self) -> list[Deadline]:
         return sorted((d for d in self.deadlines.values() if d.is_open), key=lambda d: d.due_at)
 

@@ -18,8 +18,9 @@ from temporalio.exceptions import ApplicationError
 from domain.clock import MAX_RATE_ERROR
 from domain.contacts import parse_delivery_key
 from domain.errors import DeadlineNotDue, DomainError, VersionConflict
+from domain.monitoring import MonitoringRecord
 from workflows.messages import DeliveryInput, StepInput, StepResult
-from workflows.notices import Notice, message_for
+from workflows.notices import Notice, case_link, message_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -51,7 +52,8 @@ def notice_of(case: DeadlineHolder, notification_id: str, now: datetime, public_
         level=record.level, due_at=deadline.due_at, stage=str(case.stage),
         recipient_jurisdiction=record.recipient_jurisdiction,
         case_jurisdiction=case.jurisdiction, overdue=now - deadline.due_at,
-        link=f"{public_url.rstrip('/')}/ui/cases/{case.id}",
+        link=(f"{public_url.rstrip('/')}/v1/children/{case.file_id}"
+              if isinstance(case, MonitoringRecord) else case_link(public_url, str(case.id))),
     )
 
 

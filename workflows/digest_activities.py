@@ -20,7 +20,7 @@ from temporalio import activity
 from domain.calendar import CHINA_TIME
 from domain.contacts import delivery_key
 from domain.digests import HeldNotice, next_digest_at
-from domain.events import EscalationRecorded
+from domain.holders import ESCALATED
 from workflows.activities import DEFAULT_PUBLIC_URL, notice_of
 from workflows.messages import DigestSlot
 from workflows.notices import digest_message
@@ -42,7 +42,7 @@ PAGE = 1000  # log entries read per query while gathering held notices
 def held_notices(app: Wardship, after: int, upto: int) -> Iterator[tuple[HeldNotice, str]]:
     """Notices held for the digest recorded in the log after `after` up to `upto`, each with
     the jurisdiction it is addressed to."""
-    topics = [get_topic(EscalationRecorded)]
+    topics = [get_topic(cls) for cls in ESCALATED]
     position = after
     while position < upto:
         page = app.recorder.select_notifications(
@@ -57,7 +57,7 @@ def held_notices(app: Wardship, after: int, upto: int) -> Iterator[tuple[HeldNot
                 log.warning("digest_skipped_record", position=notification.id,
                             error=type(error).__name__)
                 continue
-            if isinstance(event, EscalationRecorded) and event.urgent is False:
+            if isinstance(event, ESCALATED) and event.urgent is False:
                 yield (HeldNotice(str(event.originator_id), event.notification_id),
                        event.recipient_jurisdiction)
         position = page[-1].id

@@ -37,8 +37,9 @@ class Rearmed:
 async def rearm(
     app: Wardship, client: Client, task_queue: str, wake_early: float = 0.0
 ) -> Rearmed:
-    """Signal (or start) the workflow of every case with a deadline to watch."""
-    case_ids = await asyncio.to_thread(lambda: list(app.case_ids()))
+    """Signal (or start) the workflow of every case and monitoring record with a deadline to
+    watch."""
+    case_ids = await asyncio.to_thread(lambda: list(app.deadline_holder_ids()))
     limit = asyncio.Semaphore(CONCURRENCY)
 
     async def one(case_id: UUID) -> int:
