@@ -31,6 +31,8 @@ AUDITORS = frozenset({Role.INSPECTOR, Role.ADMIN})
 INSPECTORS = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
 # Who keeps the notification contact directory of their area.
 CONTACT_KEEPERS = frozenset({Role.ADMIN})
+# Who imports other departments' lists (摸底排查、数据比对) for their area, and reads the jobs.
+IMPORTERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 # Inspectors audit what was known; supervisors lead the case work in their area.
 SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 
@@ -125,3 +127,8 @@ def may_acknowledge(actor: Actor, recipient_jurisdiction: str) -> bool:
 def may_manage_contacts(actor: Actor, jurisdiction: str) -> bool:
     """The notification directory of an area is kept by an admin whose code covers it."""
     return holds_any(actor, CONTACT_KEEPERS) and covers(actor, jurisdiction)
+
+
+def may_import(actor: Actor, jurisdiction: str) -> bool:
+    """Lists are imported, and their jobs read, by admins and supervisors of the area."""
+    return holds_any(actor, IMPORTERS) and covers(actor, jurisdiction)
