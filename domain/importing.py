@@ -139,10 +139,11 @@ class _Batch:
         content = json.dumps([checked.category, checked.personal], sort_keys=True,
                              ensure_ascii=False)
         command = self.recorder.command_id("row", source, checked.row_key, content)
-        file = self._file(self.recorder.file_id(checked.id_number))
+        file_id = self.recorder.file_id(checked.id_number)
+        file = self._file(file_id)
         if file is None:
             file = ChildFile.imported(
-                self.recorder.file_id(checked.id_number), jurisdiction=checked.division_code,
+                file_id, jurisdiction=checked.division_code,
                 category=checked.category or ChildCategory.OTHER, personal=checked.personal,
                 source=source, job_id=str(self.job.id), recorded_by=self.actor.subject,
                 command_id=command)
