@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import App, Importer
 from api.http.domain_problems import domain_problem
@@ -83,7 +84,10 @@ async def _upload(request: Request, source: str | None) -> tuple[bytes, bool | N
     """The file's bytes, whether it is XLSX (None: tell by its bytes), and its source."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=4)
+        try:
+            form = await request.form(max_files=1, max_fields=4)
+        except StarletteHTTPException as error:
+            raise _bad_upload(f"the multipart body cannot be read ({error.detail})") from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise _bad_upload("send the list as the form field 'file'")
