@@ -63,7 +63,8 @@ def test_import_speed(db_url: str) -> None:
         raw = raw_insert_rate(app)
     finally:
         app.close()
-    assert job["finished"] and job["rows_done"] == ROWS
+    assert job["finished"]
+    assert job["rows_done"] == ROWS
     print(f"\nimport of {ROWS:,} rows ({len(data) / 1e6:.1f} MB, {job['rejected']} rejected, "
           f"{job['cases_opened']} discovery cases, {events:,} events): {seconds:.1f} s, "
           f"{ROWS / seconds:,.0f} rows/s, {events / seconds:,.0f} events/s")
