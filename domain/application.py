@@ -328,6 +328,9 @@ class Wardship(Application[UUID]):
         now, or as far as an earlier run got (posting a file again resumes it)."""
         if source not in LAYOUTS:
             raise InvalidCommand(f"unknown source {source!r}; one of {', '.join(LAYOUTS)}")
+        if len(jurisdiction) > 9:
+            raise InvalidCommand("an import is for a township (9 digits) or a wider area: its "
+                                 "risk rows open cases at their township")
         if not access.may_import(actor, jurisdiction):
             raise OutsideJurisdiction(
                 f"imports for {jurisdiction} are run by an admin or supervisor whose code "

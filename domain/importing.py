@@ -26,7 +26,7 @@ from domain.actors import Context
 from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.codes import ChildCategory, Entry, SourceChannel
-from domain.errors import VersionConflict
+from domain.errors import DomainError, VersionConflict
 from domain.import_job import COUNTS, ImportJob
 from domain.imports import CheckedRow, Rejection, check_row, concern_summary
 from domain.store import SAVE_ATTEMPTS
@@ -174,8 +174,15 @@ class _Batch:
         else:
             self.counts["unchanged"] += 1
         self.files[file.id] = file
-        if checked.risks:
+        if not checked.risks:
+            return
+        try:
             self._open_case(file, checked)
+        except DomainError as error:
+            # The row's details stand; its case is opened by a rerun once the cause is
+            # fixed. One row must not halt the job at this batch.
+            self.rejections.append(Rejection(checked.line, "", "its discovery case was not "
+                                             f"opened ({error.code})").as_plain())
 
     def _file(self, file_id: UUID) -> ChildFile | None:
         """The file as this batch has it; None for a new one. A merged file leads to the

@@ -112,6 +112,12 @@ class TestAccess:
         assert refused.headers["Content-Type"] == "application/problem+json"
         finished(api, location, admin)
 
+    def test_an_import_is_for_a_township_or_wider(self, api: Api) -> None:
+        village = api.auth("sv-9", ["supervisor"], "511102001001")
+        response = post_csv(api, school_roll(3, bad=False).text, village)
+        assert response.status_code == 422
+        assert "township" in response.json()["detail"]
+
     def test_caseworkers_and_inspectors_may_not_import(self, api: Api) -> None:
         for role in ("caseworker", "inspector", "reporter"):
             headers = api.auth("u-1", [role], COUNTY)
