@@ -180,6 +180,7 @@ class ChildFile(Aggregate):
         category: str
         personal: dict[str, Any]
         source: str
+        row_key: str
         job_id: str
         recorded_by: str
         command_id: str
@@ -200,6 +201,7 @@ class ChildFile(Aggregate):
         category: str
         personal: dict[str, Any]
         source: str
+        row_key: str
         job_id: str
         recorded_by: str
         command_id: str
@@ -238,24 +240,27 @@ class ChildFile(Aggregate):
     @classmethod
     def imported(
         cls, file_id: uuid.UUID, *, jurisdiction: str, category: str,
-        personal: dict[str, Any], source: str, job_id: str, recorded_by: str, command_id: str,
+        personal: dict[str, Any], source: str, row_key: str, job_id: str, recorded_by: str,
+        command_id: str,
     ) -> ChildFile:
-        """A new file from an import row (`command_id` identifies the row and its content)."""
+        """A new file from an import row: its source list, its key there (record number or
+        ID number), the job and the importer; `command_id` identifies the row's content."""
         return cls._create(cls.Imported, id=file_id, jurisdiction=jurisdiction,
                            category=category, personal=personal, source=source,
-                           job_id=job_id, recorded_by=recorded_by, command_id=command_id)
+                           row_key=row_key, job_id=job_id, recorded_by=recorded_by,
+                           command_id=command_id)
 
     def import_details(
-        self, *, category: str, personal: dict[str, Any], source: str, job_id: str,
-        recorded_by: str, command_id: str,
+        self, *, category: str, personal: dict[str, Any], source: str, row_key: str,
+        job_id: str, recorded_by: str, command_id: str,
     ) -> bool:
         """Record an import row's details, unless this row was recorded before; whether it
         recorded them."""
         if command_id in self.import_commands:
             return False
         self.trigger_event(self.DetailsImported, category=category, personal=personal,
-                           source=source, job_id=job_id, recorded_by=recorded_by,
-                           command_id=command_id)
+                           source=source, row_key=row_key, job_id=job_id,
+                           recorded_by=recorded_by, command_id=command_id)
         return True
 
     def link_case(self, case_id: str, category: str, personal: dict[str, Any],

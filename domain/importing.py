@@ -164,11 +164,12 @@ class _Batch:
             file = ChildFile.imported(
                 file_id, jurisdiction=checked.division_code,
                 category=checked.category or ChildCategory.OTHER, personal=checked.personal,
-                source=source, job_id=str(self.job.id), recorded_by=self.actor.subject,
-                command_id=command)
+                source=source, row_key=checked.row_key, job_id=str(self.job.id),
+                recorded_by=self.actor.subject, command_id=command)
             self.counts["files_created"] += 1
         elif file.import_details(category=checked.category, personal=checked.personal,
-                                 source=source, job_id=str(self.job.id),
+                                 source=source, row_key=checked.row_key,
+                                 job_id=str(self.job.id),
                                  recorded_by=self.actor.subject, command_id=command):
             self.counts["files_matched"] += 1
         else:

@@ -39,8 +39,8 @@ def raw_insert_rate(app: Wardship) -> float:
     for _ in range(RAW_EVENTS // 1000):
         files = [ChildFile.imported(uuid.uuid4(), jurisdiction="511102001001",
                                     category="other", personal=personal,
-                                    source="school_roll", job_id="bench", recorded_by="b",
-                                    command_id="c") for _ in range(1000)]
+                                    source="school_roll", row_key="S1", job_id="bench",
+                                    recorded_by="b", command_id="c") for _ in range(1000)]
         batches.append([app.mapper.to_stored_event(e) for f in files
                         for e in f.collect_events()])
     started = time.perf_counter()
