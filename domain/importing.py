@@ -146,7 +146,8 @@ class _Batch:
             self.add(row)
 
     def _load_one(self, file_id: UUID) -> Any:
-        return next(self._load(file_id), None)
+        # Child files are never snapshotted: no need to ask for a snapshot first.
+        return next(self._load(file_id, snapshotted=False), None)
 
     def add(self, checked: CheckedRow | list[Rejection]) -> None:
         if isinstance(checked, list):
@@ -193,15 +194,16 @@ class _Batch:
             if file is None and file_id in self.prefetched:
                 file = self.prefetched.pop(file_id)
             elif file is None and (self.fresh or file_id in self.known):
-                file = next(self._load(file_id), None)
+                file = self._load_one(file_id)
             if file is None or file.merged_into is None:
                 return file
             file_id = UUID(file.merged_into)
         return file
 
-    def _load(self, aggregate_id: UUID) -> Iterator[Any]:
+    def _load(self, aggregate_id: UUID, snapshotted: bool = True) -> Iterator[Any]:
         try:
-            yield self.recorder.store.load(aggregate_id, read=self.fresh)
+            yield self.recorder.store.load(aggregate_id, read=self.fresh,
+                                           snapshotted=snapshotted)
         except AggregateNotFoundError:
             return
 
