@@ -147,6 +147,8 @@ Supervisor = Annotated[Actor, Depends(require_roles(*access.SUPERVISORS))]
 Auditor = Annotated[Actor, Depends(require_roles(*access.AUDITORS))]
 # The notification contact directory is kept by admins (their area: `access`).
 Admin = Annotated[Actor, Depends(require_roles(*access.CONTACT_KEEPERS))]
+# Other departments' lists are imported by admins and supervisors (their area: `access`).
+Importer = Annotated[Actor, Depends(require_roles(*access.IMPORTERS))]
 
 
 async def _access_log(request: Request) -> AccessLog:

@@ -25,6 +25,7 @@ from api.routes import (
     deadlines,
     health,
     hotline,
+    imports,
     inspection,
     metrics,
     notifications,
@@ -112,7 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware,
+                       larger={"/v1/imports": settings.import_max_bytes})
     app.add_middleware(RequestIdMiddleware)
     # Outermost, so that it times and counts every answer, 413s included.
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -127,5 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts.router)
     app.include_router(hotline.router)
     app.include_router(oauth.router)
+    app.include_router(imports.router)
     install_lag_metrics(app)
     return app

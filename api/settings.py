@@ -110,6 +110,8 @@ class Settings(BaseSettings):
 
     # Seconds a command waits for the event store to answer its save (then 503 / retry).
     save_timeout: float = Field(default=SAVE_TIMEOUT, gt=0.0, le=60.0)
+    # Largest list `POST /v1/imports` takes (bytes): 100,000 rows of a roll are ~10 MB.
+    import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Caps on the worker's threads and Temporal slots (docs/reliability.md, "Bounded
     # resources"); the defaults carry 4,000 deadlines due within 5 s (docs/performance.md).
     worker_activity_threads: int = Field(default=256, ge=1, le=1024)

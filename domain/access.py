@@ -40,6 +40,8 @@ CONTACT_KEEPERS = frozenset({Role.ADMIN})
 # Clients rather than people: the 12345 platform files work orders and reads its own tickets,
 # and nothing else (no case, list, board or child file).
 HOTLINE_CLIENTS = frozenset({Role.HOTLINE})
+# Who imports other departments' lists (摸底排查、数据比对) for their area, and reads the jobs.
+IMPORTERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 # Inspectors audit what was known; supervisors lead the case work in their area.
 SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 
@@ -164,3 +166,8 @@ def may_acknowledge(actor: Actor, recipient_jurisdiction: str) -> bool:
 def may_manage_contacts(actor: Actor, jurisdiction: str) -> bool:
     """The notification directory of an area is kept by an admin whose code covers it."""
     return holds_any(actor, CONTACT_KEEPERS) and covers(actor, jurisdiction)
+
+
+def may_import(actor: Actor, jurisdiction: str) -> bool:
+    """Lists are imported, and their jobs read, by admins and supervisors of the area."""
+    return holds_any(actor, IMPORTERS) and covers(actor, jurisdiction)

@@ -39,6 +39,9 @@ from domain.events import CaseOpened
 from domain.hashchain import ChainLink, check_chain
 from domain.holders import HOLDER_TYPES
 from domain.hotline import HotlineTicket, order_command_id, ticket_id
+from domain.import_job import ImportJob, import_job_id
+from domain.importing import BatchRecorder, child_file_ids
+from domain.imports import LAYOUTS
 from domain.monitoring_commands import MonitoringCommands
 from domain.monitoring_events import MonitoringStarted
 from domain.policy import load_policy, shipped_policies
@@ -51,7 +54,7 @@ from domain.store import (
 from domain.views import case_view
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from eventsourcing.persistence import JSONTranscoder
 
@@ -455,6 +458,78 @@ class Wardship(Application[UUID], MonitoringCommands):
         if entry is None or not access.may_manage_contacts(actor, entry.jurisdiction):
             raise ContactNotFound(f"no contact {contact_id} in your area")
         return contact_view(entry)
+
+    # --- imports (摸底排查、数据比对) --------------------------------------------------------
+
+    def start_import(
+        self, actor: Actor, *, source: str, jurisdiction: str, digest: str, total_rows: int,
+    ) -> dict[str, Any]:
+        """The job importing the file with this digest as `source` for the area: started
+        now, or as far as an earlier run got (posting a file again resumes it)."""
+        if source not in LAYOUTS:
+            raise InvalidCommand(f"unknown source {source!r}; one of {', '.join(LAYOUTS)}")
+        if len(jurisdiction) > 9:
+            raise InvalidCommand("an import is for a township (9 digits) or a wider area: its "
+                                 "risk rows open cases at their township")
+        if not access.may_import(actor, jurisdiction):
+            raise OutsideJurisdiction(
+                f"imports for {jurisdiction} are run by an admin or supervisor whose code "
+                f"covers it; you may import under {actor.jurisdiction!r} only")
+        job_id = import_job_id(source, jurisdiction, digest)
+        try:
+            return self._import_job(job_id).view()
+        except CaseNotFound:
+            pass
+        job = ImportJob.start(source=source, jurisdiction=jurisdiction, digest=digest,
+                              total_rows=total_rows, started_by=actor.subject)
+        try:
+            self.store.save(job)
+        except VersionConflict:
+            job = self._import_job(job_id)  # started at the same moment by another run
+        return job.view()
+
+    def import_rows(
+        self, actor: Actor, job_id: UUID, first_row: int,
+        rows: Sequence[tuple[int, Mapping[str, str]]], known: set[UUID],
+    ) -> dict[str, Any]:
+        """Record the job's rows after `first_row` (each as (line, cells)); the job after
+        them. `known`: the child files known to exist (`child_file_ids`), kept up to date."""
+        self._importer_of(actor, job_id)
+        recorder = BatchRecorder(self.store, self.policy, self._identity_key,
+                                 _OPENED_BY_COMMAND)
+        return recorder.record(actor, job_id, first_row, rows, known).view()
+
+    def finish_import(self, actor: Actor, job_id: UUID) -> dict[str, Any]:
+        """Mark the job finished (every row handled); finishing again records nothing."""
+        self._importer_of(actor, job_id)
+        _, job, _ = self.store.change(job_id, lambda job: job.finish(actor.subject))
+        view: dict[str, Any] = job.view()
+        return view
+
+    def import_job(self, actor: Actor, job_id: UUID) -> dict[str, Any]:
+        """The job's progress and rejected rows, for an importer of its area."""
+        return self._importer_of(actor, job_id).view()
+
+    def child_file_ids(self) -> set[UUID]:
+        """Every child file's id, from the log (for `import_rows`)."""
+        return child_file_ids(self.recorder)
+
+    def _importer_of(self, actor: Actor, job_id: UUID) -> ImportJob:
+        job = self._import_job(job_id)
+        if not access.may_import(actor, job.jurisdiction):
+            raise OutsideJurisdiction(
+                "this import belongs to an area your code does not cover; imports are read "
+                "by admins and supervisors of their area")
+        return job
+
+    def _import_job(self, job_id: UUID) -> ImportJob:
+        try:
+            job = self.store.load(job_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no import {job_id}") from None
+        if not isinstance(job, ImportJob):
+            raise CaseNotFound(f"no import {job_id}")
+        return job
 
     # --- queries -------------------------------------------------------------------------
 

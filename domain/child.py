@@ -76,10 +76,15 @@ class Detail:
     recorded_at: datetime
     recorded_by: str
     values: Mapping[str, Any]
+    # Where details that no case recorded came from: an import's source list ("" for a case).
+    source: str = ""
 
     def as_plain(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "recorded_at": self.recorded_at,
-                "recorded_by": self.recorded_by, "values": dict(self.values)}
+        plain = {"case_id": self.case_id, "recorded_at": self.recorded_at,
+                 "recorded_by": self.recorded_by, "values": dict(self.values)}
+        if self.source:
+            plain["source"] = self.source
+        return plain
 
 
 class ChildFile(Aggregate):
@@ -167,6 +172,47 @@ class ChildFile(Aggregate):
             file.case_ids = [*file.case_ids, *self.case_ids]
             file.details = [*file.details, *(Detail(**d) for d in self.details)]
 
+    class Imported(Aggregate.Created):
+        """A child's file was opened from a row of another department's list (摸底排查、
+        数据比对), with that row's details and no case."""
+
+        jurisdiction: str
+        category: str
+        personal: dict[str, Any]
+        source: str
+        row_key: str
+        job_id: str
+        recorded_by: str
+        command_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            file: ChildFile = aggregate
+            file.jurisdiction = self.jurisdiction
+            file.category = self.category
+            file.case_ids = []
+            file.details = [Detail("", self.timestamp, self.recorded_by, dict(self.personal),
+                                   self.source)]
+            file.import_commands = {self.command_id}
+
+    class DetailsImported(Aggregate.Event):
+        """A row of another department's list matched this file; its details stand beside
+        the others (an empty category keeps the file's)."""
+
+        category: str
+        personal: dict[str, Any]
+        source: str
+        row_key: str
+        job_id: str
+        recorded_by: str
+        command_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            file: ChildFile = aggregate
+            file.category = self.category or file.category
+            file.details = [*file.details, Detail("", self.timestamp, self.recorded_by,
+                                                  dict(self.personal), self.source)]
+            file.import_commands = {*file.import_commands, self.command_id}
+
     def __init__(self) -> None:
         self.case_ids: list[str] = []
         self.category = ""
@@ -174,6 +220,8 @@ class ChildFile(Aggregate):
         self.details: list[Detail] = []
         self.merged_into: str | None = None
         self.merge_command: str | None = None  # the id of the command that merged it
+        # Ids of the import rows recorded here, so that a rerun records none twice.
+        self.import_commands: set[str] = set()
 
     @property
     def personal(self) -> dict[str, Any]:
@@ -188,6 +236,32 @@ class ChildFile(Aggregate):
         return cls._create(cls.Registered, id=file_id, jurisdiction=jurisdiction,
                            category=category, personal=personal, case_id=case_id,
                            recorded_by=recorded_by)
+
+    @classmethod
+    def imported(
+        cls, file_id: uuid.UUID, *, jurisdiction: str, category: str,
+        personal: dict[str, Any], source: str, row_key: str, job_id: str, recorded_by: str,
+        command_id: str,
+    ) -> ChildFile:
+        """A new file from an import row: its source list, its key there (record number or
+        ID number), the job and the importer; `command_id` identifies the row's content."""
+        return cls._create(cls.Imported, id=file_id, jurisdiction=jurisdiction,
+                           category=category, personal=personal, source=source,
+                           row_key=row_key, job_id=job_id, recorded_by=recorded_by,
+                           command_id=command_id)
+
+    def import_details(
+        self, *, category: str, personal: dict[str, Any], source: str, row_key: str,
+        job_id: str, recorded_by: str, command_id: str,
+    ) -> bool:
+        """Record an import row's details, unless this row was recorded before; whether it
+        recorded them."""
+        if command_id in self.import_commands:
+            return False
+        self.trigger_event(self.DetailsImported, category=category, personal=personal,
+                           source=source, row_key=row_key, job_id=job_id,
+                           recorded_by=recorded_by, command_id=command_id)
+        return True
 
     def link_case(self, case_id: str, category: str, personal: dict[str, Any],
                   recorded_by: str) -> None:

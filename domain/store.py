@@ -59,17 +59,19 @@ class AggregateStore:
     def close(self) -> None:
         self._group_commit.close()
 
-    def load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True) -> Any:
+    def load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True,
+             snapshotted: bool = True) -> Any:
         """A private copy of an aggregate: at a version, or as it is now.
 
         The cache holds each aggregate as this process last saw it and is never changed in
         place (a newer copy replaces it), so a copy is never torn by another thread bringing
         it up to date. `read=False` skips asking the store for newer events, for a command
-        whose save will find out. Raises the library's AggregateNotFoundError.
+        whose save will find out. `snapshotted=False` skips looking for a snapshot, for
+        aggregates that are never snapshotted. Raises the library's AggregateNotFoundError.
         """
         cached = self._cached(aggregate_id) if version is None else None
         if cached is None:
-            found = self._rebuild(aggregate_id, version)
+            found = self._rebuild(aggregate_id, version, snapshotted)
             if version is None:
                 self._remember(found)
                 return private_copy(found)
@@ -163,11 +165,12 @@ class AggregateStore:
         latest = list(self._app.snapshots.get(aggregate_id, desc=True, limit=1))
         return latest[0].originator_version if latest else 0
 
-    def _rebuild(self, aggregate_id: UUID, version: int | None) -> Any:
+    def _rebuild(self, aggregate_id: UUID, version: int | None, snapshotted: bool = True
+                 ) -> Any:
         """The aggregate from its latest snapshot that names the hash of the event it was
         taken at (any other is passed over), then the events after it."""
         start: Any = None
-        if self._app.snapshots is not None:
+        if self._app.snapshots is not None and snapshotted:
             latest: list[Any] = list(self._app.snapshots.get(aggregate_id, desc=True, limit=1,
                                                              lte=version))
             for snapshot in latest:
@@ -207,14 +210,18 @@ class AggregateStore:
         """Snapshot an aggregate whose new events crossed a multiple of its interval."""
         if self._app.snapshots is None:
             return
-        for aggregate in aggregates:
-            interval = self._intervals.get(type(aggregate))
-            mine = [e for e in events if e.originator_id == aggregate.id]
-            if interval and any(e.originator_version % interval == 0 for e in mine):
-                snapshot_class = getattr(type(aggregate), "Snapshot", None) or type(
-                    self._app).snapshot_class
-                assert snapshot_class is not None, "aggregates here define their Snapshot"
-                self._app.snapshots.put([snapshot_class.take(aggregate)])
+        # Only aggregates with an interval are looked at: an import saves a thousand files
+        # in one transaction, and comparing each with every event cost it half its time.
+        intervals = {a.id: (a, self._intervals.get(type(a))) for a in aggregates}
+        crossed = {e.originator_id for e in events
+                   if (interval := intervals.get(e.originator_id, (None, None))[1])
+                   and e.originator_version % interval == 0}
+        for aggregate_id in crossed:
+            aggregate = intervals[aggregate_id][0]
+            snapshot_class = getattr(type(aggregate), "Snapshot", None) or type(
+                self._app).snapshot_class
+            assert snapshot_class is not None, "aggregates here define their Snapshot"
+            self._app.snapshots.put([snapshot_class.take(aggregate)])
 
     def _remember(self, aggregate: Any) -> None:
         """Cache the aggregate, never to be changed again, unless a newer one is there."""

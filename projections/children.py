@@ -55,7 +55,8 @@ class ChildrenModel(ReadModel):
     name = "children"
     tables: ClassVar[tuple[Table, ...]] = (CHILDREN, CHILD_CASES)
     topics = CASE_EVENT_TOPICS | topics_of(ChildFile.Registered, ChildFile.CaseLinked,
-                                           ChildFile.FileMerged, ChildFile.MergedInto)
+                                           ChildFile.FileMerged, ChildFile.MergedInto,
+                                           ChildFile.Imported, ChildFile.DetailsImported)
 
     def apply(self, batch: Batch, events: list[Positioned]) -> None:
         children, cases = batch.rows(CHILDREN.name), batch.rows(CHILD_CASES.name)
@@ -97,10 +98,20 @@ def _child_event(children: Any, batch: Batch, event: Any, position: int) -> None
             "position": position,
         })
         return
+    if isinstance(event, ChildFile.Imported):
+        # A file from another department's list (摸底排查、数据比对): no case yet.
+        children.put({
+            "child_id": str(event.originator_id), "jurisdiction": event.jurisdiction,
+            "category": event.category, "registered_at": event.timestamp, "case_count": 0,
+            "position": position,
+        })
+        return
     row = children.get(batch.cur, str(event.originator_id))
     if row is None:
         return
-    if isinstance(event, ChildFile.MergedInto):
+    if isinstance(event, ChildFile.DetailsImported):
+        row.update(category=event.category or row["category"], position=position)
+    elif isinstance(event, ChildFile.MergedInto):
         row.update(case_count=0, position=position)  # its cases now count in the other file
     else:
         row.update(category=event.category or row["category"],

@@ -15,6 +15,7 @@ from api.cli import (
     contacts,
     demo,
     dev,
+    imports,
     migrate,
     parked,
     project,
@@ -48,6 +49,7 @@ COMMANDS: tuple[Command, ...] = (
     restore.COMMAND,
     rearm.COMMAND,
     contacts.COMMAND,
+    imports.COMMAND,
 )
 
 

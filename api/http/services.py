@@ -21,6 +21,7 @@ from api.bootstrap import bootstrap
 from api.http.access_log import AccessLog
 from api.http.auth import TokenVerifier
 from api.http.idempotency import IdempotencyStore
+from api.imports.threads import ImportThreads
 from api.readmodels import OwnWrites
 from domain.errors import StoreUnavailable
 
@@ -106,6 +107,7 @@ class CaseServices:
         # Commands run in worker threads; a few at once keep the store busy without the
         # threads and the event loop fighting over the GIL (the store serialises writes anyway).
         self.app.state.command_pool = ThreadPoolExecutor(COMMAND_THREADS, "command")
+        self.app.state.imports = ImportThreads()
         if not await self._open():
             self._task = asyncio.create_task(self._keep_trying(), name="open-wardship")
 
@@ -115,6 +117,7 @@ class CaseServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await run_in_threadpool(self.app.state.command_pool.shutdown)
+        await run_in_threadpool(self.app.state.imports.close)
         wardship: Wardship | None = self.app.state.wardship
         if wardship is not None:
             await run_in_threadpool(wardship.close)
