@@ -203,9 +203,12 @@ class ChildPersonal(BaseModel):
 
 
 class ChildDetail(BaseModel):
-    """The details one case recorded about the child, with who recorded them and when."""
+    """The details one case (or one imported list's row) recorded about the child, with who
+    recorded them and when."""
 
-    case_id: str
+    case_id: str = Field(description="the case that recorded them; empty for an import")
+    source: str | None = Field(default=None, description="the imported list (school_roll, "
+                               "household_register, disability_register); absent for a case")
     recorded_at: datetime
     recorded_by: str
     values: ChildPersonal

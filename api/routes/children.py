@@ -124,9 +124,12 @@ async def child_file(
         raise _not_found(child_id) from None
     visible = [c for c, seen in zip(cases, access.visible_jurisdictions(user, codes),
                                     strict=True) if seen]
-    # Only details recorded by cases the reader may see, newest first; the read is logged
-    # under each area whose details were shown.
+    # Only details recorded by cases the reader may see, or by imported lists when the file
+    # lies in the reader's area, newest first; the read is logged under each area whose
+    # details were shown.
     area = {case["id"]: case["jurisdiction"] for case in visible}
+    if access.covers(user, child["jurisdiction"]):
+        area[""] = child["jurisdiction"]  # an imported row's details carry no case
     details = [d for d in file["details"] if d["case_id"] in area]
     codes_shown = {area[d["case_id"]] for d in details} or {child["jurisdiction"]}
     monitoring = None

@@ -158,3 +158,33 @@ class TestBadUploads:
             assert limited.client.post("/v1/cases", content=b"x" * 70_000, headers={
                 **admin, "Content-Type": "application/json"}).status_code == 413
 
+
+
+class TestImportedFile:
+    def test_an_imported_childs_details_show_to_readers_of_the_area_only(
+        self, api: Api
+    ) -> None:
+        import psycopg
+
+        from tests.projections.conftest import project_all
+
+        admin = api.auth("ad-1", ["admin"], COUNTY)
+        roll = ("record_id,id_number,name,division_code,dropped_out\n"
+                "r-1,511102201403020023,Invented Pupil,511102001001,0\n")
+        finished(api, post_csv(api, roll, admin).headers["Location"], admin)
+        app: Any = api.client.app
+        [file_id] = app.state.wardship.child_file_ids()
+        reader = bootstrap(api.settings, pool_size=2)
+        try:
+            with psycopg.connect(str(api.settings.database_url), autocommit=True) as conn:
+                project_all(reader, conn)
+        finally:
+            reader.close()
+        inside = api.client.get(f"/v1/children/{file_id}",
+                                headers=api.auth("sv-1", ["supervisor"], COUNTY))
+        assert inside.status_code == 200, inside.text
+        [detail] = inside.json()["details"]
+        assert (detail["source"], detail["values"]["name"]) == ("school_roll", "Invented Pupil")
+        outside = api.client.get(f"/v1/children/{file_id}",
+                                 headers=api.auth("sv-9", ["supervisor"], "511103"))
+        assert outside.status_code == 404
