@@ -51,11 +51,18 @@ class LiveDirectory:
 
     def current(self, max_age: float = 0.0) -> Directory:
         """The directory as of the log now, or as of a catch-up less than `max_age` seconds
-        ago (the worker asks once per notice: a second's staleness spares a query each)."""
-        with self._lock:
-            now = self._clock()
-            if self._caught_up_at is not None and now - self._caught_up_at < max_age:
-                return self._directory
+        ago (the worker asks once per notice: a second's staleness spares a query each).
+
+        A caller that accepts staleness never queues behind a catch-up another thread is
+        running: when many deadlines fall due together, their judgements must not wait on
+        one query."""
+        now = self._clock()
+        if self._caught_up_at is not None and now - self._caught_up_at < max_age:
+            return self._directory  # handed-out directories are never changed: no lock
+        stale_is_fine = max_age > 0 and self._caught_up_at is not None
+        if not self._lock.acquire(blocking=not stale_is_fine):
+            return self._directory
+        try:
             # The head first: the log is gap-free up to it, so nothing below it comes later.
             head = self._recorder.max_notification_id() or 0
             # Position and directory change together, so a failed read loses nothing.
@@ -73,6 +80,8 @@ class LiveDirectory:
             self._position = position
             self._caught_up_at = now
             return self._directory
+        finally:
+            self._lock.release()
 
     def _apply(self, directory: Directory, notification: Notification) -> None:
         try:

@@ -81,6 +81,8 @@ def build_worker(
     pool as large as `workflow_tasks`, one thread per slot).
     """
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wardship_activity")
+    # Read the contact directory now, so the first burst of due deadlines only catches up.
+    app.contact_directory()
     activities = CaseActivities(app, transports, executor, public_url)
     digests = DigestActivities(app, transports, public_url)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
