@@ -160,3 +160,18 @@ def notification_stream(api: Api, headers: dict[str, str]) -> Iterator[Any]:
             ) as stream:
         assert stream.status_code == 200
         yield stream
+
+
+def project(api: Api) -> None:
+    """Bring every read model up to date, as the runner process would."""
+    import psycopg
+
+    from api.bootstrap import bootstrap
+    from tests.projections.conftest import project_all
+
+    reader = bootstrap(api.settings, pool_size=2)
+    try:
+        with psycopg.connect(str(api.settings.database_url), autocommit=True) as conn:
+            project_all(reader, conn)
+    finally:
+        reader.close()

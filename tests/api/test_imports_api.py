@@ -13,7 +13,7 @@ from api.imports.reader import open_import
 from api.imports.runner import run_job, start_job
 from domain.actors import Actor
 from domain.codes import Role
-from tests.api.support import Api, api, running_api
+from tests.api.support import Api, api, project, running_api
 from tests.imports_data import school_roll
 
 if TYPE_CHECKING:
@@ -164,22 +164,13 @@ class TestImportedFile:
     def test_an_imported_childs_details_show_to_readers_of_the_area_only(
         self, api: Api
     ) -> None:
-        import psycopg
-
-        from tests.projections.conftest import project_all
-
         admin = api.auth("ad-1", ["admin"], COUNTY)
         roll = ("record_id,id_number,name,division_code,dropped_out\n"
                 "r-1,511102201403020023,Invented Pupil,511102001001,0\n")
         finished(api, post_csv(api, roll, admin).headers["Location"], admin)
         app: Any = api.client.app
         [file_id] = app.state.wardship.child_file_ids()
-        reader = bootstrap(api.settings, pool_size=2)
-        try:
-            with psycopg.connect(str(api.settings.database_url), autocommit=True) as conn:
-                project_all(reader, conn)
-        finally:
-            reader.close()
+        project(api)
         inside = api.client.get(f"/v1/children/{file_id}",
                                 headers=api.auth("sv-1", ["supervisor"], COUNTY))
         assert inside.status_code == 200, inside.text

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from api.bootstrap import bootstrap
-from tests.api.support import Api, running_api
-from tests.projections.conftest import project_all
+from tests.api.support import Api, project, running_api
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,18 +27,6 @@ VISIT = {"action": "record_visit", "child_seen": True, "living_situation": "with
 def api(tmp_path: Path, db_url: str) -> Iterator[Api]:
     with running_api(tmp_path, db_url) as running:
         yield running
-
-
-def project(api: Api) -> None:
-    """Bring every read model up to date, as the runner process would."""
-    import psycopg
-
-    reader = bootstrap(api.settings, pool_size=2)
-    try:
-        with psycopg.connect(str(api.settings.database_url), autocommit=True) as conn:
-            project_all(reader, conn)
-    finally:
-        reader.close()
 
 
 def child_file(api: Api, name: str, village: str = VILLAGE) -> str:

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from api.bootstrap import bootstrap
-from tests.api.support import running_api
-from tests.projections.test_api_reads import project
+from tests.api.support import project, running_api
 from tests.workflows.support import open_red_report
 
 if TYPE_CHECKING:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.api.support import LESHAN_TOWNSHIP, Api, notification_stream
+from tests.api.support import LESHAN_TOWNSHIP, Api, notification_stream, project
 from tests.api.test_access_log import CHILD, NAME, PHONE, access_log_unwritable
-from tests.projections.test_api_reads import api, overdue_case, project
+from tests.projections.test_api_reads import api, overdue_case
 
 __all__ = ["api"]
 

@@ -8,7 +8,6 @@ from uuid import UUID
 
 import pytest
 
-from api.bootstrap import bootstrap
 from domain.actors import Actor
 from domain.codes import Role
 from tests.api.support import (
@@ -16,10 +15,10 @@ from tests.api.support import (
     Api,
     case_body,
     notification_stream,
+    project,
     projections_running,
     running_api,
 )
-from tests.projections.conftest import project_all
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,19 +39,6 @@ def wardship(api: Api) -> Wardship:
     app: Any = api.client.app
     result: Wardship = app.state.wardship
     return result
-
-
-def project(api: Api) -> None:
-    """Bring every read model up to date, as the runner process would."""
-    import psycopg
-
-    url = str(api.settings.database_url)
-    reader = bootstrap(api.settings, pool_size=2)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            project_all(reader, conn)
-    finally:
-        reader.close()
 
 
 def overdue_case(api: Api, township: str = LESHAN_TOWNSHIP) -> tuple[UUID, str]:

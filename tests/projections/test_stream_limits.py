@@ -16,8 +16,7 @@ from api.http.streams import MAX_STREAMS_PER_USER
 from api.main import create_app
 from api.readmodels import LAG_REFRESH_EVERY
 from deploy.ports import free_port
-from tests.api.support import LESHAN_TOWNSHIP, Api, running_api, served
-from tests.projections.test_api_reads import project
+from tests.api.support import LESHAN_TOWNSHIP, Api, project, running_api, served
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
