@@ -42,6 +42,7 @@ from domain.hotline import HotlineTicket, order_command_id, ticket_id
 from domain.import_job import ImportJob, import_job_id
 from domain.importing import BatchRecorder, child_file_ids
 from domain.imports import LAYOUTS
+from domain.log_pages import notifications_of
 from domain.monitoring_commands import MonitoringCommands
 from domain.monitoring_events import MonitoringStarted
 from domain.policy import load_policy, shipped_policies
@@ -545,12 +546,9 @@ class Wardship(Application[UUID], MonitoringCommands):
         return self._created([CaseOpened, MonitoringStarted])
 
     def _created(self, classes: list[type[Any]]) -> Iterator[UUID]:
-        created, position = [get_topic(cls) for cls in classes], 0
-        while page := self.recorder.select_notifications(
-            position, CASE_ID_PAGE, topics=created, inclusive_of_start=False
-        ):
-            yield from (cast("UUID", n.originator_id) for n in page)
-            position = page[-1].id
+        topics = [get_topic(cls) for cls in classes]
+        for notification in notifications_of(self.recorder, topics, page=CASE_ID_PAGE):
+            yield cast("UUID", notification.originator_id)
 
     def get_case_aggregate(self, case_id: UUID, version: int | None = None) -> ProtectionCase:
         """The aggregate itself, for the service's own layers (workflows, inspection)."""

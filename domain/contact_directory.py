@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from domain.contact import CONTACT_EVENTS, ContactRegistered, ContactRemoved
 from domain.contacts import Directory
+from domain.log_pages import notifications_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOPICS = [get_topic(cls) for cls in CONTACT_EVENTS]
-# Contact events read per query; a directory of thousands is read in a few pages.
-PAGE = 1000
 
 
 class LiveDirectory:
@@ -66,18 +65,15 @@ class LiveDirectory:
             # The head first: the log is gap-free up to it, so nothing below it comes later.
             head = self._recorder.max_notification_id() or 0
             # Position and directory change together, so a failed read loses nothing.
-            position, changed = self._position, None
-            while position < head:
-                page = self._recorder.select_notifications(
-                    position, PAGE, stop=head, topics=TOPICS, inclusive_of_start=False)
-                for notification in page:
-                    if changed is None:
-                        changed = Directory(dict(self._directory.entries))
-                    self._apply(changed, notification)
-                position = page[-1].id if len(page) == PAGE else head
+            changed = None
+            for notification in notifications_of(self._recorder, TOPICS, after=self._position,
+                                                 upto=head):
+                if changed is None:
+                    changed = Directory(dict(self._directory.entries))
+                self._apply(changed, notification)
             if changed is not None:
                 self._directory = changed
-            self._position = position
+            self._position = max(self._position, head)
             self._caught_up_at = now
             return self._directory
         finally:

@@ -16,7 +16,7 @@ import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
@@ -29,6 +29,7 @@ from domain.codes import ChildCategory, Entry, SourceChannel
 from domain.errors import DomainError, VersionConflict
 from domain.import_job import COUNTS, ImportJob
 from domain.imports import CheckedRow, Rejection, check_row, concern_summary
+from domain.log_pages import notifications_of
 from domain.store import SAVE_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -53,13 +54,8 @@ def child_file_ids(recorder: Any) -> set[UUID]:
     """Every child file in the store, from the log (read models may lag): lets a batch
     create the files that are new without first asking the store for each."""
     topics = [get_topic(ChildFile.Registered), get_topic(ChildFile.Imported)]
-    found: set[UUID] = set()
-    position = 0
-    while page := recorder.select_notifications(position, FILE_ID_PAGE, topics=topics,
-                                                inclusive_of_start=False):
-        found.update(n.originator_id for n in page)
-        position = page[-1].id
-    return found
+    return {cast("UUID", n.originator_id)
+            for n in notifications_of(recorder, topics, page=FILE_ID_PAGE)}
 
 
 class BatchRecorder:

@@ -21,6 +21,7 @@ from domain.calendar import CHINA_TIME
 from domain.contacts import delivery_key
 from domain.digests import HeldNotice, next_digest_at
 from domain.holders import ESCALATED
+from domain.log_pages import notifications_of
 from workflows.activities import DEFAULT_PUBLIC_URL, notice_of
 from workflows.messages import DigestSlot
 from workflows.notices import digest_message
@@ -36,31 +37,23 @@ if TYPE_CHECKING:
     from workflows.transports import Transport
 
 log = structlog.get_logger("wardship.digest")
-PAGE = 1000  # log entries read per query while gathering held notices
 
 
 def held_notices(app: Wardship, after: int, upto: int) -> Iterator[tuple[HeldNotice, str]]:
     """Notices held for the digest recorded in the log after `after` up to `upto`, each with
     the jurisdiction it is addressed to."""
     topics = [get_topic(cls) for cls in ESCALATED]
-    position = after
-    while position < upto:
-        page = app.recorder.select_notifications(
-            position, PAGE, stop=upto, topics=topics, inclusive_of_start=False)
-        if not page:
-            return
-        for notification in page:
-            try:
-                event = app.mapper.to_domain_event(notification)
-            except Exception as error:
-                # A record that cannot be read is the quarantine's business, not the digest's.
-                log.warning("digest_skipped_record", position=notification.id,
-                            error=type(error).__name__)
-                continue
-            if isinstance(event, ESCALATED) and event.urgent is False:
-                yield (HeldNotice(str(event.originator_id), event.notification_id),
-                       event.recipient_jurisdiction)
-        position = page[-1].id
+    for notification in notifications_of(app.recorder, topics, after=after, upto=upto):
+        try:
+            event = app.mapper.to_domain_event(notification)
+        except Exception as error:
+            # A record that cannot be read is the quarantine's business, not the digest's.
+            log.warning("digest_skipped_record", position=notification.id,
+                        error=type(error).__name__)
+            continue
+        if isinstance(event, ESCALATED) and event.urgent is False:
+            yield (HeldNotice(str(event.originator_id), event.notification_id),
+                   event.recipient_jurisdiction)
 
 
 class DigestActivities:
