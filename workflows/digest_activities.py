@@ -16,10 +16,12 @@ from uuid import UUID
 import structlog
 from eventsourcing.utils import get_topic
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.calendar import CHINA_TIME
 from domain.contacts import delivery_key
 from domain.digests import HeldNotice, next_digest_at
+from domain.errors import DomainError
 from domain.holders import ESCALATED
 from domain.log_pages import notifications_of
 from workflows.activities import DEFAULT_PUBLIC_URL, notice_of
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from domain.application import Wardship
     from domain.contacts import ContactEntry, Directory
     from domain.digests import DayDigest
+    from workflows.notices import Notice
     from workflows.transports import Transport
 
 log = structlog.get_logger("wardship.digest")
@@ -105,8 +108,10 @@ class DigestActivities:
               ) -> Iterator[bool]:
         """Send one contact's digest on each channel not reached yet; yields each outcome."""
         now = self.app.clock()
-        notices = [notice_of(self.app.get_deadline_holder(UUID(n.case_id)), n.notification_id,
-                             now, self.public_url) for n in held]
+        readable = dict(self._notices(held, now))
+        if not readable:
+            return
+        notices = list(readable.values())
         for index, channel in enumerate(contact.channels):
             key = delivery_key(contact.id, index, channel.type)
             if digest.outcomes.get(key) == "delivered":
@@ -123,7 +128,19 @@ class DigestActivities:
             except DeliveryError as error:
                 detail, delivered = str(error), False
             self.app.record_digest_delivery(digest.day, key, delivered, detail)
-            for notice in held:
+            for notice in readable:
                 self.app.record_delivery(UUID(notice.case_id), notice.notification_id, key,
                                          delivered, f"晨间汇总 {digest.day}: {detail}", now)
             yield delivered
+
+    def _notices(self, held: list[HeldNotice], now: datetime
+                 ) -> Iterator[tuple[HeldNotice, Notice]]:
+        """What each held notice says; one whose record cannot be read is left out (and
+        logged) rather than holding back every other miss of the contact's digest."""
+        for notice in held:
+            try:
+                holder = self.app.get_deadline_holder(UUID(notice.case_id))
+                yield notice, notice_of(holder, notice.notification_id, now, self.public_url)
+            except (DomainError, ApplicationError, KeyError, ValueError) as error:
+                log.warning("digest_notice_unreadable", notification=notice.notification_id,
+                            error=type(error).__name__)

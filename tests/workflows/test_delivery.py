@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import pytest
 
@@ -16,7 +17,7 @@ from domain.application import Wardship
 from domain.calendar import CHINA_TIME
 from domain.codes import Role
 from domain.contacts import delivery_key
-from domain.digests import day_digest_id
+from domain.digests import HeldNotice, day_digest_id
 from domain.policy import parse_policy
 from domain.storage import event_store_env
 from tests.workflows.receivers import (
@@ -262,5 +263,30 @@ async def test_blue_misses_wait_for_one_morning_digest_and_a_red_miss_never_does
         await asyncio.to_thread(digests.send_digest, "2099-01-05")
         assert len(stand.smtp.mails) == len(stand.wecom.requests) == 2
         assert app.store.load(day_digest_id("2099-01-05")).batches == {}
+    finally:
+        app.close()
+
+
+def test_a_held_notice_whose_record_cannot_be_read_holds_back_no_other(
+    db_url: str, stand: Stand,
+) -> None:
+    app = store(db_url, graded_policy_toml())
+    try:
+        duty = register(app, TOWNSHIP, "王督导", {"type": "email", "address": "wang@test.invalid"})
+        case_id = open_red_report(app)
+        accept_as(app, case_id, "blue")
+        assessment = next(d for d in app.get_case_aggregate(case_id).deadlines.values()
+                          if d.kind == "assessment")
+        app.record_deadline_missed(case_id, assessment.id, assessment.due_at)
+        nid = app.record_escalation(case_id, assessment.id, 1, assessment.due_at)
+        assert nid is not None
+        # A notice whose record the store cannot give back (a bad record, a lost case).
+        unreadable = HeldNotice(str(uuid4()), "unreadable:assessment-2:L1")
+        app.prepare_digest("2099-01-05", lambda after, upto: {
+            duty: [unreadable, HeldNotice(str(case_id), nid)]})
+        DigestActivities(app, stand.transports()).send_digest("2099-01-05")
+        [mail] = stand.smtp.mails
+        assert str(case_id) in mail.body
+        assert delivered_to(app, case_id, nid, [delivery_key(duty, 0, "email")])
     finally:
         app.close()
