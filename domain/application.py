@@ -37,7 +37,7 @@ from domain.errors import (
 )
 from domain.events import CaseOpened
 from domain.hashchain import ChainLink, check_chain
-from domain.holders import HOLDER_TYPES
+from domain.holders import HOLDER_TYPES, NOTICE_TYPES
 from domain.hotline import HotlineTicket, order_command_id, ticket_id
 from domain.import_job import ImportJob, import_job_id
 from domain.importing import BatchRecorder, child_file_ids
@@ -45,6 +45,7 @@ from domain.imports import LAYOUTS
 from domain.log_pages import notifications_of
 from domain.monitoring_commands import MonitoringCommands
 from domain.monitoring_events import MonitoringStarted
+from domain.patterns import REPORT, Signal, child_signals, matches
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
     SAVE_ATTEMPTS,
@@ -64,7 +65,8 @@ if TYPE_CHECKING:
     from domain.contacts import Directory
     from domain.digests import HeldNotice
     from domain.events import CaseEvent
-    from domain.holders import DeadlineHolder
+    from domain.holders import DeadlineHolder, NoticeHolder
+    from domain.monitoring import MonitoringRecord
     from domain.policy import Policy
 
 T = TypeVar("T")
@@ -218,16 +220,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         These commands are judged on the record as it is, so a lost race is retried on the
         new state; they are idempotent, so a retry never records twice.
         """
-        def on_holder(aggregate: Any) -> T:
-            if not isinstance(aggregate, HOLDER_TYPES):
-                raise CaseNotFound(f"no case {aggregate.id}")
-            return command(aggregate)
-
-        try:
-            result, _, _ = self.store.change(holder_id, on_holder, SAVE_ATTEMPTS)
-        except AggregateNotFoundError:
-            raise CaseNotFound(f"no case {holder_id}") from None
-        return result
+        return self._change_one_of(HOLDER_TYPES, holder_id, command)
 
     def get_deadline_holder(self, holder_id: UUID) -> DeadlineHolder:
         """A case, or another record with deadlines, as it is now (for the workflows)."""
@@ -255,11 +248,46 @@ class Wardship(Application[UUID], MonitoringCommands):
             notification_id, channel, delivered, detail, now))
 
     def acknowledge_notification(
-        self, case_id: UUID, notification_id: str, actor: Actor, now: datetime | None = None
+        self, holder_id: UUID, notification_id: str, actor: Actor, now: datetime | None = None
     ) -> bool:
+        """A supervisor acknowledges a notice of a case, a monitoring record or a child file
+        (a pattern alarm); acknowledging twice records nothing."""
         ctx = Context(actor=actor, now=now or datetime.now(UTC))
-        return self.change(case_id, lambda case: case.acknowledge_notification(
-            ctx, notification_id))
+
+        def acknowledge(holder: Any) -> bool:
+            if isinstance(holder, ChildFile):
+                return holder.acknowledge_alarm(actor, notification_id, ctx.now)
+            return bool(holder.acknowledge_notification(ctx, notification_id))
+
+        return self.change_notices(holder_id, acknowledge)
+
+    def notice_holder(self, holder_id: UUID) -> NoticeHolder:
+        """A case, monitoring record or child file, for the notices it holds."""
+        try:
+            holder = self.store.load(holder_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no case {holder_id}") from None
+        if not isinstance(holder, NOTICE_TYPES):
+            raise CaseNotFound(f"no case {holder_id}")
+        return cast("NoticeHolder", holder)
+
+    def change_notices(self, holder_id: UUID, command: Callable[[NoticeHolder], T]) -> T:
+        """`change`, for the notices of any record that holds them (`domain.holders`)."""
+        return self._change_one_of(NOTICE_TYPES, holder_id, command)
+
+    def _change_one_of(
+        self, types: tuple[type[Any], ...], holder_id: UUID, command: Callable[[Any], T]
+    ) -> T:
+        def on_holder(aggregate: Any) -> T:
+            if not isinstance(aggregate, types):
+                raise CaseNotFound(f"no case {aggregate.id}")
+            return command(aggregate)
+
+        try:
+            result, _, _ = self.store.change(holder_id, on_holder, SAVE_ATTEMPTS)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no case {holder_id}") from None
+        return result
 
     # --- the 12345 desk -------------------------------------------------------------------
 
@@ -588,7 +616,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         return {"id": str(file.id), "category": file.category, "jurisdiction": file.jurisdiction,
                 "personal": file.personal, "case_ids": list(file.case_ids),
                 "details": [d.as_plain() for d in reversed(file.details)],
-                "merged_into": file.merged_into}
+                "merged_into": file.merged_into, "alarms": file.alarm_views()}
 
     def case_events(self, case_id: UUID, gt: int | None = None, lte: int | None = None,
                     limit: int | None = None) -> list[CaseEvent]:
@@ -712,7 +740,25 @@ class Wardship(Application[UUID], MonitoringCommands):
                                       personal=personal, case_id=str(case.id),
                                       recorded_by=recorded_by)
         file.link_case(str(case.id), category, personal, recorded_by)
+        assert case.opened_at is not None
+        self.record_alarms(file, Signal(REPORT, case.opened_at, str(case.id)),
+                           jurisdiction=case.jurisdiction, case_id=str(case.id))
         return file
+
+    def record_alarms(self, file: ChildFile, new: Signal, *, jurisdiction: str,
+                      case_id: str | None) -> None:
+        """Record on the file the alarms the new signal raises under the policy's pattern
+        rules (`domain.patterns`); the caller saves the file with what made the signal."""
+        rules = [rule for rule in self.policy.patterns if rule.signal == new.kind]
+        if not rules:
+            return
+        cases = [self._case(UUID(c)) for c in file.case_ids if c != case_id]
+        try:
+            record: MonitoringRecord | None = self.monitoring(file.id)
+        except CaseNotFound:
+            record = None
+        found = matches(rules, child_signals(cases, record), new, file.last_alarms)
+        file.raise_alarms(found, jurisdiction=jurisdiction, case_id=case_id)
 
     def _version_at(self, case_id: UUID, as_of: datetime) -> int:
         version = None

@@ -94,6 +94,9 @@ class ProtectionCase(Aggregate):
     jurisdiction: str
     child_id: str
     stage: str
+    # When the case last closed (its closing act's time); None while open. A class default,
+    # so that snapshots taken before it was kept read as not known.
+    closed_at: datetime | None = None
 
     def __init__(self) -> None:
         # State is set by CaseOpened.apply; defaults here keep snapshots and replays uniform.

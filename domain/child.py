@@ -11,15 +11,21 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import InvalidCommand
+from domain import access
+from domain.case_state import Notification, notified_jurisdiction
+from domain.errors import ActionNotAllowed, InvalidCommand
+from domain.patterns import Signal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from datetime import datetime
+
+    from domain.actors import Actor
+    from domain.patterns import Match
 
 _NAMESPACE = uuid.UUID("6f1c2a52-9a43-4d0e-8f2e-3b1a7c1e5d10")
 # GB 11643: weights of the first 17 digits, and the check character for sum mod 11.
@@ -85,6 +91,16 @@ class Detail:
         if self.source:
             plain["source"] = self.source
         return plain
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """What one pattern alarm is about: the rule, the signals that made it, and the code of
+    the case or record whose signal raised it."""
+
+    rule: str
+    signals: tuple[Signal, ...]
+    jurisdiction: str
 
 
 class ChildFile(Aggregate):
@@ -213,6 +229,66 @@ class ChildFile(Aggregate):
                                                   dict(self.personal), self.source)]
             file.import_commands = {*file.import_commands, self.command_id}
 
+    class PatternMatched(Aggregate.Event):
+        """A pattern rule matched this child's signals (监测预警): an alarm to the township's
+        supervisors, sent at once. Shaped like a deadline's escalation for the inbox."""
+
+        notification_id: str
+        rule: str
+        signals: list[dict[str, Any]]
+        case_id: str | None  # the case whose report made the match, if a report did
+        kind: str
+        level: int
+        recipient_jurisdiction: str
+        case_jurisdiction: str
+        deadline_id: None = None
+        due_at: None = None
+        assignee: None = None
+        urgent: bool = True
+
+        def apply(self, aggregate: Any) -> None:
+            file: ChildFile = aggregate
+            file.notifications = {**file.notifications, self.notification_id: Notification(
+                None, self.level, self.recipient_jurisdiction, urgent=True)}
+            file.last_alarms = {**file.last_alarms, self.rule: _signal_time(self.signals)}
+            file.alarms = {**file.alarms, self.notification_id: Alarm(
+                self.rule, tuple(Signal(s["kind"], datetime.fromisoformat(s["at"]), s["ref"])
+                                 for s in self.signals), self.case_jurisdiction)}
+
+    class AlarmDelivered(Aggregate.Event):
+        """A channel took the alarm."""
+
+        notification_id: str
+        channel: str
+        detail: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.set_delivery(self.notification_id, self.channel, "delivered")
+
+    class AlarmDeliveryFailed(Aggregate.Event):
+        """A channel could not take the alarm after its retries."""
+
+        notification_id: str
+        channel: str
+        detail: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.set_delivery(self.notification_id, self.channel, "failed")
+
+    class AlarmAcknowledged(Aggregate.Event):
+        """A supervisor of the township acknowledged the alarm."""
+
+        notification_id: str
+        actor_id: str
+        occurred_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            file: ChildFile = aggregate
+            notice = file.notifications[self.notification_id]
+            file.notifications = {**file.notifications, self.notification_id: Notification(
+                None, notice.level, notice.recipient_jurisdiction, notice.deliveries,
+                self.actor_id, notice.urgent)}
+
     def __init__(self) -> None:
         self.case_ids: list[str] = []
         self.category = ""
@@ -222,6 +298,10 @@ class ChildFile(Aggregate):
         self.merge_command: str | None = None  # the id of the command that merged it
         # Ids of the import rows recorded here, so that a rerun records none twice.
         self.import_commands: set[str] = set()
+        # Alarms of pattern rules (`domain.patterns`), and each rule's last alarm time.
+        self.notifications: dict[str, Notification] = {}
+        self.last_alarms: dict[str, datetime] = {}
+        self.alarms: dict[str, Alarm] = {}  # notification id -> what the alarm is about
 
     @property
     def personal(self) -> dict[str, Any]:
@@ -285,3 +365,74 @@ class ChildFile(Aggregate):
                              reason=reason, merged_by=merged_by, command_id=command_id)
         self.trigger_event(self.MergedInto, into=str(target.id), reason=reason,
                            merged_by=merged_by, command_id=command_id)
+
+    # --- pattern alarms (监测预警) -----------------------------------------------------------
+
+    def raise_alarms(self, found: list[Match], *, jurisdiction: str, case_id: str | None
+                     ) -> list[str]:
+        """Record each match as an alarm to the township of `jurisdiction` (the code of the
+        case or record whose signal made it); the new notification ids."""
+        ids = []
+        for match in found:
+            notification_id = f"{self.id}:pattern-{match.rule.code}-{len(self.notifications) + 1}"
+            self.trigger_event(
+                self.PatternMatched, notification_id=notification_id, rule=match.rule.code,
+                signals=[signal.as_plain() for signal in match.signals], case_id=case_id,
+                kind=match.rule.code, level=1,
+                recipient_jurisdiction=notified_jurisdiction(jurisdiction, 1),
+                case_jurisdiction=jurisdiction)
+            ids.append(notification_id)
+        return ids
+
+    def set_delivery(self, notification_id: str, channel: str, outcome: str) -> None:
+        notice = self.notifications[notification_id]
+        self.notifications = {**self.notifications, notification_id: Notification(
+            None, notice.level, notice.recipient_jurisdiction,
+            {**notice.deliveries, channel: outcome}, notice.acknowledged_by, notice.urgent)}
+
+    def record_delivery(
+        self, notification_id: str, channel: str, delivered: bool, detail: str, now: datetime
+    ) -> bool:
+        """Record one channel's outcome for an alarm; idempotent per outcome."""
+        deliveries = self._alarm(notification_id).deliveries
+        outcome = "delivered" if delivered else "failed"
+        if deliveries.get(channel) in (outcome, "delivered"):
+            return False
+        cls = self.AlarmDelivered if delivered else self.AlarmDeliveryFailed
+        self.trigger_event(cls, notification_id=notification_id, channel=channel,
+                           detail=detail[:500])
+        return True
+
+    def acknowledge_alarm(self, actor: Actor, notification_id: str, now: datetime) -> bool:
+        """A supervisor holding the alarm's code acknowledges it; idempotent."""
+        notice = self._alarm(notification_id)
+        if not access.may_acknowledge(actor, notice.recipient_jurisdiction):
+            raise ActionNotAllowed("acknowledge", "-", [],
+                                   "only supervisors holding the notification's own "
+                                   "jurisdiction code acknowledge it")
+        if notice.acknowledged_by:
+            return False
+        self.trigger_event(self.AlarmAcknowledged, notification_id=notification_id,
+                           actor_id=actor.subject, occurred_at=now)
+        return True
+
+    def alarm_views(self) -> list[dict[str, Any]]:
+        """The file's pattern alarms, oldest first: rule, signals, whom it went to, its
+        deliveries and acknowledgement (codes and times only)."""
+        return [{"notification_id": nid, "rule": alarm.rule,
+                 "signals": [s.as_plain() for s in alarm.signals],
+                 "recipient_jurisdiction": self.notifications[nid].recipient_jurisdiction,
+                 "deliveries": dict(self.notifications[nid].deliveries),
+                 "acknowledged_by": self.notifications[nid].acknowledged_by}
+                for nid, alarm in self.alarms.items()]
+
+    def _alarm(self, notification_id: str) -> Notification:
+        notice = self.notifications.get(notification_id)
+        if notice is None:
+            raise InvalidCommand(f"no notification {notification_id!r} on this file")
+        return notice
+
+
+def _signal_time(signals: list[dict[str, Any]]) -> datetime:
+    """When the newest of a match's signals happened (the alarm's own moment)."""
+    return max(datetime.fromisoformat(signal["at"]) for signal in signals)

@@ -59,6 +59,11 @@ class RiskLevel(StrEnum):
     MEDIUM = "medium"
     LOW = "low"
 
+    @property
+    def rank(self) -> int:
+        """Higher for a higher risk (a rise is a signal of `domain.patterns`)."""
+        return (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH).index(self)
+
 
 class Entry(StrEnum):
     """The stage a new case enters at."""

@@ -58,6 +58,10 @@ class CaseEvent(Aggregate.Event):
             case.remember_command(self.command_id, self.originator_version)
         closes = self.stage == Stage.CLOSED and case.stage != Stage.CLOSED
         case.spend_approvals(type(self), closes=closes)
+        if closes:
+            case.closed_at = self.occurred_at
+        elif self.stage != Stage.CLOSED and case.closed_at is not None:
+            case.closed_at = None  # reopened
         # Kept only for a case with work orders: snapshots of the cases before the 12345 desk
         # stay the state their events give.
         if case.hotline_orders and case.stage in FIRST_STAGES \

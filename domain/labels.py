@@ -38,6 +38,18 @@ DEADLINE_KINDS: Labels = {
     "care_agreement_renewal": {"en": "care agreement renewal", "zh": "照护协议续签时限"},
 }
 
+# Pattern rules of the shipped policy (`domain.patterns`); a rule without a label shows its code.
+PATTERNS: Labels = {
+    "repeat_report": {"en": "reported again soon", "zh": "短期内再次报告"},
+    "report_after_closing": {"en": "reported again after closing", "zh": "结案后再次报告"},
+    "risk_rising": {"en": "guardianship risk rising", "zh": "监护风险等级多次上升"},
+}
+SIGNALS: Labels = {
+    "report": {"en": "report", "zh": "报告"},
+    "case_closed": {"en": "case closed", "zh": "结案"},
+    "risk_raised": {"en": "risk level raised", "zh": "风险等级上升"},
+}
+
 
 def label(table: Labels, code: str | None, lang: str = "en") -> str:
     """The label of code in lang; the code itself when the table does not know it."""

@@ -69,6 +69,7 @@ class MonitoringRecord(Aggregate):
         self.category = ""
         self.risk_level = ""
         self.risk_reason = ""
+        self.risk_rises: list[datetime] = []  # when the level went up (not the first level)
         self.guardian: dict[str, Any] = {}
         self.caregiver: dict[str, Any] | None = None
         self.care_agreement: dict[str, str] | None = None
@@ -148,6 +149,12 @@ class MonitoringRecord(Aggregate):
         return [rule.name for rule in MONITORING_ACTIONS
                 if rule.while_monitoring and self.is_monitored
                 and (actor is None or access.may_monitor(actor, rule, self.jurisdiction))]
+
+    def take_risk_level(self, level: str, reason: str, at: datetime) -> None:
+        """The record's new risk level (applied by its events), remembering a rise."""
+        if self.risk_level and RiskLevel(level).rank > RiskLevel(self.risk_level).rank:
+            self.risk_rises = [*self.risk_rises, at]
+        self.risk_level, self.risk_reason = level, reason
 
     def remember_command(self, command_id: str, version: int) -> None:
         """Keep the id of a recorded command (the oldest is forgotten past the bound)."""

@@ -23,6 +23,7 @@ from domain.errors import (
 )
 from domain.monitoring import MonitoringRecord, monitoring_id
 from domain.monitoring_actions import MONITORING_RULES
+from domain.patterns import RISK_RAISED, Signal
 from domain.store import SAVE_ATTEMPTS
 from domain.views import monitoring_view
 
@@ -51,6 +52,9 @@ class MonitoringCommands:
         def open_case(self, *args: Any, **kwargs: Any) -> dict[str, Any]: ...
 
         def _child_file(self, file_id: UUID) -> ChildFile: ...
+
+        def record_alarms(self, file: ChildFile, new: Signal, *, jurisdiction: str,
+                          case_id: str | None) -> None: ...
 
     def monitoring(self, file_id: UUID) -> MonitoringRecord:
         """The child file's monitoring record; CaseNotFound when the child is not monitored."""
@@ -158,12 +162,16 @@ class MonitoringCommands:
         command_id: str | None, command: Callable[[MonitoringRecord, Context], None],
         occurred_at: datetime | None, now: datetime,
     ) -> MonitoringRecord:
+        rises_before = 0
+
         def act(aggregate: Any) -> None:
+            nonlocal rises_before
             if not isinstance(aggregate, MonitoringRecord) or not access.may_read_ledger(
                     actor, aggregate.jurisdiction):
                 raise CaseNotFound(f"no child file {file_id}")
             if command_id is not None and command_id in aggregate.command_ids:
                 return
+            rises_before = len(aggregate.risk_rises)
             if expected_version is not None and expected_version != aggregate.version:
                 raise StaleVersion(f"the record is at version {aggregate.version}, not "
                                    f"{expected_version}; reload it")
@@ -171,9 +179,20 @@ class MonitoringCommands:
                                        now=now, occurred_at=occurred_at,
                                        command_id=command_id))
 
+        def alarms(record: MonitoringRecord) -> list[ChildFile]:
+            # A rise of the risk level is a signal of the pattern rules: alarms go on the
+            # child's file in the same transaction.
+            if len(record.risk_rises) <= rises_before:
+                return []
+            file = self._child_file(file_id)
+            rise = Signal(RISK_RAISED, record.risk_rises[-1],
+                          f"{record.id}:rise-{len(record.risk_rises)}")
+            self.record_alarms(file, rise, jurisdiction=record.jurisdiction, case_id=None)
+            return [file] if file.pending_events else []
+
         attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
         try:
-            _, record, _ = self.store.change(monitoring_id(file_id), act, attempts)
+            _, record, _ = self.store.change(monitoring_id(file_id), act, attempts, alarms)
         except AggregateNotFoundError:
             raise CaseNotFound(f"child file {file_id} is not monitored") from None
         except VersionConflict:

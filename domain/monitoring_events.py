@@ -88,8 +88,7 @@ class MonitoringVisitRecorded(MonitoringEvent):
             record.assignee = self.actor_id  # the village's director follows the child up
         record.visits += 1
         if self.risk_level:
-            record.risk_level = self.risk_level
-            record.risk_reason = self.risk_reason or ""
+            record.take_risk_level(self.risk_level, self.risk_reason or "", self.occurred_at)
 
 
 class RiskLevelSet(MonitoringEvent):
@@ -99,8 +98,7 @@ class RiskLevelSet(MonitoringEvent):
     risk_reason: str
 
     def change(self, record: MonitoringRecord) -> None:
-        record.risk_level = self.risk_level
-        record.risk_reason = self.risk_reason
+        record.take_risk_level(self.risk_level, self.risk_reason, self.occurred_at)
 
 
 class CareAgreementRecorded(MonitoringEvent):

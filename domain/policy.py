@@ -13,6 +13,7 @@ from domain.calendar import WorkingCalendar, calendar_for
 from domain.codes import Grade, RiskLevel
 from domain.durations import Duration
 from domain.errors import PolicyError
+from domain.patterns import PatternRule, parse_patterns
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -43,7 +44,8 @@ DEFAULT_DIGEST_AT = time(8, 30)
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated policy file: deadline durations by kind and grade, and the escalation ladder."""
+    """A validated policy file: deadline durations by kind and grade, the escalation ladder,
+    the digest time and the pattern rules."""
 
     version: str
     calendar_country: str
@@ -51,6 +53,8 @@ class Policy:
     durations: dict[str, dict[str | None, Duration]]
     escalation_levels: tuple[timedelta, ...]
     digest_at: time = DEFAULT_DIGEST_AT
+    # Patterns over a child's signals that alarm the township (`domain.patterns`).
+    patterns: tuple[PatternRule, ...] = ()
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -85,6 +89,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         durations=_parse_deadlines(data.get("deadlines"), source),
         escalation_levels=_parse_levels(data.get("escalation"), source),
         digest_at=_parse_digest_at(data.get("notifications"), source),
+        patterns=parse_patterns(data.get("patterns"), source),
     )
 
 

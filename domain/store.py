@@ -104,10 +104,12 @@ class AggregateStore:
         return max((r.notification.id for r in recordings), default=None)
 
     def change(
-        self, aggregate_id: UUID, command: Callable[[Any], T], attempts: int = SAVE_ATTEMPTS
+        self, aggregate_id: UUID, command: Callable[[Any], T], attempts: int = SAVE_ATTEMPTS,
+        companions: Callable[[Any], Sequence[Any]] | None = None,
     ) -> tuple[T, Any, int | None]:
         """Load, command, save; a lost race is judged again. Returns result, aggregate and
-        log position (None: nothing to save)."""
+        log position (None: nothing to save). `companions(aggregate)`, after the command,
+        names other aggregates it changed, saved in the same transaction."""
         # Commands on one aggregate take turns in this process instead of racing each other
         # to the store; other aggregates still share group commits.
         with self._locks[hash(aggregate_id) % len(self._locks)]:
@@ -126,8 +128,9 @@ class AggregateStore:
                     continue
                 if not read and not aggregate.pending_events:
                     continue
+                others = companions(aggregate) if companions is not None else ()
                 try:
-                    position = self.save(aggregate)
+                    position = self.save(aggregate, *others)
                 except VersionConflict:
                     if attempt == attempts:
                         raise

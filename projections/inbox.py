@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
 from domain.case_state import handover_notice, notified_jurisdiction
-from domain.holders import ACKNOWLEDGED, DELIVERED, DELIVERY_FAILED, ESCALATED
+from domain.holders import ACKNOWLEDGED, ALARMED, DELIVERED, DELIVERY_FAILED, ESCALATED
 from projections.base import Positioned, ReadModel, fetch_rows, like_prefix, topics_of
 from projections.store import Batch, Table
 
@@ -39,7 +39,8 @@ class InboxModel(ReadModel):
     name = "inbox"
     tables: ClassVar[tuple[Table, ...]] = (NOTIFICATIONS,)
     topics = topics_of(
-        *ESCALATED, *DELIVERED, *DELIVERY_FAILED, *ACKNOWLEDGED, ev.JurisdictionTransferred)
+        *ESCALATED, *ALARMED, *DELIVERED, *DELIVERY_FAILED, *ACKNOWLEDGED,
+        ev.JurisdictionTransferred)
 
     def apply(self, batch: Batch, events: list[Positioned]) -> None:
         rows = batch.rows(NOTIFICATIONS.name)
@@ -57,10 +58,14 @@ class InboxModel(ReadModel):
                     "acknowledged_at": None, "updated_position": position,
                 })
                 continue
-            if isinstance(event, ESCALATED):
+            if isinstance(event, ESCALATED + ALARMED):
                 rows.put({
                     "notification_id": event.notification_id, "position": position,
-                    "case_id": event.originator_id, "deadline_id": event.deadline_id,
+                    # A pattern alarm is about a child: the case whose report raised it, if
+                    # a report did (its id begins with the child file's).
+                    "case_id": event.case_id if isinstance(event, ALARMED)
+                    else event.originator_id,
+                    "deadline_id": event.deadline_id,
                     "kind": event.kind, "due_at": event.due_at, "level": event.level,
                     "recipient_jurisdiction": event.recipient_jurisdiction,
                     "assignee": event.assignee, "case_jurisdiction": event.case_jurisdiction,

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.child import ChildFile
 from domain.clock import MAX_RATE_ERROR
 from domain.contacts import parse_delivery_key
 from domain.errors import DeadlineNotDue, DomainError, VersionConflict
 from domain.monitoring import MonitoringRecord
-from workflows.messages import DeliveryInput, StepInput, StepResult
-from workflows.notices import Notice, case_link, message_for
+from workflows.messages import AlarmInput, DeliveryInput, StepInput, StepResult
+from workflows.notices import Alarm, Message, Notice, case_link, message_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
     from domain.application import Wardship
     from domain.case_state import Notification
-    from domain.holders import DeadlineHolder
+    from domain.holders import DeadlineHolder, NoticeHolder
+    from domain.policy import Policy
     from workflows.transports import Transport
 
 T = TypeVar("T")
@@ -38,6 +40,22 @@ HOLD_RESULTS_AT_MOST = 1.0  # seconds
 # How stale the contact directory may be when a notice is routed (it is caught up from the log).
 DIRECTORY_MAX_AGE = 1.0  # seconds
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def alarm_of(file: ChildFile, notification_id: str, public_url: str, policy: Policy) -> Alarm:
+    """What a message about one pattern alarm says: the rule and its signals, no personal
+    data."""
+    record = file.notifications[notification_id]
+    alarm = file.alarms[notification_id]
+    rule = next((r for r in policy.patterns if r.code == alarm.rule), None)
+    return Alarm(
+        notification_id=notification_id, file_id=str(file.id), rule=alarm.rule,
+        signals=[(signal.kind, signal.at) for signal in alarm.signals],
+        window_days=rule.window.days if rule is not None else None,
+        recipient_jurisdiction=record.recipient_jurisdiction,
+        case_jurisdiction=alarm.jurisdiction,
+        link=f"{public_url.rstrip('/')}/v1/children/{file.id}",
+    )
 
 
 def notice_of(case: DeadlineHolder, notification_id: str, now: datetime, public_url: str
@@ -111,7 +129,8 @@ class CaseActivities:
     def _judge(self, step: StepInput, now: datetime) -> StepResult:
         """Record the miss if the deadline is still open at `now`, escalate, and name whom
         an urgent notice goes to (a held one waits for the morning digest)."""
-        result, notice = self._run(step.case_id, self._command(step, now))
+        command = self._command(step, now)
+        result, notice = self._run(lambda: self.app.change(UUID(step.case_id), command))
         if notice is None or notice.urgent is False:
             return result
         route = self.app.contact_directory(DIRECTORY_MAX_AGE).route(notice.recipient_jurisdiction)
@@ -140,6 +159,17 @@ class CaseActivities:
 
         return command
 
+    @activity.defn(name="route_alarm")
+    def route_alarm(self, alarm: AlarmInput) -> list[str]:
+        """The delivery targets of a pattern alarm: the contacts on duty for its township,
+        or for the nearest covering area when nobody is."""
+        file = self._load(alarm.file_id)
+        record = file.notifications.get(alarm.notification_id)
+        if record is None:
+            raise ApplicationError("no such alarm", non_retryable=True)
+        route = self.app.contact_directory(DIRECTORY_MAX_AGE).route(record.recipient_jurisdiction)
+        return [key for contact in route.contacts for key in contact.delivery_keys()]
+
     @activity.defn(name="deliver")
     def deliver(self, delivery: DeliveryInput) -> str:
         """Push the notice to one contact's channel, unless it was delivered there already."""
@@ -151,47 +181,59 @@ class CaseActivities:
         if transport is None:
             raise ApplicationError(f"no {channel_type} transport is configured",
                                    non_retryable=True)
-        case = self._load(delivery.case_id)
-        record = case.notifications.get(delivery.notification_id)
-        if record is None or record.deadline_id is None:
-            raise ApplicationError("no such escalation", non_retryable=True)
+        holder = self._load(delivery.case_id)
+        record = holder.notifications.get(delivery.notification_id)
+        if record is None:
+            raise ApplicationError("no such notification", non_retryable=True)
         if record.deliveries.get(delivery.channel) == "delivered":
             return "already delivered"
         contact = self.app.contact_directory(DIRECTORY_MAX_AGE).get(contact_id)
         if contact is None or index >= len(contact.channels):
             raise ApplicationError("the contact was removed from the directory",
                                    non_retryable=True)
-        notice = notice_of(case, delivery.notification_id, delivery.now, self.public_url)
-        detail = transport.send(contact.channels[index], message_for(notice))
+        detail = transport.send(contact.channels[index],
+                                self._message(holder, delivery.notification_id, delivery.now))
         if contact.jurisdiction != record.recipient_jurisdiction:
             # Nobody on duty for the addressed code: the covering area was told instead.
             detail = (f"{detail}; covering {contact.jurisdiction} for "
                       f"{record.recipient_jurisdiction} (无人值守)")
-        self._run(delivery.case_id, lambda c: c.record_delivery(
-            delivery.notification_id, delivery.channel, True, detail, delivery.now))
+        self._record(delivery, True, detail)
         return detail
 
     @activity.defn(name="record_delivery_failed")
     def record_delivery_failed(self, delivery: DeliveryInput) -> bool:
         """Record that a channel failed after its retries, so the failure is not silent."""
-        return self._run(delivery.case_id, lambda c: c.record_delivery(
-            delivery.notification_id, delivery.channel, False, delivery.detail, delivery.now))
+        return self._record(delivery, False, delivery.detail)
+
+    def _message(self, holder: NoticeHolder, notification_id: str, now: datetime) -> Message:
+        """What a notice says: a pattern alarm of a child file, or a deadline's escalation."""
+        if isinstance(holder, ChildFile):
+            return alarm_of(holder, notification_id, self.public_url, self.app.policy).message()
+        if holder.notifications[notification_id].deadline_id is None:
+            raise ApplicationError("no such escalation", non_retryable=True)
+        return message_for(notice_of(cast("DeadlineHolder", holder), notification_id, now,
+                                     self.public_url))
 
     def all(self) -> list[Callable[..., Any]]:
         """The activity callables to register with a worker."""
-        return [self.record_step, self.deliver, self.record_delivery_failed]
+        return [self.record_step, self.route_alarm, self.deliver, self.record_delivery_failed]
 
-    def _load(self, case_id: str) -> DeadlineHolder:
+    def _load(self, holder_id: str) -> NoticeHolder:
         try:
-            return self.app.get_deadline_holder(UUID(case_id))
+            return self.app.notice_holder(UUID(holder_id))
         except DomainError as error:
             raise ApplicationError(str(error), type=error.code, non_retryable=True) from None
 
-    def _run(self, case_id: str, command: Callable[[DeadlineHolder], T]) -> T:
+    def _record(self, delivery: DeliveryInput, delivered: bool, detail: str) -> bool:
+        return self._run(lambda: self.app.change_notices(
+            UUID(delivery.case_id), lambda holder: holder.record_delivery(
+                delivery.notification_id, delivery.channel, delivered, detail, delivery.now)))
+
+    def _run(self, change: Callable[[], T]) -> T:
         try:
             # The application group-commits concurrent saves, so a burst of due deadlines
             # shares a few transactions.
-            return self.app.change(UUID(case_id), command)
+            return change()
         except (VersionConflict, DeadlineNotDue):
             # Another process kept winning the race for this case, or the service's clock has
             # not reached the due time: Temporal retries later.

@@ -14,15 +14,15 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.deliveries import STEP_RETRY, STEP_TIMEOUT, deliver_all
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         CaseState,
         CaseWorkflowInput,
         DeadlineTimer,
-        DeliveryInput,
         Rung,
         StepInput,
         StepResult,
@@ -33,15 +33,6 @@ SIGNAL = "case_changed"
 MAX_HISTORY_EVENTS = 5_000
 MAX_SIGNALS_PER_RUN = 500
 
-STEP_TIMEOUT = timedelta(seconds=30)
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30), maximum_attempts=5,
-)
 
 
 def workflow_id(case_id: str) -> str:
@@ -228,27 +219,4 @@ class CaseWorkflow:
 
     async def _deliver_all(self, case_id: str, result: StepResult) -> bool:
         assert result.notification_id is not None
-        outcomes = await asyncio.gather(*(
-            self._deliver(case_id, result.notification_id, channel)
-            for channel in result.channels
-        ))
-        return any(outcomes)
-
-    async def _deliver(self, case_id: str, notification_id: str, channel: str) -> bool:
-        delivery = DeliveryInput(case_id, notification_id, channel, workflow.now())
-        try:
-            await workflow.execute_activity(
-                "deliver", delivery, result_type=str,
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=DELIVERY_RETRY,
-            )
-        except ActivityError as error:
-            cause = str(error.cause or error)
-            failed = DeliveryInput(case_id, notification_id, channel, workflow.now(),
-                                   detail=f"failed after retries: {cause}"[:500])
-            await workflow.execute_local_activity(
-                "record_delivery_failed", failed, result_type=bool,
-                start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
-            )
-            return False
-        return True
-
+        return await deliver_all(case_id, result.notification_id, result.channels)

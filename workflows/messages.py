@@ -103,3 +103,11 @@ class DigestSlot:
 
     at: datetime
     day: str
+
+
+@dataclass(frozen=True)
+class AlarmInput:
+    """A pattern alarm recorded on a child file, to be routed and delivered."""
+
+    file_id: str
+    notification_id: str

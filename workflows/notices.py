@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from domain.labels import DEADLINE_KINDS, STAGES, label
+from domain.labels import DEADLINE_KINDS, PATTERNS, SIGNALS, STAGES, label
 
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 # Length of a township (乡镇、街道) code: the place a notice names, never anything finer.
@@ -168,6 +168,58 @@ def message_for(notice: Notice) -> Message:
     """The message of one missed deadline, keyed by its notification id."""
     return Message(key=notice.notification_id, subject=_subject(notice),
                    text=notice_text(notice), payload=notice.as_dict(), short=sms_text(notice))
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One pattern alarm (监测预警) told to a township: the rule, the kinds and times of the
+    signals that made it, and a link to the child's file; nothing personal."""
+
+    notification_id: str
+    file_id: str
+    rule: str
+    signals: list[tuple[str, datetime]]
+    window_days: int | None
+    recipient_jurisdiction: str
+    case_jurisdiction: str
+    link: str
+
+    @property
+    def township(self) -> str:
+        return self.case_jurisdiction[:TOWNSHIP_CODE_LENGTH]
+
+    def text(self) -> str:
+        """The full Chinese text (mail, WeCom, DingTalk, webhook)."""
+        counts: dict[str, int] = {}
+        for kind, _ in self.signals:
+            counts[kind] = counts.get(kind, 0) + 1
+        what = "、".join(f"{label(SIGNALS, kind, 'zh')}{n}次" for kind, n in counts.items())
+        within = f"{self.window_days}天内" if self.window_days else ""
+        newest = max(at for _, at in self.signals)
+        return "\n".join((
+            f"【监测预警】{label(PATTERNS, self.rule, 'zh')}",
+            f"乡镇（街道）：{self.township}",
+            f"信号：{within}{what}，最近一次 {beijing_time(newest)}",
+            "请核查该儿童情况并跟进处置。",
+            f"儿童档案链接：{self.link}",
+        ))
+
+    def message(self) -> Message:
+        """The alarm's message, keyed by its notification id."""
+        subject = f"【监测预警】{label(PATTERNS, self.rule, 'zh')}（{self.township}）"
+        payload = {
+            "type": "pattern_alarm", "notification_id": self.notification_id,
+            "child_file_id": self.file_id, "rule": self.rule,
+            "signals": [{"kind": kind, "at": at.astimezone(UTC).isoformat()}
+                        for kind, at in self.signals],
+            "recipient_jurisdiction": self.recipient_jurisdiction,
+            "case_jurisdiction": self.case_jurisdiction, "link": self.link,
+            "text": self.text(),
+        }
+        short = (f"【监测预警】{self.township} {label(PATTERNS, self.rule, 'zh')}，"
+                 f"请核查。{self.link}")
+        return Message(key=self.notification_id, subject=subject, text=self.text(),
+                       payload=payload, short=short)
 
 
 def digest_message(notices: list[Notice], day: date, key: str) -> Message:

@@ -22,14 +22,18 @@ import structlog
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from deploy.outages import Backoff
+from domain.child import ChildFile
 from domain.holders import HOLDER_EVENTS, NOTIFICATION_EVENTS
 from projections import parked
 from projections.parked import Decoder, Parking
+from workflows.alarm_workflow import AlarmWorkflow, alarm_workflow_id
 from workflows.case_workflow import SIGNAL, CaseWorkflow, workflow_id
 from workflows.lease import Lease
-from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
+from workflows.messages import AlarmInput, CaseState, CaseWorkflowInput, DeadlineTimer
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import Notification
@@ -48,6 +52,8 @@ TRACKING_TABLE = "wardship_relay_tracking"
 # fall due.
 SIGNALLED_TOPICS = frozenset(get_topic(cls) for cls in HOLDER_EVENTS) - frozenset(
     get_topic(cls) for cls in NOTIFICATION_EVENTS)
+# A pattern alarm on a child file starts the alarm's own workflow, which delivers it.
+ALARM_TOPIC = get_topic(ChildFile.PatternMatched)
 
 
 def case_state(
@@ -117,7 +123,10 @@ class Relay:
             return 0
         signalled = [n for n in notifications if n.topic in SIGNALLED_TOPICS]
         states, parkings = await asyncio.to_thread(self._states, signalled)
-        await asyncio.gather(*(self._signal(state) for state in states))
+        alarms, unreadable = self._alarms([n for n in notifications if n.topic == ALARM_TOPIC])
+        await asyncio.gather(*(self._signal(state) for state in states),
+                             *(self._start_alarm(alarm) for alarm in alarms))
+        parkings += unreadable
         last = notifications[-1].id
         await asyncio.to_thread(self._advance, last, parkings)
         self._position = last
@@ -184,6 +193,23 @@ class Relay:
                 parkings += (Decoder(self.app.mapper).failures(self.consumer, mine)
                              or [Parking.of(self.consumer, mine[-1], "load", error)])
         return states, parkings
+
+    def _alarms(self, notifications: list[Notification]) -> tuple[list[AlarmInput], list[Parking]]:
+        """The pattern alarms recorded in `notifications`, and parkings for unreadable ones."""
+        decode = Decoder(self.app.mapper)
+        alarms = [AlarmInput(str(event.originator_id), event.notification_id)
+                  for event in map(decode, notifications) if event is not None]
+        return alarms, decode.failures(self.consumer, notifications)
+
+    async def _start_alarm(self, alarm: AlarmInput) -> None:
+        """Start the alarm's workflow; one already started (a batch relayed again) is left."""
+        async with self._limit:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await self.client.start_workflow(
+                    AlarmWorkflow.run, alarm, id=alarm_workflow_id(alarm.notification_id),
+                    task_queue=self.task_queue, rpc_timeout=timedelta(seconds=10),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
 
     def state_of(self, case_id: UUID) -> CaseState:
         """What the case's workflow is signalled: the case at its current version."""

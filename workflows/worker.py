@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from deploy.heartbeat import Heartbeat
 from workflows.activities import DEFAULT_PUBLIC_URL, CaseActivities
+from workflows.alarm_workflow import AlarmWorkflow
 from workflows.case_workflow import CaseWorkflow
 from workflows.digest_activities import DigestActivities
 from workflows.digest_workflow import DigestWorkflow, digest_workflow_id
@@ -93,7 +94,7 @@ def build_worker(
     runner: WorkflowRunner = (SandboxedWorkflowRunner() if sandboxed
                               else UnsandboxedWorkflowRunner())
     return Worker(
-        client, task_queue=task_queue, workflows=[CaseWorkflow, DigestWorkflow],
+        client, task_queue=task_queue, workflows=[CaseWorkflow, AlarmWorkflow, DigestWorkflow],
         activities=activities.all() + digests.all(),
         activity_executor=executor,
         # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.

@@ -69,6 +69,8 @@ def shown_cases(rows: Iterable[dict[str, Any]], id_key: str = "case_id",
     """The cases a list or board shows, once each, from its rows."""
     seen: dict[str, Shown] = {}
     for row in rows:
+        if row[id_key] is None:
+            continue  # a pattern alarm raised by no case (a rise of the risk level)
         case_id = str(row[id_key])
         if case_id not in seen:
             seen[case_id] = Shown(case_id, row.get("child_id"), row.get(code_key))

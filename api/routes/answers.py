@@ -102,11 +102,13 @@ class DeadlineBoard(BaseModel):
 
 class Notification(BaseModel):
     """An escalation (or a handover of a case to another area: `kind` "handover", no
-    deadline) addressed to a supervisor's code; `position` is its SSE event id."""
+    deadline; or a pattern alarm about a child: `kind` the rule's name, no deadline)
+    addressed to a supervisor's code; `position` is its SSE event id."""
 
     id: str
     position: int
-    case_id: str
+    case_id: str | None = Field(description="the case; for a pattern alarm, the case whose "
+                                "report raised it (null when a risk level's rise did)")
     deadline_id: str | None
     kind: str
     due_at: datetime | None
