@@ -229,6 +229,26 @@ class ChildCase(BaseModel):
     next_visit_due: datetime | None
 
 
+class PatternSignal(BaseModel):
+    """One signal of a pattern alarm: a report (`ref`: its case), a case closing, or a rise
+    of the monitored risk level."""
+
+    kind: Literal["report", "case_closed", "risk_raised"]
+    at: datetime
+    ref: str
+
+
+class ChildAlarm(BaseModel):
+    """A pattern alarm recorded on the file (监测预警), as its township's inbox shows it."""
+
+    notification_id: str
+    rule: str = Field(description="the policy's rule, e.g. repeat_report")
+    signals: list[PatternSignal]
+    recipient_jurisdiction: str
+    deliveries: dict[str, Literal["delivered", "failed"]]
+    acknowledged_by: str | None
+
+
 class ChildFile(BaseModel):
     """The child file: personal details, category and every case the caller may see."""
 
@@ -247,6 +267,8 @@ class ChildFile(BaseModel):
     monitoring: dict[str, Any] | None = Field(
         None, description="the monitoring record (台账), as `POST /v1/children/{id}/actions` "
         "answers it, for those who may read the ledger; null when not monitored")
+    alarms: list[ChildAlarm] = Field(
+        description="pattern alarms addressed to areas the caller's code covers, oldest first")
     position: Position
 
 

@@ -150,6 +150,7 @@ async def child_file(
         "cases": visible, "hidden_cases": len(cases) - len(visible),
         "last_contact_at": max(contacts) if contacts else None,
         "next_visit_due": min(visits) if visits else None, "monitoring": monitoring,
+        "alarms": [a for a in file["alarms"] if access.covers(user, a["recipient_jurisdiction"])],
         "position": position,
     })
 

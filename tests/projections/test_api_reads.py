@@ -175,6 +175,34 @@ class TestOverdueBoardAndInbox:
         assert answer.status_code == 404
 
 
+class TestPatternAlarms:
+    def test_a_second_report_about_a_child_alarms_the_townships_inbox_and_file(
+        self, api: Api
+    ) -> None:
+        api.open_case()
+        second = api.open_case()  # the same invented child, minutes later
+        project(api)
+        boss = api.auth("sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        [alarm] = api.client.get("/v1/notifications", headers=boss).json()["items"]
+        assert (alarm["kind"], alarm["level"], alarm["deadline_id"], alarm["case_id"]) == (
+            "repeat_report", 1, None, second["id"])
+        assert alarm["id"].startswith(second["child_id"])
+        county = api.auth("sv-2", ["supervisor"], "511102")
+        assert api.client.get("/v1/notifications", headers=county).json()["items"] == []
+        assert api.client.post(f"/v1/notifications/{alarm['id']}/ack",
+                               headers=county).status_code == 409
+        assert api.client.post(f"/v1/notifications/{alarm['id']}/ack",
+                               headers=boss).status_code == 200
+        project(api)
+        [read] = api.client.get("/v1/notifications?acknowledged=true", headers=boss).json()[
+            "items"]
+        assert read["acknowledged_by"] == "sv-1"
+        child = api.client.get(f"/v1/children/{second['child_id']}", headers=boss).json()
+        [recorded] = child["alarms"]
+        assert (recorded["rule"], recorded["acknowledged_by"]) == ("repeat_report", "sv-1")
+        assert [s["kind"] for s in recorded["signals"]] == ["report", "report"]
+
+
 class TestStream:
     def test_sse_delivers_a_notification_recorded_after_connecting(
         self, api: Api, tmp_path: Path
