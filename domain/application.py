@@ -71,6 +71,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# The child's newest cases the pattern rules look at when a signal arrives.
+PATTERN_CASES = 20
 # Long cases are loaded from a snapshot plus the few events after it.
 SNAPSHOT_INTERVAL = 100
 # A case opened by a command with an id gets its id from it, so a retry finds the case.
@@ -752,7 +754,9 @@ class Wardship(Application[UUID], MonitoringCommands):
         rules = [rule for rule in self.policy.patterns if rule.signal == new.kind]
         if not rules:
             return
-        cases = [self._case(UUID(c)) for c in file.case_ids if c != case_id]
+        # Cases are linked as they arrive, so the newest hold every signal a window of days
+        # can reach; a bound keeps a file with a long past from loading all of it each time.
+        cases = [self._case(UUID(c)) for c in file.case_ids[-PATTERN_CASES:] if c != case_id]
         try:
             record: MonitoringRecord | None = self.monitoring(file.id)
         except CaseNotFound:
