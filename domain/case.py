@@ -25,6 +25,7 @@ from domain.case_state import (
     from_plain,
     notice_is_urgent,
     notified_jurisdiction,
+    records_news,
 )
 from domain.codes import (
     ApprovalStatus,
@@ -593,9 +594,7 @@ class ProtectionCase(Aggregate):
         self, notification_id: str, channel: str, delivered: bool, detail: str, now: datetime
     ) -> bool:
         """Record one channel's outcome for a notification; idempotent per outcome."""
-        outcome = "delivered" if delivered else "failed"
-        deliveries = self._notification(notification_id).deliveries
-        if deliveries.get(channel) == outcome or deliveries.get(channel) == "delivered":
+        if not records_news(self._notification(notification_id), channel, delivered):
             return False
         cls = ev.NotificationDelivered if delivered else ev.NotificationDeliveryFailed
         ctx = Context(actor=SYSTEM, now=now)

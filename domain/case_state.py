@@ -65,6 +65,13 @@ RECORD_TYPES: tuple[type[Any], ...] = (Approval, Referral, Service, Notification
 LEVEL_CODE_LENGTH = {1: 9, 2: 6, 3: 4}
 
 
+def records_news(notice: Notification, channel: str, delivered: bool) -> bool:
+    """Whether a channel's outcome is news for the notice: not recorded yet, and never a
+    failure after the channel delivered (a late retry's failure changes nothing)."""
+    known = notice.deliveries.get(channel)
+    return known != "delivered" and known != ("delivered" if delivered else "failed")
+
+
 def notified_jurisdiction(case_jurisdiction: str, level: int) -> str:
     """The code whose supervisors a notice at this level is addressed to."""
     return case_jurisdiction[:LEVEL_CODE_LENGTH.get(level, 2)]

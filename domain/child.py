@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
 from domain import access
-from domain.case_state import Notification, notified_jurisdiction
+from domain.case_state import Notification, notified_jurisdiction, records_news
 from domain.errors import ActionNotAllowed, InvalidCommand
 from domain.patterns import Signal
 
@@ -285,9 +285,8 @@ class ChildFile(Aggregate):
         def apply(self, aggregate: Any) -> None:
             file: ChildFile = aggregate
             notice = file.notifications[self.notification_id]
-            file.notifications = {**file.notifications, self.notification_id: Notification(
-                None, notice.level, notice.recipient_jurisdiction, notice.deliveries,
-                self.actor_id, notice.urgent)}
+            file.notifications = {**file.notifications, self.notification_id: replace(
+                notice, acknowledged_by=self.actor_id)}
 
     def __init__(self) -> None:
         self.case_ids: list[str] = []
@@ -386,17 +385,14 @@ class ChildFile(Aggregate):
 
     def set_delivery(self, notification_id: str, channel: str, outcome: str) -> None:
         notice = self.notifications[notification_id]
-        self.notifications = {**self.notifications, notification_id: Notification(
-            None, notice.level, notice.recipient_jurisdiction,
-            {**notice.deliveries, channel: outcome}, notice.acknowledged_by, notice.urgent)}
+        self.notifications = {**self.notifications, notification_id: replace(
+            notice, deliveries={**notice.deliveries, channel: outcome})}
 
     def record_delivery(
         self, notification_id: str, channel: str, delivered: bool, detail: str, now: datetime
     ) -> bool:
         """Record one channel's outcome for an alarm; idempotent per outcome."""
-        deliveries = self._alarm(notification_id).deliveries
-        outcome = "delivered" if delivered else "failed"
-        if deliveries.get(channel) in (outcome, "delivered"):
+        if not records_news(self._alarm(notification_id), channel, delivered):
             return False
         cls = self.AlarmDelivered if delivered else self.AlarmDeliveryFailed
         self.trigger_event(cls, notification_id=notification_id, channel=channel,

@@ -18,7 +18,12 @@ from eventsourcing.domain import Aggregate
 from domain import access
 from domain import monitoring_events as mev
 from domain.actors import CLOCK_SKEW, SYSTEM, Actor, Context
-from domain.case_state import Notification, notice_is_urgent, notified_jurisdiction
+from domain.case_state import (
+    Notification,
+    notice_is_urgent,
+    notified_jurisdiction,
+    records_news,
+)
 from domain.codes import (
     ChildCategory,
     ConcernCategory,
@@ -291,9 +296,7 @@ class MonitoringRecord(Aggregate):
         self, notification_id: str, channel: str, delivered: bool, detail: str, now: datetime
     ) -> bool:
         """Record one channel's outcome for a notice; idempotent per outcome."""
-        deliveries = self._notification(notification_id).deliveries
-        outcome = "delivered" if delivered else "failed"
-        if deliveries.get(channel) in (outcome, "delivered"):
+        if not records_news(self._notification(notification_id), channel, delivered):
             return False
         cls = (mev.MonitoringNotificationDelivered if delivered
                else mev.MonitoringNotificationDeliveryFailed)
