@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
     from domain.holders import DeadlineHolder
 
 log = structlog.get_logger("wardship.relay")
+# Pages (of `batch_size`) a relay that is behind reads before it signals.
+CATCH_UP_PAGES = 20
+# Cases whose last signalled timers the relay remembers (each a few hundred bytes).
+TOLD_AT_MOST = 100_000
 # How often a standby relay asks whether the lease has become free.
 STANDBY_INTERVAL = 1.0
 
@@ -86,7 +91,7 @@ class Relay:
     def __init__(
         self, app: Wardship, client: Client, task_queue: str, *, batch_size: int = 1000,
         poll_interval: float = 0.1, concurrency: int = 64, name: str = "wardship",
-        wake_early: float = 0.0,
+        wake_early: float = 0.0, catch_up_pages: int = CATCH_UP_PAGES,
     ) -> None:
         recorder = app.recorder
         if not isinstance(recorder, PostgresApplicationRecorder):
@@ -106,6 +111,11 @@ class Relay:
         self._limit = asyncio.Semaphore(concurrency)
         self._position: int | None = None
         self.consumer = parked.relay_consumer(name)
+        self.catch_up_pages = catch_up_pages
+        # What each recently signalled workflow was told, less the version: an event that
+        # changes none of it (a note, say) needs no signal. Forgotten whenever Temporal or the
+        # store fails, so that after an outage every changed case is signalled again.
+        self._told: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
 
     def position(self) -> int:
         """The last notification id whose signals Temporal accepted (0: none yet)."""
@@ -116,9 +126,7 @@ class Relay:
     async def run_once(self) -> int:
         """Relay one batch; returns how many notifications it covered (0: nothing new)."""
         position = await asyncio.to_thread(self.position)
-        notifications = await asyncio.to_thread(
-            self._recorder.select_notifications, position + 1, self.batch_size
-        )
+        notifications = await asyncio.to_thread(self._backlog, position)
         if not notifications:
             return 0
         signalled = [n for n in notifications if n.topic in SIGNALLED_TOPICS]
@@ -132,6 +140,19 @@ class Relay:
         self._position = last
         log.debug("relayed", events=len(notifications), cases=len(states), position=last)
         return len(notifications)
+
+    def _backlog(self, position: int) -> list[Notification]:
+        """The next page of the log; when it is full (the relay is behind, say after an
+        outage), up to `catch_up_pages` pages, so that a case changed many times meanwhile is
+        loaded and signalled once for all of its new events."""
+        notifications: list[Notification] = []
+        for _ in range(self.catch_up_pages):
+            page = self._recorder.select_notifications(position + 1, self.batch_size)
+            notifications += page
+            if len(page) < self.batch_size:
+                break
+            position = page[-1].id
+        return notifications
 
     @property
     def leading(self) -> bool:
@@ -152,6 +173,7 @@ class Relay:
                 except Exception as error:
                     # Read the position again: another relay may have moved it meanwhile.
                     self._position = None
+                    self._told.clear()
                     log.debug("relay_retrying", error=type(error).__name__)
                     await _sleep_unless(stop, backoff.failed(error))
                     continue
@@ -172,6 +194,7 @@ class Relay:
             return None
         if not was_leading:
             self._position = None  # whoever relayed before moved it
+            self._told.clear()  # and told the workflows what it saw
             log.info("relay_leading", position=await asyncio.to_thread(self.position))
         return await self.run_once()
 
@@ -185,14 +208,21 @@ class Relay:
             by_case.setdefault(notification.originator_id, []).append(notification)
         states: list[CaseState] = []
         parkings: list[Parking] = []
-        for case_id, mine in by_case.items():
-            try:
-                states.append(self.state_of(UUID(str(case_id))))
-            except Exception as error:
-                parked.raise_if_transient(error, self._ping)
-                parkings += (Decoder(self.app.mapper).failures(self.consumer, mine)
-                             or [Parking.of(self.consumer, mine[-1], "load", error)])
+        loaded = [self._state_or_error(UUID(str(case_id))) for case_id in by_case]
+        for mine, state in zip(by_case.values(), loaded, strict=True):
+            if isinstance(state, CaseState):
+                states.append(state)
+                continue
+            parked.raise_if_transient(state, self._ping)
+            parkings += (Decoder(self.app.mapper).failures(self.consumer, mine)
+                         or [Parking.of(self.consumer, mine[-1], "load", state)])
         return states, parkings
+
+    def _state_or_error(self, case_id: UUID) -> CaseState | Exception:
+        try:
+            return self.state_of(case_id)
+        except Exception as error:
+            return error
 
     def _alarms(self, notifications: list[Notification]) -> tuple[list[AlarmInput], list[Parking]]:
         """The pattern alarms recorded in `notifications`, and parkings for unreadable ones."""
@@ -232,8 +262,22 @@ class Relay:
         await self._signal(state)
 
     async def _signal(self, state: CaseState) -> None:
+        told = _timers(state)
+        if self._told.get(state.case_id) == told:
+            self._told.move_to_end(state.case_id)
+            return
         async with self._limit:
             await signal_case(self.client, self.task_queue, state)
+        self._told[state.case_id] = told
+        self._told.move_to_end(state.case_id)
+        if len(self._told) > TOLD_AT_MOST:
+            self._told.popitem(last=False)
+
+
+def _timers(state: CaseState) -> tuple[Any, ...]:
+    """Everything a workflow acts on in a state: all of it but the version."""
+    return (state.stage, state.closed, tuple(state.deadlines),
+            tuple(state.escalation_delays), state.wake_early)
 
 
 def current_state(app: Wardship, case_id: UUID, wake_early: float = 0.0) -> CaseState:

@@ -1,0 +1,105 @@
+"""Benchmark: the relay catching up after Temporal was away while actions went on.
+
+Run with `./run bench -k relay_catch_up` (dev server in memory, real PostgreSQL).
+`CATCH_UP_CASES` cases are opened and relayed, then, with no relay running (Temporal away),
+each gets `CATCH_UP_ACTIONS` more actions; then a relay with a cold cache starts and the time
+until its position reaches the head of the log is measured, beside the raw rate of reading
+and decoding the same events from the log in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from domain.application import Wardship
+from domain.policy import parse_policy
+from domain.storage import event_store_env
+from tests.workflows.conftest import dev_server, task_queue  # noqa: F401 - fixtures
+from tests.workflows.support import CASEWORKER, eventually, open_red_report, seconds_policy_toml
+from workflows.relay import Relay, create_tracking_table
+from workflows.worker import build_worker
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from temporalio.testing import WorkflowEnvironment
+
+CASES = int(os.environ.get("CATCH_UP_CASES", "2000"))
+ACTIONS = int(os.environ.get("CATCH_UP_ACTIONS", "24"))
+
+
+def _store(db_url: str) -> Wardship:
+    # Deadlines far off: the catch-up is measured without deadlines falling due meanwhile.
+    app = Wardship(env=event_store_env(db_url),
+                   policy=parse_policy(seconds_policy_toml(intake="1h"), "bench"))
+    create_tracking_table(app)
+    return app
+
+
+def _act(app: Wardship, case_id: UUID) -> None:
+    for n in range(ACTIONS):
+        app.perform(case_id, CASEWORKER, "add_note", {"text": f"note {n}"})
+
+
+async def test_relay_catches_up_after_temporal_was_away(
+    dev_server: WorkflowEnvironment, db_url: str, task_queue: str,  # noqa: F811
+) -> None:
+    app = _store(db_url)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            case_ids = list(pool.map(lambda n: open_red_report(app, child=f"Bench Child {n}"),
+                                     range(CASES)))
+        relay = Relay(app, dev_server.client, task_queue)
+        async with build_worker(dev_server.client, app, {}, task_queue):
+            stop = asyncio.Event()
+            running = asyncio.create_task(relay.run(stop))
+            head = app.recorder.max_notification_id() or 0
+            await eventually(lambda: relay.position() >= head, 300)
+            stop.set()
+            await running
+            start = time.perf_counter()
+            # Temporal "away": actions go on, nothing relays them.
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda case_id: _act(app, case_id), case_ids))
+            written = time.perf_counter() - start
+            head = app.recorder.max_notification_id() or 0
+            backlog = head - relay.position()
+            start = time.perf_counter()
+            read = _read_all(app, relay.position())
+            raw = time.perf_counter() - start
+            fresh = _store(db_url)  # a restarted worker: nothing cached
+            try:
+                catching = Relay(fresh, dev_server.client, task_queue,
+                                 batch_size=int(os.environ.get("CATCH_UP_BATCH", "1000")))
+                stop = asyncio.Event()
+                start = time.perf_counter()
+                running = asyncio.create_task(catching.run(stop))
+                await eventually(lambda: catching.position() >= head, 600)
+                caught = time.perf_counter() - start
+                stop.set()
+                await running
+            finally:
+                fresh.close()
+    finally:
+        app.close()
+    assert read == backlog
+    print(f"\nrelay catch-up: {backlog:,} events ({CASES:,} cases x {ACTIONS} actions, "
+          f"written in {written:.1f} s)")
+    print(f"  raw read+decode of the log: {raw:.1f} s ({backlog / raw:,.0f} events/s)")
+    print(f"  relay from a cold start:    {caught:.1f} s ({backlog / caught:,.0f} events/s)")
+
+
+def _read_all(app: Wardship, after: int) -> int:
+    count, position = 0, after
+    while True:
+        page = app.recorder.select_notifications(position + 1, 1000)
+        if not page:
+            return count
+        for notification in page:
+            app.mapper.to_domain_event(notification)
+        count += len(page)
+        position = page[-1].id
