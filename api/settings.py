@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # API processes sharing the port (uvicorn workers): one process is bound to one core by
+    # Python's interpreter lock; each process has its own pool, caches and group commit.
+    api_processes: int = Field(default=1, ge=1, le=64)
 
     # None means the national default policy shipped with the domain package.
     policy: Path | None = None

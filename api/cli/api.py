@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         reload=args.reload,
+        workers=None if args.reload else settings.api_processes,
         # Our middleware logs one access line per request, with the request id.
         access_log=False,
         log_config=None,
