@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresTracking
 from eventsourcing.utils import get_topic
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from deploy.outages import Backoff
 from domain.child import ChildFile
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
     from domain.holders import DeadlineHolder
 
 log = structlog.get_logger("wardship.relay")
+# What Temporal answers when a signal of one case can never be taken (a payload over its
+# size limit); anything else (unavailable, timeouts, overload) is retried.
+REFUSED_FOR_GOOD = frozenset({RPCStatusCode.INVALID_ARGUMENT})
 # Pages (of `batch_size`) a relay that is behind reads before it signals.
 CATCH_UP_PAGES = 20
 # Cases whose last signalled timers the relay remembers (each a few hundred bytes).
@@ -132,9 +136,9 @@ class Relay:
         signalled = [n for n in notifications if n.topic in SIGNALLED_TOPICS]
         states, parkings = await asyncio.to_thread(self._states, signalled)
         alarms, unreadable = self._alarms([n for n in notifications if n.topic == ALARM_TOPIC])
-        await asyncio.gather(*(self._signal(state) for state in states),
-                             *(self._start_alarm(alarm) for alarm in alarms))
-        parkings += unreadable
+        refused = await asyncio.gather(*(self._signal_or_refused(*pair) for pair in states),
+                                       *(self._start_alarm(alarm) for alarm in alarms))
+        parkings += unreadable + [parking for parking in refused if parking is not None]
         last = notifications[-1].id
         await asyncio.to_thread(self._advance, last, parkings)
         self._position = last
@@ -200,29 +204,23 @@ class Relay:
 
     def _states(
         self, notifications: list[Notification]
-    ) -> tuple[list[CaseState], list[Parking]]:
-        """The state of each case of `notifications`, and parkings for the cases that cannot
-        be loaded: their undecodable events, else (an event that does not apply) the last."""
+    ) -> tuple[list[tuple[CaseState, Notification]], list[Parking]]:
+        """The state of each case of `notifications` with the case's last notification, and
+        parkings for the cases that cannot be loaded: their undecodable events, else (an
+        event that does not apply) the last."""
         by_case: dict[UUID | str, list[Notification]] = {}
         for notification in notifications:
             by_case.setdefault(notification.originator_id, []).append(notification)
-        states: list[CaseState] = []
+        states: list[tuple[CaseState, Notification]] = []
         parkings: list[Parking] = []
-        loaded = [self._state_or_error(UUID(str(case_id))) for case_id in by_case]
-        for mine, state in zip(by_case.values(), loaded, strict=True):
-            if isinstance(state, CaseState):
-                states.append(state)
-                continue
-            parked.raise_if_transient(state, self._ping)
-            parkings += (Decoder(self.app.mapper).failures(self.consumer, mine)
-                         or [Parking.of(self.consumer, mine[-1], "load", state)])
+        for case_id, mine in by_case.items():
+            try:
+                states.append((self.state_of(UUID(str(case_id))), mine[-1]))
+            except Exception as error:
+                parked.raise_if_transient(error, self._ping)
+                parkings += (Decoder(self.app.mapper).failures(self.consumer, mine)
+                             or [Parking.of(self.consumer, mine[-1], "load", error)])
         return states, parkings
-
-    def _state_or_error(self, case_id: UUID) -> CaseState | Exception:
-        try:
-            return self.state_of(case_id)
-        except Exception as error:
-            return error
 
     def _alarms(self, notifications: list[Notification]) -> tuple[list[AlarmInput], list[Parking]]:
         """The pattern alarms recorded in `notifications`, and parkings for unreadable ones."""
@@ -260,6 +258,19 @@ class Relay:
     async def signal(self, state: CaseState) -> None:
         """Signal-with-start the case's workflow with `state` (`wardship parked retry` too)."""
         await self._signal(state)
+
+    async def _signal_or_refused(self, state: CaseState, last: Notification) -> Parking | None:
+        """Signal the case's workflow; a parking when Temporal refuses this case's signal for
+        good (its state too large, say), so that one case does not stop every other case's
+        deadlines. Temporal being away is raised: the batch is tried again."""
+        try:
+            await self._signal(state)
+        except RPCError as error:
+            if error.status not in REFUSED_FOR_GOOD:
+                raise
+            log.error("relay_signal_refused", case_id=state.case_id, status=error.status.name)
+            return Parking.of(self.consumer, last, "signal", error)
+        return None
 
     async def _signal(self, state: CaseState) -> None:
         told = _timers(state)

@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 from psycopg import sql
+from temporalio.testing import WorkflowEnvironment
 
+from deploy.binaries import temporal_cli
 from deploy.migrate import apply_migrations
 from domain.application import Wardship
+from domain.codes import Stage
 from domain.policy import load_policy
 from domain.storage import event_store_env
 from projections import parked
+from tests.domain.builders import case_at
 from tests.undecodable import damage, insert_garbage, restore, written_with_another_key
 from tests.workflows.support import (
     eventually,
@@ -38,8 +42,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
     from uuid import UUID
-
-    from temporalio.testing import WorkflowEnvironment
 
     from domain.clock import Clock
     from workflows.messages import CaseState
@@ -174,3 +176,33 @@ async def test_a_database_lost_while_loading_a_case_parks_nothing(
     await env.client.get_workflow_handle(workflow_id(str(case_id))).describe()
     with psycopg.connect(db_url, autocommit=True) as again:
         assert parked.rows(again, include_resolved=True) == []
+
+
+async def test_a_case_temporal_refuses_for_good_is_parked_and_the_others_still_relayed(
+    writer: Wardship, conn: psycopg.Connection[Any], task_queue: str,
+) -> None:
+    """A signal Temporal can never take (over its payload size limit) parks that case only:
+    the relay moves on, and every other case's workflow is told of its deadlines."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        dev_server_extra_args=["--dynamic-config-value", "limit.blobSize.error=3000",
+                              "--dynamic-config-value", "limit.blobSize.warn=1000"])
+    try:
+        before = open_red_report(writer)
+        crowded = case_at(writer, Stage.ASSISTANCE)
+        # Sixty planned services: sixty open deadlines, a state over the 3,000-byte limit.
+        crowded.do("create_plan", services=[
+            {"type": "counselling", "provider": f"centre {n}",
+             "due_at": crowded.clock + timedelta(days=30)} for n in range(60)])
+        after = open_red_report(writer)
+        relay = Relay(writer, env.client, task_queue)
+        await relay.run_once()
+        assert relay.position() == writer.recorder.max_notification_id()
+        rows = [row for row in parked.rows(conn) if row.consumer == "relay:wardship"]
+        assert [(row.originator_id, row.error.split(":")[0]) for row in rows] == [
+            (crowded.case_id, "signal failed")]
+        for case_id in (before, after):
+            handle = env.client.get_workflow_handle(workflow_id(str(case_id)))
+            assert (await handle.describe()).status is not None
+    finally:
+        await env.shutdown()
