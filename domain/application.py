@@ -226,13 +226,7 @@ class Wardship(Application[UUID], MonitoringCommands):
 
     def get_deadline_holder(self, holder_id: UUID) -> DeadlineHolder:
         """A case, or another record with deadlines, as it is now (for the workflows)."""
-        try:
-            holder = self.store.load(holder_id)
-        except AggregateNotFoundError:
-            raise CaseNotFound(f"no case {holder_id}") from None
-        if not isinstance(holder, HOLDER_TYPES):
-            raise CaseNotFound(f"no case {holder_id}")
-        return cast("DeadlineHolder", holder)
+        return cast("DeadlineHolder", self._load_one_of(HOLDER_TYPES, holder_id))
 
     def record_deadline_missed(self, case_id: UUID, deadline_id: str, now: datetime) -> bool:
         return self.change(case_id, lambda case: case.record_deadline_missed(deadline_id, now))
@@ -265,13 +259,16 @@ class Wardship(Application[UUID], MonitoringCommands):
 
     def notice_holder(self, holder_id: UUID) -> NoticeHolder:
         """A case, monitoring record or child file, for the notices it holds."""
+        return cast("NoticeHolder", self._load_one_of(NOTICE_TYPES, holder_id))
+
+    def _load_one_of(self, types: tuple[type[Any], ...], holder_id: UUID) -> Any:
         try:
             holder = self.store.load(holder_id)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no case {holder_id}") from None
-        if not isinstance(holder, NOTICE_TYPES):
+        if not isinstance(holder, types):
             raise CaseNotFound(f"no case {holder_id}")
-        return cast("NoticeHolder", holder)
+        return holder
 
     def change_notices(self, holder_id: UUID, command: Callable[[NoticeHolder], T]) -> T:
         """`change`, for the notices of any record that holds them (`domain.holders`)."""
