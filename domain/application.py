@@ -383,8 +383,13 @@ class Wardship(Application[UUID], MonitoringCommands):
                           command_id=order_command_id(ticket))
             case.link_hotline_order(ctx, ticket=ticket, opened=False, urgent=urgent)
             record = HotlineTicket.receive(ticket, case_id, opened=False, filed_by=actor.subject)
+            file = self._child_file(UUID(case.child_id))
+            self.record_alarms(file, Signal(REPORT, received_at, f"{case_id}:{ticket}"),
+                               jurisdiction=case.jurisdiction, case_id=str(case_id),
+                               changed=case)
             try:
-                position = self.store.save(case, record)
+                position = self.store.save(case, record,
+                                           *([file] if file.pending_events else []))
             except VersionConflict:
                 known = self._ticket(ticket, actor)
                 if known is not None:  # this same order, recorded by a retry or a twin
@@ -745,15 +750,18 @@ class Wardship(Application[UUID], MonitoringCommands):
         return file
 
     def record_alarms(self, file: ChildFile, new: Signal, *, jurisdiction: str,
-                      case_id: str | None) -> None:
+                      case_id: str | None, changed: ProtectionCase | None = None) -> None:
         """Record on the file the alarms the new signal raises under the policy's pattern
-        rules (`domain.patterns`); the caller saves the file with what made the signal."""
+        rules (`domain.patterns`); the caller saves the file with what made the signal.
+        `changed`: the case `case_id` as the command left it (not saved yet), if it was
+        there before (a case being opened is not: `new` is its report)."""
         rules = [rule for rule in self.policy.patterns if rule.signal == new.kind]
         if not rules:
             return
         # Cases are linked as they arrive, so the newest hold every signal a window of days
         # can reach; a bound keeps a file with a long past from loading all of it each time.
         cases = [self._case(UUID(c)) for c in file.case_ids[-PATTERN_CASES:] if c != case_id]
+        cases += [changed] if changed is not None else []
         try:
             record: MonitoringRecord | None = self.monitoring(file.id)
         except CaseNotFound:

@@ -98,6 +98,9 @@ class ProtectionCase(Aggregate):
     # When the case last closed (its closing act's time); None while open. A class default,
     # so that snapshots taken before it was kept read as not known.
     closed_at: datetime | None = None
+    # 12345 work orders linked to the case once open, and when each was received: reports
+    # about the child too (`domain.patterns`). Also a class default, for older snapshots.
+    linked_reports: tuple[tuple[str, datetime], ...] = ()
 
     def __init__(self) -> None:
         # State is set by CaseOpened.apply; defaults here keep snapshots and replays uniform.

@@ -501,6 +501,8 @@ class HotlineOrderLinked(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         case.hotline_orders[self.ticket] = AWAITING
+        if not self.opened:  # another report about the child, on the open case
+            case.linked_reports = (*case.linked_reports, (self.ticket, self.occurred_at))
 
 
 class HotlineReplied(CaseEvent):

@@ -93,12 +93,15 @@ def matches(
 
 
 def child_signals(cases: Iterable[Any], record: Any | None) -> list[Signal]:
-    """What the service holds about a child: each case's report (`opened_at`) and last
-    closing (`closed_at`), and each rise of the monitoring record's risk level."""
+    """What the service holds about a child: each case's report (`opened_at`), the 12345
+    orders linked to it later (`linked_reports`) and its last closing (`closed_at`), and
+    each rise of the monitoring record's risk level."""
     signals = []
     for case in cases:
         if case.opened_at is not None:
             signals.append(Signal(REPORT, case.opened_at, str(case.id)))
+        signals += [Signal(REPORT, at, f"{case.id}:{ticket}")
+                    for ticket, at in case.linked_reports]
         if case.closed_at is not None:
             signals.append(Signal(CASE_CLOSED, case.closed_at, str(case.id)))
     if record is not None:

@@ -22,6 +22,7 @@ from tests.domain.builders import (
     TOWNSHIP,
     open_case,
 )
+from tests.domain.test_hotline_orders import DESK
 from tests.domain.test_monitoring import CHILD_SUPERVISOR, act, start
 
 if TYPE_CHECKING:
@@ -97,6 +98,21 @@ class TestAlarms:
         assert [s["ref"] for s in alarm["signals"]] == [str(first.case_id), str(second.case_id)]
         open_case(app, at=T0 + 6 * DAY + timedelta(hours=1))  # the same run of reports
         assert len(alarms(app, first.view["child_id"])) == 1
+
+    def test_a_12345_order_linked_to_the_open_case_is_a_second_report(
+        self, app: Wardship
+    ) -> None:
+        first = open_case(app)
+        view, opened = app.receive_hotline_order(
+            DESK, ticket="12345-2026-000777", received_at=T0 + 2 * DAY, jurisdiction=TOWNSHIP,
+            urgent=False, content="neighbours say the child is often home alone",
+            caller={"name": "Invented Caller"}, child=dict(CHILD), now=T0 + 2 * DAY)
+        assert not opened
+        assert view["id"] == str(first.case_id)
+        (alarm,) = alarms(app, first.view["child_id"])
+        assert alarm["rule"] == "repeat_report"
+        assert [s["ref"] for s in alarm["signals"]] == [
+            str(first.case_id), f"{first.case_id}:12345-2026-000777"]
 
     def test_reports_further_apart_or_about_other_children_raise_nothing(
         self, memory_app: Wardship
