@@ -58,6 +58,7 @@ from domain.hotline import FAILED, FIRST_STAGES, REPLIED, REPLY_KIND, intake_out
 from domain.policy import SERVICE_DELIVERY
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from uuid import UUID
 
 Changes = list[dict[str, Any]]
@@ -100,7 +101,7 @@ class ProtectionCase(Aggregate):
     closed_at: datetime | None = None
     # 12345 work orders linked to the case once open, and when each was received: reports
     # about the child too (`domain.patterns`). Also a class default, for older snapshots.
-    linked_reports: tuple[tuple[str, datetime], ...] = ()
+    linked_reports: Sequence[Sequence[Any]] = ()  # events replace it, never change it
 
     def __init__(self) -> None:
         # State is set by CaseOpened.apply; defaults here keep snapshots and replays uniform.

@@ -502,7 +502,8 @@ class HotlineOrderLinked(CaseEvent):
     def change(self, case: ProtectionCase) -> None:
         case.hotline_orders[self.ticket] = AWAITING
         if not self.opened:  # another report about the child, on the open case
-            case.linked_reports = (*case.linked_reports, (self.ticket, self.occurred_at))
+            # Lists, as a snapshot's state decodes them: a snapshot equals its replay.
+            case.linked_reports = [*case.linked_reports, [self.ticket, self.occurred_at]]
 
 
 class HotlineReplied(CaseEvent):

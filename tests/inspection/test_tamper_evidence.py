@@ -3,6 +3,7 @@ and the database itself refuses to change or delete stored events."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -13,7 +14,8 @@ from domain.case import ProtectionCase
 from domain.storage import event_store_env
 from tests.domain.builders import CIPHER_KEY
 from tests.domain.builders import long_case as lived_case
-from tests.inspection.support import long_case, wardship_on
+from tests.domain.test_hotline_orders import DESK
+from tests.inspection.support import CASEWORKER, CHILD, long_case, open_case, wardship_on
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -159,6 +161,28 @@ class TestSnapshots:
             result = app.verify_chain(case_id)
         assert (result["valid"], result["first_bad_version"]) == (False, 104)
         assert "not what its events give" in result["problem"]
+
+
+    def test_a_snapshot_of_a_case_with_a_linked_order_and_a_closing_equals_its_replay(
+        self, db_url: str
+    ) -> None:
+        """What the pattern rules read of a case (orders linked later, when it closed) is
+        kept in snapshots just as its events give it."""
+        with wardship_on(db_url) as app:
+            case_id = open_case(app)
+            app.receive_hotline_order(
+                DESK, ticket="12345-2026-000900", received_at=datetime.now(UTC),
+                jurisdiction="511102001", urgent=False, content="invented",
+                caller={"name": "Invented Caller"}, child=dict(CHILD))
+            app.perform(case_id, CASEWORKER, "screen_out", {"reason": "not a protection matter"})
+            for n in range(100):
+                app.perform(case_id, CASEWORKER, "add_note", {"text": f"note {n}"})
+            assert app.store.latest_snapshot_version(case_id) >= 100
+        with wardship_on(db_url) as fresh:
+            assert fresh.verify_chain(case_id)["valid"]
+            case = fresh.get_case_aggregate(case_id)
+            assert [ticket for ticket, _ in case.linked_reports] == ["12345-2026-000900"]
+            assert case.closed_at is not None
 
 
 class TestAppendOnly:
