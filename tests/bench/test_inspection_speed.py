@@ -1,7 +1,8 @@
 """Inspection speed on a case of 10,000 events: current state, as-of state, history, verify.
 
-Targets: current state under 20 ms with snapshots; as-of reconstruction under 0.5 s.
-Run with `./run bench -k inspection_speed`; figures are printed, not asserted.
+Targets: current state under 20 ms with snapshots; as-of a moment at most 10 ms, through the
+time index (its baseline, measured beside it: finding the version by decoding every event, as
+before the index). Run with `./run bench -k inspection_speed`; printed, not asserted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from domain.actors import Context
 from domain.application import Wardship
 from domain.storage import event_store_env
+from domain.time_index import TimeIndexedRecorder, version_by_decoding
 from tests.inspection.support import CASEWORKER, CIPHER_KEY, open_case, wardship_on
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.bench
 
 EVENTS = 10_000
 BATCH = 500
+MIDDLE = EVENTS // 2 - 37
 
 
 def timed(fn: Callable[[], Any], runs: int = 5) -> float:
@@ -49,19 +52,29 @@ def test_inspection_speed_on_a_case_of_10000_events(db_url: str) -> None:
                 case.add_note(Context(actor=CASEWORKER, now=datetime.now(UTC)), text=f"n{n}")
             app.save(case)
         built = time.perf_counter() - start
-        middle = app.case_events(case_id, gt=EVENTS // 2 - 1, lte=EVENTS // 2)[0].timestamp
+        # Between snapshots, as for the version below: a snapshot and 63 events to replay.
+        middle = app.case_events(case_id, gt=MIDDLE - 1, lte=MIDDLE)[0].timestamp
 
     # A fresh process: no aggregate cache, snapshots and the event table only.
     cold = Wardship(env=event_store_env(url, CIPHER_KEY))
+    assert isinstance(cold.recorder, TimeIndexedRecorder)
+    index = cold.recorder
+
+    def as_of_by_decoding() -> None:
+        version = version_by_decoding(cold.events, case_id, middle)
+        cold.case_as_of(case_id, version=version)
+
     try:
         figures = {
             "current state, fresh process (snapshot + tail)": timed(
                 lambda: Wardship.get_case(cold, case_id), runs=1),
             "current state, cached (API process)": timed(lambda: cold.get_case(case_id)),
             "as-of version 5,000 (snapshot + tail)": timed(
-                lambda: cold.case_as_of(case_id, version=EVENTS // 2 - 37)),
-            "as-of a moment (finds its version, then rebuilds)": timed(
-                lambda: cold.case_as_of(case_id, as_of=middle), runs=3),
+                lambda: cold.case_as_of(case_id, version=MIDDLE)),
+            "as-of a moment (time index, then snapshot + tail)": timed(
+                lambda: cold.case_as_of(case_id, as_of=middle)),
+            "  of which the index lookup": timed(lambda: index.version_at(case_id, middle)),
+            "as-of a moment, baseline (decode every event)": timed(as_of_by_decoding, runs=3),
             "history, one page of 100": timed(
                 lambda: cold.case_events(case_id, gt=EVENTS // 2, limit=101)),
             "history, all 10,000 events": timed(lambda: cold.case_events(case_id), runs=3),
