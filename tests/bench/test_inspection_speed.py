@@ -28,6 +28,7 @@ pytestmark = pytest.mark.bench
 EVENTS = 10_000
 BATCH = 500
 MIDDLE = EVENTS // 2 - 37
+SAVES = 200  # one-note actions a round, for the write cost of the index
 
 
 def timed(fn: Callable[[], Any], runs: int = 5) -> float:
@@ -85,3 +86,23 @@ def test_inspection_speed_on_a_case_of_10000_events(db_url: str) -> None:
     print(f"\ncase of {EVENTS} events built in {built:.1f} s (batches of {BATCH})")
     for name, ms in figures.items():
         print(f"  {name:<52} {ms:9.1f} ms")
+
+
+def test_what_the_time_index_adds_to_a_save(db_url: str) -> None:
+    """A one-note action saved with its index row, beside the library's recorder alone (the
+    code before the index), on the same database in alternating rounds."""
+    without_index = {"APPLICATION_RECORDER_TOPIC":
+                     "eventsourcing.postgres:PostgresApplicationRecorder"}
+    with wardship_on(db_url) as indexed, \
+            Wardship(env={**event_store_env(db_url, CIPHER_KEY), **without_index}) as plain:
+        cases = {name: open_case(app) for name, app in (("indexed", indexed), ("plain", plain))}
+        samples: dict[str, list[float]] = {"indexed": [], "plain": []}
+        for _round in range(5):
+            for name, app in (("indexed", indexed), ("plain", plain)):
+                start = time.perf_counter()
+                for _ in range(SAVES):
+                    app.perform(cases[name], CASEWORKER, "add_note", {"text": "n"})
+                samples[name].append((time.perf_counter() - start) * 1000 / SAVES)
+    with_index, before = (statistics.median(samples[k]) for k in ("indexed", "plain"))
+    print(f"\none-note action, {SAVES} a round, median of 5 rounds: {with_index:.2f} ms with "
+          f"the time index, {before:.2f} ms without ({with_index / before:.2f}x)")
