@@ -18,7 +18,13 @@ from domain.actors import Context
 from domain.application import Wardship
 from domain.storage import event_store_env
 from domain.time_index import TimeIndexedRecorder, version_by_decoding
-from tests.inspection.support import CASEWORKER, CIPHER_KEY, open_case, wardship_on
+from tests.inspection.support import (
+    CASEWORKER,
+    CIPHER_KEY,
+    WITHOUT_TIME_INDEX,
+    open_case,
+    wardship_on,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,10 +97,8 @@ def test_inspection_speed_on_a_case_of_10000_events(db_url: str) -> None:
 def test_what_the_time_index_adds_to_a_save(db_url: str) -> None:
     """A one-note action saved with its index row, beside the library's recorder alone (the
     code before the index), on the same database in alternating rounds."""
-    without_index = {"APPLICATION_RECORDER_TOPIC":
-                     "eventsourcing.postgres:PostgresApplicationRecorder"}
     with wardship_on(db_url) as indexed, \
-            Wardship(env={**event_store_env(db_url, CIPHER_KEY), **without_index}) as plain:
+            Wardship(env={**event_store_env(db_url, CIPHER_KEY), **WITHOUT_TIME_INDEX}) as plain:
         cases = {name: open_case(app) for name, app in (("indexed", indexed), ("plain", plain))}
         samples: dict[str, list[float]] = {"indexed": [], "plain": []}
         for _round in range(5):

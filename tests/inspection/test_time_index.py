@@ -17,16 +17,19 @@ from domain.application import Wardship
 from domain.errors import CaseNotFound, VersionConflict
 from domain.storage import event_store_env
 from domain.time_index import version_by_decoding
-from tests.inspection.support import CASEWORKER, CIPHER_KEY, long_case, open_case, wardship_on
+from tests.inspection.support import (
+    CASEWORKER,
+    CIPHER_KEY,
+    WITHOUT_TIME_INDEX,
+    long_case,
+    open_case,
+    wardship_on,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
     from uuid import UUID
-
-# The library's recorder without the index: how the code before it stored events.
-WITHOUT_INDEX = {"APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresApplicationRecorder"}
-
 
 def index_rows(db_url: str, case_id: UUID) -> dict[int, datetime]:
     """The case's rows in the time index: recorded time by version."""
@@ -85,7 +88,7 @@ class TestWrittenWithTheEvents:
         with wardship_on(db_url) as app:
             kept, lost = open_case(app), open_case(app)
             one, other = app.get_case_aggregate(kept), app.get_case_aggregate(lost)
-            with Wardship(env={**event_store_env(db_url, CIPHER_KEY), **WITHOUT_INDEX}) as old:
+            with Wardship(env={**event_store_env(db_url, CIPHER_KEY), **WITHOUT_TIME_INDEX}) as old:
                 taken = old.get_case_aggregate(lost)
                 add_note(taken, "recorded by the code before the index")
                 old.save(taken)
@@ -160,7 +163,7 @@ def migrated_by_cli(db_url: str, tmp_path: Path,
 class TestCasesStoredBeforeTheIndex:
     def test_wardship_migrate_indexes_them_and_they_answer(self, migrated_by_cli: str) -> None:
         db_url = migrated_by_cli
-        with Wardship(env={**event_store_env(db_url, CIPHER_KEY), **WITHOUT_INDEX}) as old:
+        with Wardship(env={**event_store_env(db_url, CIPHER_KEY), **WITHOUT_TIME_INDEX}) as old:
             case_id, views = long_case(old, 10)
             times = recorded_times(old, case_id)
         assert wardship(["migrate"]) == 0
