@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from uuid import UUID
 
+
 def index_rows(db_url: str, case_id: UUID) -> dict[int, datetime]:
     """The case's rows in the time index: recorded time by version."""
     with psycopg.connect(db_url) as conn:
