@@ -53,12 +53,13 @@ from domain.store import (
     AggregateStore,
     register_state_transcodings,
 )
+from domain.time_index import TimedMapper, TimeIndexedRecorder, version_by_decoding
 from domain.views import case_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from eventsourcing.persistence import JSONTranscoder
+    from eventsourcing.persistence import JSONTranscoder, Mapper
 
     from domain.actors import Actor
     from domain.clock import Clock
@@ -112,6 +113,11 @@ class Wardship(Application[UUID], MonitoringCommands):
     def close(self) -> None:
         self.store.close()
         super().close()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        # Stored events carry their timestamps to the recorder, for the time index.
+        return self.factory.mapper(transcoder=self.construct_transcoder(),
+                                   mapper_class=TimedMapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -770,11 +776,12 @@ class Wardship(Application[UUID], MonitoringCommands):
         file.raise_alarms(found, jurisdiction=jurisdiction, case_id=case_id)
 
     def _version_at(self, case_id: UUID, as_of: datetime) -> int:
-        version = None
-        for event in self.events.get(case_id):
-            if cast("CaseEvent", event).timestamp > as_of:
-                break
-            version = event.originator_version
+        """The last version recorded at or before `as_of`: one lookup in the time index, or
+        a replay of the events in a store without it (in memory)."""
+        if isinstance(self.recorder, TimeIndexedRecorder):
+            version = self.recorder.version_at(case_id, as_of)
+        else:
+            version = version_by_decoding(self.events, case_id, as_of)
         if version is None:
             raise CaseNotFound(f"case {case_id} did not exist at {as_of.isoformat()}")
         return version

@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+# The library's PostgreSQL recorder, also writing the time index (domain.time_index).
+RECORDER_TOPIC = "domain.time_index:TimeIndexedRecorder"
 
 
 def event_store_env(
@@ -20,6 +22,7 @@ def event_store_env(
     url = urlsplit(database_url)
     env.update(
         PERSISTENCE_MODULE="eventsourcing.postgres",
+        APPLICATION_RECORDER_TOPIC=RECORDER_TOPIC,
         POSTGRES_DBNAME=url.path.lstrip("/") or "postgres",
         POSTGRES_HOST=url.hostname or "127.0.0.1",
         POSTGRES_PORT=str(url.port or 5432),

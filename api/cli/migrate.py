@@ -1,7 +1,8 @@
 """`wardship migrate`: the only command that changes the schema; run it as the tables' owner.
 
 It creates the event store tables, the relay's and the 12345 replies' tracking tables and
-every read model, applies `deploy/migrations/*.sql` and records the schema version.
+every read model, indexes by recorded time the events stored before the time index existed
+(`domain.time_index`), applies `deploy/migrations/*.sql` and records the schema version.
 Deployments run it once before the services, which log in as the app role and never issue
 DDL. `--wait` is the services' side: it waits (with any role) until the schema is at the
 version this code expects.
@@ -27,6 +28,7 @@ def migrate_database(settings: Settings) -> list[str]:
 
     from api.bootstrap import bootstrap
     from deploy.migrate import apply_migrations
+    from domain.time_index import TimeIndexedRecorder
     from projections.runner import install_all
     from workflows import hotline_replies
     from workflows.relay import create_tracking_table
@@ -39,6 +41,10 @@ def migrate_database(settings: Settings) -> list[str]:
     try:
         create_tracking_table(app)
         hotline_replies.create_tracking_table(app)
+        if isinstance(app.recorder, TimeIndexedRecorder):
+            # Before the version is recorded: services that wait for it find every case
+            # indexed. Decodes only the events without an index row.
+            app.recorder.backfill(app.mapper)
     finally:
         app.close()
     with psycopg.connect(url, autocommit=True) as conn:

@@ -26,6 +26,9 @@ CHILD = {"name": "Test Child A", "sex": "female", "birth_date": "2014-03-02",
          "address": "Invented Road 1", "phone": "000-0000"}
 SOURCE = {"channel": "school", "reporter": {"name": "Teacher B", "organisation": "School",
                                              "phone": "000-1111", "mandatory": True}}
+# The library's recorder without the time index: how the code before the index stored events.
+WITHOUT_TIME_INDEX = {
+    "APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresApplicationRecorder"}
 
 
 @contextlib.contextmanager

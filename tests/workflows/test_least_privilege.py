@@ -186,6 +186,10 @@ async def test_the_whole_stack_runs_as_the_app_role(
     assert "permission denied" in refused(app, "DELETE FROM wardship_events")
     assert "permission denied" in refused(app, "TRUNCATE wardship_events")
     assert "permission denied" in refused(app, "DELETE FROM wardship_snapshots")
+    # The time index (domain.time_index) is held to the same rule as the events it indexes.
+    assert "permission denied" in refused(app, "UPDATE wardship_event_times SET recorded_at = "
+                                               "recorded_at")
+    assert "permission denied" in refused(app, "DELETE FROM wardship_event_times")
     for table in ("wardship_events", "wardship_snapshots", "wardship_access_log"):
         assert "must be owner" in refused(app, f"ALTER TABLE {table} DISABLE TRIGGER ALL")
     assert "must be owner" in refused(
@@ -198,8 +202,10 @@ async def test_the_whole_stack_runs_as_the_app_role(
     assert "permission denied" in refused(app, "CREATE TABLE wardship_mine (id int)")
     with psycopg.connect(app) as conn:
         stored = conn.execute("SELECT count(*) FROM wardship_events").fetchone()
+        indexed = conn.execute("SELECT count(*) FROM wardship_event_times").fetchone()
     assert stored is not None
     assert stored[0] > 0
+    assert indexed == stored  # the app role wrote each event's row with it
 
 
 def test_the_app_role_parks_and_resolves_parked_events_but_may_not_delete_them(
