@@ -24,6 +24,7 @@ from projections.store import (
     CHANNEL,
     STATE_TABLE,
     Batch,
+    create_indexes,
     create_state_table,
     create_tables,
     drop_tables,
@@ -243,6 +244,9 @@ def rebuild_models(
         fleet = Fleet(models, app, conn, states=[m.name + SHADOW for m in models])
         while fleet.step(limit):
             pass
+        with conn.transaction():
+            for model in models:
+                create_indexes(conn, model.tables, generations[model.name])
         with conn.transaction(), conn.cursor() as cur:
             # Locked in the order every runner locks them (by name), so no deadlock.
             old = dict(cur.execute(
@@ -278,7 +282,7 @@ def _prepare_shadows(conn: psycopg.Connection[Any], models: Sequence[ReadModel])
                 (model.name,)).fetchone()
             assert current is not None
             generations[model.name] = generation = int(current[0]) + 1
-            create_tables(conn, model.tables, generation)
+            create_tables(conn, model.tables, generation, indexes=False)
             shadow = model.name + SHADOW
             conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (shadow,))  # noqa: S608
             conn.execute(
