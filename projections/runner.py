@@ -147,9 +147,14 @@ class Worker:
     def _apply(self, cur: psycopg.Cursor[Any], generation: int,
                notifications: list[Notification], decode: Decoder) -> None:
         """Apply the model's events of `notifications`; park each it cannot decode or apply."""
-        for parking in decode.failures(self.consumer, notifications):
-            parked.park(cur, parking)
-        events = [(n.id, decode(n)) for n in notifications if n.id not in decode.errors]
+        events: list[Positioned] = []
+        for notification in notifications:
+            event = decode(notification)
+            if event is None:
+                parked.park(cur, Parking.of(self.consumer, notification, "decode",
+                                            decode.errors[notification.id]))
+            else:
+                events.append((notification.id, event))
         if events:
             self._apply_part(cur, generation, events, {n.id: n for n in notifications})
 
