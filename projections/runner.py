@@ -239,6 +239,8 @@ def rebuild_models(
     leaves the live ones as they were. It creates and drops tables, so only the tables'
     owner may run it (PermissionError).
     """
+    if not models:
+        raise ValueError("no read model to rebuild")
     if not may_change_schema(conn):
         raise PermissionError(
             "a rebuild creates and drops tables: run it as the tables' owner (wardship_owner)")
@@ -302,7 +304,7 @@ def _discard_shadows(conn: psycopg.Connection[Any], models: Sequence[ReadModel],
     with conn.transaction():
         for model in models:
             live = conn.execute(
-                f"SELECT generation FROM {STATE_TABLE} WHERE name = %s FOR UPDATE",  # noqa: S608
+                f"SELECT generation FROM {STATE_TABLE} WHERE name = %s",  # noqa: S608
                 (model.name,)).fetchone()
             if live is not None and int(live[0]) != generations[model.name]:
                 drop_tables(conn, model.tables, generations[model.name])
