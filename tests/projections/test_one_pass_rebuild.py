@@ -4,6 +4,7 @@ rebuild that fails half-way leaving the live tables serving."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -16,7 +17,14 @@ from deploy.migrate import apply_migrations
 from domain.actors import Actor
 from domain.codes import Role
 from projections.registry import MODELS
-from projections.runner import SHADOW, position_of, rebuild, rebuild_models
+from projections.runner import (
+    SHADOW,
+    position_of,
+    rebuild,
+    rebuild_models,
+    run_models,
+    wait_until,
+)
 from projections.stats import StatsModel
 from tests.projections.conftest import project_all, snapshot
 from tests.projections.test_imported_files import import_rows
@@ -189,3 +197,41 @@ def test_the_rebuild_command_rebuilds_every_model_in_one_pass(
     assert states(conn)["inbox"][0] == 4
     assert states(conn)["cases"][0] == 3
     assert not any(name.endswith(SHADOW) for name in states(conn))
+
+
+def test_a_rebuild_under_the_live_runner_and_writers_loses_and_repeats_nothing(
+    app: Wardship, conn: psycopg.Connection[Any], store_url: str, mixed: None
+) -> None:
+    project_all(app, conn)
+    stop_runner, stop_writing = threading.Event(), threading.Event()
+    runner = threading.Thread(target=run_models, args=(list(MODELS), app, store_url,
+                                                       stop_runner))
+    opened: list[UUID] = []
+
+    def write() -> None:
+        while not stop_writing.is_set():
+            case_id = report(app)
+            accept(app, case_id)
+            opened.append(case_id)
+
+    writer = threading.Thread(target=write)
+    runner.start()
+    writer.start()
+    try:
+        rebuild_models(every_model(), app, conn, limit=40)
+    finally:
+        stop_writing.set()
+        writer.join()
+    head = app.recorder.max_notification_id() or 0
+    try:
+        for name in MODELS:
+            assert wait_until(conn, name, head, 30), name
+    finally:
+        stop_runner.set()
+        runner.join()
+    assert opened
+    served = snapshot(conn)
+    assert set(opened) <= {row[0] for row in served["rm_cases"]}
+    # Rebuilt again from the log with nothing moving, every table is the same.
+    rebuild_models(every_model(), app, conn)
+    assert snapshot(conn) == served
