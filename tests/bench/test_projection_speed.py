@@ -90,14 +90,15 @@ def test_rebuild_and_lag(db_url: str) -> None:
         seconds, cpu = timed(lambda: rebuild_models(every_model(), app, conn))
         print(f"rebuild all {len(MODELS)} in one pass {EVENTS / seconds:9.0f} events/s"
               f" ({seconds:.2f}s, {cpu:.2f}s CPU in this process)")
-        one_by_one = 0.0
+        one_by_one, one_by_one_cpu = 0.0, 0.0
         for name, model_class in MODELS.items():
             model = model_class()
-            seconds, _ = timed(partial(rebuild, model, app, conn))
-            one_by_one += seconds
-            print(f"rebuild {name:10s} {EVENTS / seconds:9.0f} events/s ({seconds:.2f}s)")
+            seconds, cpu = timed(partial(rebuild, model, app, conn))
+            one_by_one, one_by_one_cpu = one_by_one + seconds, one_by_one_cpu + cpu
+            print(f"rebuild {name:10s} {EVENTS / seconds:9.0f} events/s ({seconds:.2f}s,"
+                  f" {cpu:.2f}s CPU)")
         print(f"rebuild all {len(MODELS)} one at a time {EVENTS / one_by_one:9.0f} events/s"
-              f" ({one_by_one:.2f}s)")
+              f" ({one_by_one:.2f}s, {one_by_one_cpu:.2f}s CPU in this process)")
         # All models from scratch in one runner loop, committing every batch (what the live
         # runner does after `wardship migrate` on a full log).
         conn.execute("DELETE FROM wardship_projections")
@@ -105,9 +106,9 @@ def test_rebuild_and_lag(db_url: str) -> None:
         for model in models:
             ensure(conn, model)
         fleet = Fleet(models, app, conn)
-        seconds, _ = timed(lambda: run_out(fleet))
+        seconds, cpu = timed(lambda: run_out(fleet))
         print(f"all {len(MODELS)} in one runner loop {EVENTS / seconds:9.0f} events/s"
-              f" ({seconds:.2f}s)")
+              f" ({seconds:.2f}s, {cpu:.2f}s CPU in this process)")
     lag = measure_lag(app, url)
     for name, samples in sorted(lag.items()):
         ordered = sorted(samples)
