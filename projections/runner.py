@@ -8,6 +8,7 @@ transaction, and the model goes on with the next one.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from projections.store import (
     CHANNEL,
     STATE_TABLE,
     Batch,
+    create_indexes,
     create_state_table,
     create_tables,
     drop_tables,
@@ -132,16 +134,6 @@ class Worker:
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.state}:{last}"))
             return last - before
 
-    def catch_up_in(self, cur: psycopg.Cursor[Any], generation: int) -> int:
-        """Apply the rest of the log inside the caller's transaction (used for the swap)."""
-        while True:
-            _, before = self._lock(cur, self.state)
-            last, notifications = self.read(before, BATCH_SIZE)
-            if last == before:
-                return before
-            self._apply(cur, generation, notifications, Decoder(self.app.mapper))
-            self._advance(cur, self.state, before, last)
-
     def apply_at(self, cur: psycopg.Cursor[Any], position: int) -> None:
         """Apply the event at `position` to the model now, whatever the model's position (a
         parked event retried after a fix); raises if it still fails."""
@@ -155,9 +147,14 @@ class Worker:
     def _apply(self, cur: psycopg.Cursor[Any], generation: int,
                notifications: list[Notification], decode: Decoder) -> None:
         """Apply the model's events of `notifications`; park each it cannot decode or apply."""
-        for parking in decode.failures(self.consumer, notifications):
-            parked.park(cur, parking)
-        events = [(n.id, decode(n)) for n in notifications if n.id not in decode.errors]
+        events: list[Positioned] = []
+        for notification in notifications:
+            event = decode(notification)
+            if event is None:
+                parked.park(cur, Parking.of(self.consumer, notification, "decode",
+                                            decode.errors[notification.id]))
+            else:
+                events.append((notification.id, event))
         if events:
             self._apply_part(cur, generation, events, {n.id: n for n in notifications})
 
@@ -220,45 +217,99 @@ class Worker:
         return total
 
 
-def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> int:
-    """Rebuild `model` from the whole log into new tables, then switch the views over.
+SHADOW = "~rebuild"  # a rebuild's own state row: the model's name and this
 
-    The live runner keeps serving the old tables meanwhile; the final catch-up and the switch
-    happen with the state row locked, so no event is lost or applied twice across the swap.
-    It creates and drops tables, so only the tables' owner may run it (PermissionError).
+
+def rebuild(model: ReadModel, app: Wardship, conn: psycopg.Connection[Any]) -> int:
+    """Rebuild `model` from the whole log into new tables, then switch the views over."""
+    return rebuild_models([model], app, conn)
+
+
+def rebuild_models(
+    models: Sequence[ReadModel], app: Wardship, conn: psycopg.Connection[Any],
+    limit: int = BATCH_SIZE,
+) -> int:
+    """Rebuild `models` from the whole log in one pass into new tables, then switch every
+    model's views over at once; returns the log position they reached.
+
+    Each page of the log is read and decoded once and applied to every model's new
+    generation. The live runner keeps serving the old tables meanwhile; the final catch-up
+    and the switch happen with the models' state rows locked, so no event is lost or applied
+    twice across the swap. A rebuild that fails before the switch drops its new tables and
+    leaves the live ones as they were. It creates and drops tables, so only the tables'
+    owner may run it (PermissionError).
     """
+    if not models:
+        raise ValueError("no read model to rebuild")
     if not may_change_schema(conn):
         raise PermissionError(
             "a rebuild creates and drops tables: run it as the tables' owner (wardship_owner)")
-    ensure(conn, model)
-    shadow = f"{model.name}~rebuild"
+    for model in models:
+        ensure(conn, model)
+    generations = _prepare_shadows(conn, models)
+    try:
+        fleet = Fleet(models, app, conn, states=[m.name + SHADOW for m in models])
+        while fleet.step(limit):
+            pass
+        with conn.transaction():
+            for model in models:
+                create_indexes(conn, model.tables, generations[model.name])
+        with conn.transaction(), conn.cursor() as cur:
+            # Locked in the order every runner locks them (by name), so no deadlock.
+            old = dict(cur.execute(
+                f"SELECT name, generation FROM {STATE_TABLE} WHERE name = ANY(%s)"  # noqa: S608
+                " ORDER BY name FOR UPDATE", ([m.name for m in models],)).fetchall())
+            position = fleet.catch_up_in(cur, limit)
+            for model in models:
+                point_views(conn, model.tables, generations[model.name])
+                cur.execute(
+                    f"UPDATE {STATE_TABLE} SET generation = %s, position = %s,"  # noqa: S608
+                    " updated_at = now() WHERE name = %s",
+                    (generations[model.name], position, model.name),
+                )
+                cur.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s",  # noqa: S608
+                            (model.name + SHADOW,))
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            _discard_shadows(conn, models, generations)
+        raise
     with conn.transaction():
-        current = conn.execute(
-            f"SELECT generation FROM {STATE_TABLE} WHERE name = %s", (model.name,)  # noqa: S608
-        ).fetchone()
-        assert current is not None
-        generation = int(current[0]) + 1
-        create_tables(conn, model.tables, generation)
-        conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (shadow,))  # noqa: S608
-        conn.execute(
-            f"INSERT INTO {STATE_TABLE} (name, generation, position) VALUES (%s, %s, 0)",  # noqa: S608
-            (shadow, generation),
-        )
-    worker = Worker(model, app, conn, state=shadow)
-    worker.catch_up()
-    with conn.transaction(), conn.cursor() as cur:
-        old, _ = Worker._lock(cur, model.name)
-        position = worker.catch_up_in(cur, generation)
-        point_views(conn, model.tables, generation)
-        cur.execute(
-            f"UPDATE {STATE_TABLE} SET generation = %s, position = %s, updated_at = now()"  # noqa: S608
-            " WHERE name = %s",
-            (generation, position, model.name),
-        )
-        cur.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (shadow,))  # noqa: S608
-    with conn.transaction():
-        drop_tables(conn, model.tables, old)
+        for model in models:
+            drop_tables(conn, model.tables, int(old[model.name]))
     return position
+
+
+def _prepare_shadows(conn: psycopg.Connection[Any], models: Sequence[ReadModel]) -> dict[str, int]:
+    """Create each model's next generation, empty, with a state row at position 0."""
+    generations: dict[str, int] = {}
+    with conn.transaction():
+        for model in models:
+            current = conn.execute(
+                f"SELECT generation FROM {STATE_TABLE} WHERE name = %s",  # noqa: S608
+                (model.name,)).fetchone()
+            assert current is not None
+            generations[model.name] = generation = int(current[0]) + 1
+            create_tables(conn, model.tables, generation, indexes=False)
+            shadow = model.name + SHADOW
+            conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s", (shadow,))  # noqa: S608
+            conn.execute(
+                f"INSERT INTO {STATE_TABLE} (name, generation, position)"  # noqa: S608
+                " VALUES (%s, %s, 0)", (shadow, generation))
+    return generations
+
+
+def _discard_shadows(conn: psycopg.Connection[Any], models: Sequence[ReadModel],
+                     generations: dict[str, int]) -> None:
+    """Drop a failed rebuild's new tables and state rows (never a generation that is live)."""
+    with conn.transaction():
+        for model in models:
+            live = conn.execute(
+                f"SELECT generation FROM {STATE_TABLE} WHERE name = %s",  # noqa: S608
+                (model.name,)).fetchone()
+            if live is not None and int(live[0]) != generations[model.name]:
+                drop_tables(conn, model.tables, generations[model.name])
+            conn.execute(f"DELETE FROM {STATE_TABLE} WHERE name = %s",  # noqa: S608
+                         (model.name + SHADOW,))
 
 
 class Fleet:
@@ -266,37 +317,63 @@ class Fleet:
     applied to every model; all rows and positions of a batch commit together."""
 
     def __init__(
-        self, models: Sequence[ReadModel], app: Wardship, conn: psycopg.Connection[Any]
+        self, models: Sequence[ReadModel], app: Wardship, conn: psycopg.Connection[Any],
+        states: Sequence[str] | None = None,
     ) -> None:
         self.app = app
         self.conn = conn
-        self.workers = [Worker(model, app, conn) for model in models]
+        names = states or [model.name for model in models]
+        workers = [Worker(model, app, conn, state)
+                   for model, state in zip(models, names, strict=True)]
+        # State rows are locked in name order by every runner and rebuild: no deadlock.
+        self.workers = sorted(workers, key=lambda worker: worker.state)
+
+    def _low(self, conn: psycopg.Connection[Any] | psycopg.Cursor[Any]) -> int:
+        """The lowest position of the fleet's models: where the next page starts."""
+        names = [worker.state for worker in self.workers]
+        positions = dict(conn.execute(
+            f"SELECT name, position FROM {STATE_TABLE} WHERE name = ANY(%s)",  # noqa: S608
+            (names,)).fetchall())
+        return min(int(positions.get(name, 0)) for name in names)
 
     def step(self, limit: int = BATCH_SIZE) -> int:
         """Apply the next batch to every model; returns positions advanced (0: caught up)."""
-        names = [worker.state for worker in self.workers]
-        positions = dict(self.conn.execute(
-            f"SELECT name, position FROM {STATE_TABLE} WHERE name = ANY(%s)",  # noqa: S608
-            (names,)).fetchall())
-        low = min(int(positions.get(name, 0)) for name in names)
+        low = self._low(self.conn)
         notifications = self.app.recorder.select_notifications(
             start=low, limit=limit, inclusive_of_start=False
         )
         if not notifications:
             return 0
-        last, decode = notifications[-1].id, Decoder(self.app.mapper)
         # One transaction for every model's rows and position: one commit per batch.
         with self.conn.transaction(), self.conn.cursor() as cur:
-            for worker in self.workers:
-                generation, before = worker._lock(cur, worker.state)
-                if before < low or before >= last:
-                    continue  # moved (a rebuild swapped in) or ahead: the next round sees it
-                mine = [n for n in notifications
-                        if n.id > before and n.topic in worker.model.topics]
-                worker._apply(cur, generation, mine, decode)
-                worker._advance(cur, worker.state, before, last)
+            self._apply_page(cur, low, notifications, notify=True)
+        return notifications[-1].id - low
+
+    def catch_up_in(self, cur: psycopg.Cursor[Any], limit: int = BATCH_SIZE) -> int:
+        """Apply the rest of the log inside the caller's transaction (a rebuild's swap);
+        returns the position reached."""
+        while True:
+            low = self._low(cur)
+            notifications = self.app.recorder.select_notifications(
+                start=low, limit=limit, inclusive_of_start=False)
+            if not notifications:
+                return low
+            self._apply_page(cur, low, notifications, notify=False)
+
+    def _apply_page(self, cur: psycopg.Cursor[Any], low: int,
+                    notifications: Sequence[Notification], notify: bool) -> None:
+        """Decode `notifications` once and apply each model's share of them."""
+        last, decode = notifications[-1].id, Decoder(self.app.mapper)
+        for worker in self.workers:
+            generation, before = worker._lock(cur, worker.state)
+            if before < low or before >= last:
+                continue  # moved (a rebuild swapped in) or ahead: the next round sees it
+            mine = [n for n in notifications
+                    if n.id > before and n.topic in worker.model.topics]
+            worker._apply(cur, generation, mine, decode)
+            worker._advance(cur, worker.state, before, last)
+            if notify:
                 cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{worker.state}:{last}"))
-        return last - low
 
     def run(self, stop: threading.Event, idle: float = 1.0,
             on_step: Callable[[], None] | None = None,

@@ -8,13 +8,15 @@ and written back with one pipelined upsert per table, which is what makes rebuil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     import psycopg
 
@@ -34,9 +36,22 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
+
+    @cached_property
+    def json_columns(self) -> tuple[int, ...]:
+        """Where the jsonb columns are in `column_names`."""
+        return tuple(n for n, (_, kind) in enumerate(self.columns) if kind == "jsonb")
+
+    @cached_property
+    def key_of(self) -> Callable[[dict[str, Any]], Key]:
+        """A row's key as a tuple."""
+        if len(self.key) == 1:
+            column = self.key[0]
+            return lambda row: (row[column],)
+        return itemgetter(*self.key)  # a tuple for two columns or more
 
     def physical(self, generation: int) -> str:
         return f"{self.name}__g{generation}"
@@ -51,8 +66,10 @@ def create_state_table(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def create_tables(conn: psycopg.Connection[Any], tables: Iterable[Table], generation: int) -> None:
-    """Create (afresh) the physical tables of one generation."""
+def create_tables(conn: psycopg.Connection[Any], tables: Iterable[Table], generation: int,
+                  indexes: bool = True) -> None:
+    """Create (afresh) the physical tables of one generation; a rebuild creates the extra
+    indexes only once the tables are filled (`create_indexes`), which is cheaper."""
     for table in tables:
         name = sql.Identifier(table.physical(generation))
         columns = sql.SQL(", ").join(
@@ -62,11 +79,19 @@ def create_tables(conn: psycopg.Connection[Any], tables: Iterable[Table], genera
         key = sql.SQL(", ").join(map(sql.Identifier, table.key))
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(name))
         conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(name, columns, key))
+    if indexes:
+        create_indexes(conn, tables, generation)
+
+
+def create_indexes(conn: psycopg.Connection[Any], tables: Iterable[Table], generation: int
+                   ) -> None:
+    """Create the extra indexes (beside the key) of one generation's tables."""
+    for table in tables:
         for number, expression in enumerate(table.indexes):
             conn.execute(
                 sql.SQL("CREATE INDEX {} ON {} ({})").format(
                     sql.Identifier(f"{table.physical(generation)}_i{number}"),
-                    name,
+                    sql.Identifier(table.physical(generation)),
                     sql.SQL(expression),
                 )
             )
@@ -104,12 +129,15 @@ class Rows:
     # Keys grouped by the first key column (e.g. a case's deadlines), for `matching`.
     groups: dict[Any, set[Key]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.key_of = self.table.key_of
+        # Only a table keyed by several columns groups its keys: with one, a key is its group.
+        self._grouped = len(self.table.key) > 1
+
     def _cache(self, key: Key, row: dict[str, Any]) -> None:
         self.cached[key] = row
-        self.groups.setdefault(key[0], set()).add(key)
-
-    def key_of(self, row: dict[str, Any]) -> Key:
-        return tuple(row[col] for col in self.table.key)
+        if self._grouped:
+            self.groups.setdefault(key[0], set()).add(key)
 
     def prefetch(self, cur: psycopg.Cursor[Any], column: str, values: Iterable[Any]) -> None:
         """Load every row whose `column` is one of `values`; rows not found do not exist."""
@@ -123,14 +151,16 @@ class Rows:
         names = [d.name for d in cur.description or ()]
         for values_row in cur.fetchall():
             row = dict(zip(names, values_row, strict=True))
-            if self.key_of(row) not in self.cached:
-                self._cache(self.key_of(row), row)
+            key = self.key_of(row)
+            if key not in self.cached:
+                self._cache(key, row)
         self.covered[column] |= wanted
 
     def get(self, cur: psycopg.Cursor[Any], *key: Any) -> dict[str, Any] | None:
         """The row with this key as the batch sees it, or None."""
-        if key in self.cached:
-            return self.cached[key]
+        found = self.cached.get(key)
+        if found is not None:
+            return found
         if key in self.deleted:
             return None
         for column, values in self.covered.items():
@@ -142,11 +172,11 @@ class Rows:
         cur.execute(
             sql.SQL("SELECT * FROM {} WHERE {}").format(sql.Identifier(self.physical), where), key
         )
-        found = cur.fetchone()
-        if found is None:
+        fetched = cur.fetchone()
+        if fetched is None:
             return None
         names = [d.name for d in cur.description or ()]
-        row = dict(zip(names, found, strict=True))
+        row = dict(zip(names, fetched, strict=True))
         self._cache(key, row)
         return row
 
@@ -154,7 +184,8 @@ class Rows:
         key = self.key_of(row)
         self._cache(key, row)
         self.dirty.add(key)
-        self.deleted.discard(key)
+        if self.deleted:
+            self.deleted.discard(key)
         return row
 
     def touch(self, row: dict[str, Any]) -> None:
@@ -167,6 +198,9 @@ class Rows:
 
     def matching(self, value: Any) -> list[dict[str, Any]]:
         """Cached rows whose first key column equals `value` (prefetch by it first)."""
+        if not self._grouped:
+            found = self.cached.get((value,))
+            return [] if found is None else [found]
         keys = self.groups.get(value, ())
         return [self.cached[key] for key in keys if key in self.cached]
 
@@ -180,8 +214,10 @@ class Rows:
                             list(self.deleted))
         if not self.dirty:
             return
-        columns = self.table.column_names
-        rows = [tuple(_adapt(self.cached[key].get(col)) for col in columns) for key in self.dirty]
+        columns, cached = self.table.column_names, self.cached
+        rows = [tuple(map(cached[key].get, columns)) for key in self.dirty]
+        if self.table.json_columns:
+            rows = [_adapt_json(row, self.table.json_columns) for row in rows]
         if len(rows) < COPY_FROM:
             cur.executemany(self._upsert(sql.SQL("VALUES ({})").format(
                 sql.SQL(", ").join(sql.Placeholder() * len(columns)))), rows)
@@ -214,8 +250,13 @@ class Rows:
         )
 
 
-def _adapt(value: Any) -> Any:
-    return Jsonb(value) if isinstance(value, dict | list) else value
+def _adapt_json(row: tuple[Any, ...], json_columns: tuple[int, ...]) -> tuple[Any, ...]:
+    """The row with the dicts and lists of its jsonb columns wrapped for psycopg."""
+    values = list(row)
+    for number in json_columns:
+        if isinstance(values[number], dict | list):
+            values[number] = Jsonb(values[number])
+    return tuple(values)
 
 
 @dataclass

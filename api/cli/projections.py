@@ -1,4 +1,4 @@
-"""`wardship projections run|rebuild`: run the read models, or rebuild one from the log."""
+"""`wardship projections run|rebuild`: run the read models, or rebuild them from the log."""
 
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = sub.add_parser("run", help="run every read model (or the named ones) until stopped")
     run.add_argument("names", nargs="*", choices=[*MODELS, []], metavar="NAME")
-    rebuild = sub.add_parser("rebuild", help="rebuild one read model from the log, then switch")
-    rebuild.add_argument("name", choices=sorted(MODELS))
+    rebuild = sub.add_parser(
+        "rebuild", help="rebuild every read model (or the named ones) from the log in one pass,"
+        " then switch")
+    rebuild.add_argument("names", nargs="*", choices=[*MODELS, []], metavar="NAME")
+    rebuild.add_argument("--all", action="store_true", help="every read model (the default)")
 
 
 def run_until_signal(names: list[str]) -> int:
@@ -61,11 +64,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action == "run":
         return run_until_signal(list(args.names or MODELS))
-    return rebuild_one(args.name)
+    if args.all and args.names:
+        print("name read models or give --all, not both")
+        return 2
+    return rebuild_some(list(dict.fromkeys(args.names or MODELS)))
 
 
-def rebuild_one(name: str) -> int:
-    """Rebuild `name` into new tables while the live runner serves the old ones."""
+def rebuild_some(names: list[str]) -> int:
+    """Rebuild the named read models in one pass over the log into new tables, while the
+    live runner serves the old ones."""
     import time
 
     import psycopg
@@ -73,7 +80,7 @@ def rebuild_one(name: str) -> int:
     from api.bootstrap import bootstrap
     from api.settings import get_settings
     from projections.registry import MODELS
-    from projections.runner import rebuild
+    from projections.runner import rebuild_models
 
     settings = get_settings()
     if settings.database_url is None:
@@ -83,13 +90,14 @@ def rebuild_one(name: str) -> int:
     started = time.monotonic()
     try:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            position = rebuild(MODELS[name](), app, conn)
+            position = rebuild_models([MODELS[name]() for name in names], app, conn)
     except PermissionError as error:
         print(error)
         return 2
     finally:
         app.close()
-    print(f"rebuilt {name} up to log position {position} in {time.monotonic() - started:.1f}s")
+    print(f"rebuilt {', '.join(names)} up to log position {position}"
+          f" in {time.monotonic() - started:.1f}s")
     return 0
 
 
