@@ -45,7 +45,7 @@ from domain.imports import LAYOUTS
 from domain.log_pages import notifications_of
 from domain.monitoring_commands import MonitoringCommands
 from domain.monitoring_events import MonitoringStarted
-from domain.patterns import REPORT, Signal, child_signals, matches
+from domain.patterns import REPORT, RISK_RAISED, Signal, child_signals, matches
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
     SAVE_ATTEMPTS,
@@ -392,7 +392,7 @@ class Wardship(Application[UUID], MonitoringCommands):
             file = self._child_file(UUID(case.child_id))
             self.record_alarms(file, Signal(REPORT, received_at, f"{case_id}:{ticket}"),
                                jurisdiction=case.jurisdiction, case_id=str(case_id),
-                               changed=case)
+                               pending=[case])
             try:
                 position = self.store.save(case, record,
                                            *([file] if file.pending_events else []))
@@ -535,7 +535,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         them. `known`: the child files known to exist (`child_file_ids`), kept up to date."""
         self._importer_of(actor, job_id)
         recorder = BatchRecorder(self.store, self.policy, self._identity_key,
-                                 _OPENED_BY_COMMAND)
+                                 _OPENED_BY_COMMAND, self.record_alarms)
         return recorder.record(actor, job_id, first_row, rows, known).view()
 
     def finish_import(self, actor: Actor, job_id: UUID) -> dict[str, Any]:
@@ -756,18 +756,20 @@ class Wardship(Application[UUID], MonitoringCommands):
         return file
 
     def record_alarms(self, file: ChildFile, new: Signal, *, jurisdiction: str,
-                      case_id: str | None, changed: ProtectionCase | None = None) -> None:
+                      case_id: str | None, pending: Sequence[ProtectionCase] = ()) -> None:
         """Record on the file the alarms the new signal raises under the policy's pattern
         rules (`domain.patterns`); the caller saves the file with what made the signal.
-        `changed`: the case `case_id` as the command left it (not saved yet), if it was
-        there before (a case being opened is not: `new` is its report)."""
+        `pending`: the child's cases changed by the same command, not saved yet (a case
+        being opened is `case_id` and not among them: `new` is its report)."""
         rules = [rule for rule in self.policy.patterns if rule.signal == new.kind]
-        if not rules:
-            return
+        unsaved = {str(case.id) for case in pending}
         # Cases are linked as they arrive, so the newest hold every signal a window of days
         # can reach; a bound keeps a file with a long past from loading all of it each time.
-        cases = [self._case(UUID(c)) for c in file.case_ids[-PATTERN_CASES:] if c != case_id]
-        cases += [changed] if changed is not None else []
+        stored = [c for c in file.case_ids[-PATTERN_CASES:] if c != case_id and c not in unsaved]
+        if not rules or (not stored and not pending
+                         and not any(RISK_RAISED in (r.signal, r.after) for r in rules)):
+            return  # nothing this signal could match: spare the reads
+        cases = [*(self._case(UUID(c)) for c in stored), *pending]
         try:
             record: MonitoringRecord | None = self.monitoring(file.id)
         except CaseNotFound:

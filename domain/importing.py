@@ -16,7 +16,7 @@ import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
@@ -30,6 +30,7 @@ from domain.errors import DomainError, VersionConflict
 from domain.import_job import COUNTS, ImportJob
 from domain.imports import CheckedRow, Rejection, check_row, concern_summary
 from domain.log_pages import notifications_of
+from domain.patterns import REPORT, Signal
 from domain.store import SAVE_ATTEMPTS
 
 if TYPE_CHECKING:
@@ -58,15 +59,24 @@ def child_file_ids(recorder: Any) -> set[UUID]:
             for n in notifications_of(recorder, topics, page=FILE_ID_PAGE)}
 
 
+class RecordAlarms(Protocol):
+    """`Wardship.record_alarms`: record on the file the alarms a new signal raises."""
+
+    def __call__(self, file: ChildFile, new: Signal, *, jurisdiction: str,
+                 case_id: str | None, pending: Sequence[ProtectionCase] = ()) -> None: ...
+
+
 class BatchRecorder:
     """Records batches of one job's rows for one importer."""
 
     def __init__(self, store: AggregateStore, policy: Policy, identity_key: bytes,
-                 case_namespace: UUID) -> None:
+                 case_namespace: UUID, alarms: RecordAlarms | None = None) -> None:
         self.store = store
         self.policy = policy
         self._key = identity_key
         self._case_namespace = case_namespace
+        # The pattern rules' check (`Wardship.record_alarms`): a risk row's case is a report.
+        self.alarms = alarms
 
     def record(self, actor: Actor, job_id: UUID, first_row: int,
                rows: Sequence[tuple[int, Mapping[str, str]]], known: set[UUID],
@@ -227,5 +237,10 @@ class _Batch:
                     "reporter": {"name": None, "phone": None, "mandatory": True,
                                  "organisation": ORGANISATIONS[self.job.source]}})
         file.link_case(str(case_id), checked.category, child, self.actor.subject)
+        if self.recorder.alarms is not None:
+            assert case.opened_at is not None
+            self.recorder.alarms(
+                file, Signal(REPORT, case.opened_at, str(case_id)), jurisdiction=checked.township,
+                case_id=str(case_id), pending=[c for c in self.cases if c.child_id == str(file.id)])
         self.cases.append(case)
         self.counts["cases_opened"] += 1

@@ -4,12 +4,16 @@ a case closed, a risk level rising twice in a quarter each raise one alarm to th
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pytest
 
+from api.imports.reader import open_import
+from api.imports.runner import run_job, start_job
+from domain.actors import Actor
+from domain.codes import Role
 from domain.errors import ActionNotAllowed, PolicyError
 from domain.patterns import REPORT, PatternRule, Signal, matches, parse_patterns
 from domain.policy import load_policy
@@ -24,11 +28,13 @@ from tests.domain.builders import (
 )
 from tests.domain.test_hotline_orders import DESK
 from tests.domain.test_monitoring import CHILD_SUPERVISOR, act, start
+from tests.imports_data import id_number, school_roll
 
 if TYPE_CHECKING:
     from domain.application import Wardship
 
 DAY = timedelta(days=1)
+IMPORTER = Actor("ad-1", frozenset({Role.ADMIN}), TOWNSHIP[:6], "Invented Admin")
 OTHER_CHILD = {**CHILD, "name": "Test Child Z", "id_number": "511102201501010013"}
 
 
@@ -113,6 +119,18 @@ class TestAlarms:
         assert alarm["rule"] == "repeat_report"
         assert [s["ref"] for s in alarm["signals"]] == [
             str(first.case_id), f"{first.case_id}:12345-2026-000777"]
+
+    def test_a_risk_row_of_an_import_is_a_report_about_the_child(self, app: Wardship) -> None:
+        recently = datetime.now(UTC) - 2 * DAY
+        child = {**CHILD, "id_number": id_number(3, TOWNSHIP[:6]), "name": "学生3"}
+        first = open_case(app, child=child, at=recently)
+        roll = school_roll(4, bad=False)  # row 3 is a dropout: a discovery case
+        data = open_import(roll.text.encode(), "school_roll")
+        run_job(app, IMPORTER, data, start_job(app, IMPORTER, data, TOWNSHIP[:6]))
+        (alarm,) = alarms(app, first.view["child_id"])
+        assert alarm["rule"] == "repeat_report"
+        assert alarm["signals"][0]["ref"] == str(first.case_id)
+        assert alarm["recipient_jurisdiction"] == TOWNSHIP
 
     def test_reports_further_apart_or_about_other_children_raise_nothing(
         self, memory_app: Wardship
