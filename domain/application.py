@@ -35,7 +35,7 @@ from domain.errors import (
     StaleVersion,
     VersionConflict,
 )
-from domain.events import CaseOpened
+from domain.events import CaseOpened, CaseReopened
 from domain.hashchain import ChainLink, check_chain
 from domain.holders import HOLDER_TYPES, NOTICE_TYPES
 from domain.hotline import HotlineTicket, order_command_id, ticket_id
@@ -210,7 +210,8 @@ class Wardship(Application[UUID], MonitoringCommands):
         # then finds the command recorded.)
         attempts = 1 if expected_version is not None else SAVE_ATTEMPTS
         try:
-            recorded_at, case, position = self._change(case_id, act, attempts)
+            recorded_at, case, position = self._change(
+                case_id, act, attempts, self._reopening_alarms if action == "reopen" else None)
         except VersionConflict:
             # The last attempt lost: to another writer, or to this command's own commit.
             replayed = self._replayed(case_id, command_id, actor)
@@ -688,10 +689,12 @@ class Wardship(Application[UUID], MonitoringCommands):
         return ChainLink(record.originator_version, get_topic(type(event)), dict(vars(event)))
 
     def _change(
-        self, case_id: UUID, command: Callable[[ProtectionCase], T], attempts: int
+        self, case_id: UUID, command: Callable[[ProtectionCase], T], attempts: int,
+        companions: Callable[[ProtectionCase], Sequence[Any]] | None = None,
     ) -> tuple[T, ProtectionCase, int | None]:
         try:
-            result, case, position = self.store.change(case_id, self._as_case(command), attempts)
+            result, case, position = self.store.change(case_id, self._as_case(command), attempts,
+                                                       companions)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no case {case_id}") from None
         return result, case, position
@@ -754,6 +757,17 @@ class Wardship(Application[UUID], MonitoringCommands):
         self.record_alarms(file, Signal(REPORT, case.opened_at, str(case.id)),
                            jurisdiction=case.jurisdiction, case_id=str(case.id))
         return file
+
+    def _reopening_alarms(self, case: ProtectionCase) -> list[ChildFile]:
+        """A reopening is a new report about the child: the alarms it raises, on the file."""
+        reopened = [e for e in case.pending_events if isinstance(e, CaseReopened)]
+        if not reopened:
+            return []  # a retry that found its command recorded
+        file = self._child_file(UUID(case.child_id))
+        key = f"reopen-{reopened[-1].originator_version}"
+        self.record_alarms(file, Signal(REPORT, reopened[-1].occurred_at, f"{case.id}:{key}"),
+                           jurisdiction=case.jurisdiction, case_id=str(case.id), pending=[case])
+        return [file] if file.pending_events else []
 
     def record_alarms(self, file: ChildFile, new: Signal, *, jurisdiction: str,
                       case_id: str | None, pending: Sequence[ProtectionCase] = ()) -> None:

@@ -96,12 +96,13 @@ class ProtectionCase(Aggregate):
     jurisdiction: str
     child_id: str
     stage: str
-    # When the case last closed (its closing act's time); None while open. A class default,
-    # so that snapshots taken before it was kept read as not known.
-    closed_at: datetime | None = None
-    # 12345 work orders linked to the case once open, and when each was received: reports
-    # about the child too (`domain.patterns`). Also a class default, for older snapshots.
-    linked_reports: Sequence[Sequence[Any]] = ()  # events replace it, never change it
+    # What the pattern rules (`domain.patterns`) read of a case beyond its opening: when it
+    # closed, each time; and the reports that came to it later, [key, time] each (a 12345
+    # work order linked to it: its ticket; a reopening: "reopen-<version>"). Lists, as a
+    # snapshot's state decodes them, that events replace and never change; class defaults,
+    # so that snapshots taken before they were kept read as none.
+    closings: Sequence[datetime] = ()
+    later_reports: Sequence[Sequence[Any]] = ()
 
     def __init__(self) -> None:
         # State is set by CaseOpened.apply; defaults here keep snapshots and replays uniform.

@@ -59,9 +59,7 @@ class CaseEvent(Aggregate.Event):
         closes = self.stage == Stage.CLOSED and case.stage != Stage.CLOSED
         case.spend_approvals(type(self), closes=closes)
         if closes:
-            case.closed_at = self.occurred_at
-        elif self.stage != Stage.CLOSED and case.closed_at is not None:
-            case.closed_at = None  # reopened
+            case.closings = [*case.closings, self.occurred_at]
         # Kept only for a case with work orders: snapshots of the cases before the 12345 desk
         # stay the state their events give.
         if case.hotline_orders and case.stage in FIRST_STAGES \
@@ -389,6 +387,8 @@ class CaseReopened(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         # A new report is graded afresh at intake; no approval outlives the closed case.
+        case.later_reports = [*case.later_reports,
+                              [f"reopen-{self.originator_version}", self.occurred_at]]
         case.closed_reason = None
         case.grade = None
         case.approvals.clear()
@@ -502,8 +502,7 @@ class HotlineOrderLinked(CaseEvent):
     def change(self, case: ProtectionCase) -> None:
         case.hotline_orders[self.ticket] = AWAITING
         if not self.opened:  # another report about the child, on the open case
-            # Lists, as a snapshot's state decodes them: a snapshot equals its replay.
-            case.linked_reports = [*case.linked_reports, [self.ticket, self.occurred_at]]
+            case.later_reports = [*case.later_reports, [self.ticket, self.occurred_at]]
 
 
 class HotlineReplied(CaseEvent):

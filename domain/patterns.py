@@ -93,17 +93,16 @@ def matches(
 
 
 def child_signals(cases: Iterable[Any], record: Any | None) -> list[Signal]:
-    """What the service holds about a child: each case's report (`opened_at`), the 12345
-    orders linked to it later (`linked_reports`) and its last closing (`closed_at`), and
-    each rise of the monitoring record's risk level."""
+    """What the service holds about a child: each case's report (`opened_at`), the reports
+    that came to it later (`later_reports`: 12345 orders linked, reopenings) and its
+    closings, and each rise of the monitoring record's risk level."""
     signals = []
     for case in cases:
         if case.opened_at is not None:
             signals.append(Signal(REPORT, case.opened_at, str(case.id)))
-        signals += [Signal(REPORT, at, f"{case.id}:{ticket}")
-                    for ticket, at in case.linked_reports]
-        if case.closed_at is not None:
-            signals.append(Signal(CASE_CLOSED, case.closed_at, str(case.id)))
+        signals += [Signal(REPORT, at, f"{case.id}:{key}") for key, at in case.later_reports]
+        signals += [Signal(CASE_CLOSED, at, f"{case.id}:closed-{n}")
+                    for n, at in enumerate(case.closings, 1)]
     if record is not None:
         signals += [Signal(RISK_RAISED, at, f"{record.id}:rise-{n}")
                     for n, at in enumerate(record.risk_rises, 1)]

@@ -149,6 +149,15 @@ class TestAlarms:
         assert alarm["rule"] == "report_after_closing"
         assert [s["kind"] for s in alarm["signals"]] == ["case_closed", "report"]
 
+    def test_reopening_a_case_within_30_days_of_closing_alarms(self, app: Wardship) -> None:
+        case = open_case(app)
+        case.do("screen_out", reason="not a protection matter")
+        case.do("reopen", at=T0 + 10 * DAY, reason="new report: the child is alone again")
+        (alarm,) = alarms(app, case.view["child_id"])
+        assert alarm["rule"] == "report_after_closing"
+        assert [s["ref"] for s in alarm["signals"]] == [
+            f"{case.case_id}:closed-1", f"{case.case_id}:reopen-{case.view['version']}"]
+
     def test_a_report_long_after_closing_raises_nothing(self, memory_app: Wardship) -> None:
         first = open_case(memory_app)
         first.do("screen_out", reason="not a protection matter")

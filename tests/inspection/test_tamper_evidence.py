@@ -181,8 +181,8 @@ class TestSnapshots:
         with wardship_on(db_url) as fresh:
             assert fresh.verify_chain(case_id)["valid"]
             case = fresh.get_case_aggregate(case_id)
-            assert [ticket for ticket, _ in case.linked_reports] == ["12345-2026-000900"]
-            assert case.closed_at is not None
+            assert [ticket for ticket, _ in case.later_reports] == ["12345-2026-000900"]
+            assert len(case.closings) == 1
 
 
 class TestAppendOnly:
