@@ -459,10 +459,10 @@ class ProtectionCase(Aggregate):
         if from_partition == to_partition:
             raise InvalidCommand("the case is already in that partition: transfer it instead")
         step = self._begin("transfer_jurisdiction", ctx)
-        if not access.may_transfer(ctx.actor, self.jurisdiction, jurisdiction):
+        if not access.may_hand_over(ctx.actor, self.jurisdiction):
             raise OutsideJurisdiction(
-                f"{jurisdiction} is outside your area: a supervisor whose code covers both "
-                f"{self.jurisdiction} and {jurisdiction} hands the case over there")
+                f"a supervisor whose code covers {self.jurisdiction} hands the case over to "
+                "another province")
         # The target reopens exactly these (`receive`); here nothing runs any more.
         settled = {change["id"] for change in step.changes}
         stops = [closing(d.id, DeadlineStatus.CANCELLED) if d.is_open else resolving(d.id)

@@ -11,7 +11,7 @@ import pytest
 from domain.actors import Actor
 from domain.application import Wardship
 from domain.codes import Role
-from domain.errors import ActionNotAllowed, InvalidCommand
+from domain.errors import ActionNotAllowed, CaseNotFound, InvalidCommand, OutsideJurisdiction
 from domain.events import CaseHandedOver, ReceivedFromPartition
 from domain.handover import move_case
 from domain.storage import event_store_env
@@ -20,9 +20,10 @@ from tests.domain.builders import CASEWORKER, CIPHER_KEY, long_case, open_case
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-# Invented actors: a national supervisor covers both provinces (a move is a transfer
-# between areas, allowed to whoever covers both); a caseworker in Guangdong.
-NATIONAL = Actor("sv-n", frozenset({Role.SUPERVISOR}), "", "National Supervisor")
+# Invented actors: a supervisor in Sichuan hands cases over; a caseworker in Guangdong works
+# them there; the service itself (no person's code covers two provinces).
+SICHUAN_SUPERVISOR = Actor("sv-51", frozenset({Role.SUPERVISOR}), "5111", "City Supervisor")
+NATIONAL = Actor("system", frozenset({Role.SYSTEM}), "", "The service")
 GUANGDONG = "440103001"
 GD_CASEWORKER = Actor("cw-44", frozenset({Role.CASEWORKER}), "4401", "Guangzhou Worker")
 
@@ -59,8 +60,8 @@ def test_a_moved_case_keeps_its_history_and_its_chain_verifies_on_both_sides(
     before = sichuan.case_events(driver.case_id)
     source_head = sichuan.verify_chain(driver.case_id)["head_hash"]
 
-    moved = move_case(sichuan, guangdong, driver.case_id, NATIONAL, jurisdiction=GUANGDONG,
-                      now=driver.clock)
+    moved = move_case(sichuan, guangdong, driver.case_id, SICHUAN_SUPERVISOR,
+                      jurisdiction=GUANGDONG, now=driver.clock)
 
     left = sichuan.case_events(driver.case_id)
     arrived = guangdong.case_events(driver.case_id)
@@ -89,7 +90,7 @@ def test_the_source_case_is_frozen_and_the_target_works_it(
     sichuan, guangdong = provinces
     driver = open_case(sichuan)
     driver.do("accept_report", grade="yellow", assignee="cw-1")
-    move_case(sichuan, guangdong, driver.case_id, NATIONAL, jurisdiction=GUANGDONG,
+    move_case(sichuan, guangdong, driver.case_id, SICHUAN_SUPERVISOR, jurisdiction=GUANGDONG,
               now=driver.clock)
 
     frozen = sichuan.get_case_aggregate(driver.case_id)
@@ -114,14 +115,28 @@ def test_a_move_run_again_records_nothing_twice(provinces: tuple[Wardship, Wards
     sichuan, guangdong = provinces
     driver = open_case(sichuan)
     # Cut off between the two saves: the hand-over is recorded, the arrival is not.
-    history = sichuan.hand_over(driver.case_id, NATIONAL, jurisdiction=GUANGDONG,
+    history = sichuan.hand_over(driver.case_id, SICHUAN_SUPERVISOR, jurisdiction=GUANGDONG,
                                 to_partition="44", now=driver.clock)
-    move_case(sichuan, guangdong, driver.case_id, NATIONAL, jurisdiction=GUANGDONG,
+    move_case(sichuan, guangdong, driver.case_id, SICHUAN_SUPERVISOR, jurisdiction=GUANGDONG,
               now=driver.clock)
-    move_case(sichuan, guangdong, driver.case_id, NATIONAL, jurisdiction=GUANGDONG,
+    move_case(sichuan, guangdong, driver.case_id, SICHUAN_SUPERVISOR, jurisdiction=GUANGDONG,
               now=driver.clock)
     assert len(sichuan.case_events(driver.case_id)) == len(history)
     assert len(guangdong.case_events(driver.case_id)) == len(history) + 1
+
+
+def test_only_a_supervisor_over_the_case_hands_it_over(
+    provinces: tuple[Wardship, Wardship],
+) -> None:
+    sichuan, guangdong = provinces
+    driver = open_case(sichuan)
+    for actor in (CASEWORKER, GD_CASEWORKER):
+        with pytest.raises((OutsideJurisdiction, ActionNotAllowed)):
+            move_case(sichuan, guangdong, driver.case_id, actor, jurisdiction=GUANGDONG,
+                      now=driver.clock)
+    assert len(sichuan.case_events(driver.case_id)) == 1
+    with pytest.raises(CaseNotFound):
+        guangdong.get_case(driver.case_id)
 
 
 def test_a_partition_refuses_cases_of_another_province(
