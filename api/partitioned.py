@@ -5,9 +5,9 @@ A request naming a record (a case, child file, monitoring record, contact, impor
 the first UUID in its path) goes to the partition holding it, found by asking the partitions'
 stores and remembered; one that names none goes to the caller's province (the first two
 digits of their token's code, the only province their code covers). `X-Wardship-Partition`
-names a partition outright, for auditors reading a source's copy of a moved case. Moving a
-case to another province (`POST /v1/cases/{id}/handover`) spans two partitions and is
-answered here (`domain.handover`).
+names a partition outright, for auditors reading a source's copy of a moved case. Two
+requests span partitions and are answered here: moving a case to another province
+(`POST /v1/cases/{id}/handover`, `domain.handover`), and `/readyz`, which asks them all.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     Send = Callable[[Message], Any]
 
 PARTITION_HEADER = b"x-wardship-partition"
+READINESS = "/readyz"
 _ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HANDOVER = re.compile(rf"^/v1/cases/({_ID.pattern})/handover$")
 # Records whose partition this process remembers (a moved record's is checked on each use).
@@ -77,6 +79,10 @@ class PartitionedApi:
         if scope["type"] == "http" and scope["method"] == "POST" \
                 and _HANDOVER.match(scope["path"]):
             await self._front(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == READINESS \
+                and PARTITION_HEADER not in dict(scope.get("headers") or []):
+            await self._readiness(scope, receive, send)
             return
         code = await self.partition_of_request(scope)
         await self.apps[code](scope, receive, send)
@@ -145,6 +151,20 @@ class PartitionedApi:
         province = actor.jurisdiction[:2]
         return province if province in self.apps else None
 
+    async def _readiness(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Ready while any partition is (degraded unless all are): one province's outage
+        must not take the others' API out of service. Each partition's answer is listed."""
+        answers = await asyncio.gather(*(_asked(app, scope) for app in self.apps.values()))
+        partitions = {code: {"status_code": status, **body}
+                      for code, (status, body) in zip(self.apps, answers, strict=True)}
+        ready = [code for code, answer in partitions.items() if answer["status_code"] == 200]
+        every = len(ready) == len(partitions) and all(
+            answer.get("status") == "ready" for answer in partitions.values())
+        status = "ready" if every else "degraded" if ready else "not_ready"
+        response = OrjsonResponse({"status": status, "partitions": partitions},
+                                  status_code=200 if ready else 503)
+        await response(scope, receive, send)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Start every partition's API (its pools, application, Temporal client); stop them."""
         await receive()  # lifespan.startup
@@ -193,6 +213,25 @@ class PartitionedApi:
             raise domain_problem(error) from None
         self.remember(case_id, target_code)
         return OrjsonResponse(view)
+
+
+async def _asked(app: FastAPI, scope: Scope) -> tuple[int, dict[str, Any]]:
+    """One partition's answer to a bodiless GET: its status and JSON body."""
+    started: dict[str, int] = {}
+    chunks: list[bytes] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            started["status"] = int(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(bytes(message.get("body", b"")))
+
+    await app(dict(scope), receive, send)
+    body = json.loads(b"".join(chunks) or b"{}")
+    return started.get("status", 500), body if isinstance(body, dict) else {}
 
 
 def _held(wardship: Wardship, record_id: UUID) -> str | None:

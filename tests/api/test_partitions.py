@@ -15,9 +15,11 @@ from fastapi.testclient import TestClient
 from api.bootstrap import bootstrap
 from api.cli.migrate import migrate_database
 from api.http.auth import dev_token
+from api.inspection.casefile import check_case_file
 from api.main import create_app
 from api.partitioned import PartitionedApi, build_api
 from api.settings import Settings
+from deploy.ports import free_port
 from domain.events import CaseHandedOver, ReceivedFromPartition
 from tests.api.support import case_body
 from tests.conftest import new_database
@@ -132,6 +134,14 @@ def test_a_case_moved_to_another_province_keeps_its_history_and_chain(
     assert source_check["events"] == len(source) == 3
     assert target_check["events"] == len(target) == 4
     assert target[-1].prev_hash == source_check["head_hash"]
+    # So do the signed case files each side exports, checked offline.
+    for headers, events in ((gd_supervisor, 4),
+                            ({**gd_supervisor, "X-Wardship-Partition": "51"}, 3)):
+        exported = client.get(f"/v1/cases/{case_id}/export", headers=headers)
+        assert exported.status_code == 200, exported.text
+        check = check_case_file(exported.json())
+        assert check.valid, check.message
+        assert check.events == events
     # The case is worked in Guangdong now, and listed there only.
     noted = client.post(f"/v1/cases/{case_id}/actions", headers=gd_worker,
                         json={"action": "add_note", "text": "arrived from Sichuan"})
@@ -143,6 +153,29 @@ def test_a_case_moved_to_another_province_keeps_its_history_and_chain(
     again = client.post(f"/v1/cases/{case_id}/handover", headers=gd_supervisor,
                         json={"jurisdiction": GUANGDONG_VILLAGE})
     assert again.status_code in (409, 422), again.text
+
+
+def test_one_province_down_leaves_the_api_ready_for_the_others(
+    tmp_path: Path, database_url: str, temporal_address: str,
+) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    with new_database(database_url, "p51") as sichuan_url:
+        settings = Settings.model_validate({
+            "state_dir": tmp_path, "temporal_address": temporal_address, "readiness_timeout": 1,
+            "partitions": {
+                "51": {"database_url": sichuan_url, "temporal_namespace": "default"},
+                "44": {"database_url": unreachable, "temporal_namespace": "default"}}})
+        migrate_database(settings.for_partition("51"))
+        with TestClient(build_api(settings), raise_server_exceptions=False) as client:
+            response = client.get("/readyz")
+            only_down = client.get("/readyz", headers={"X-Wardship-Partition": "44"})
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "degraded"
+    assert answer["partitions"]["51"]["status"] == "ready"
+    assert answer["partitions"]["44"]["checks"]["database"] == "down"
+    assert only_down.status_code == 503
 
 
 def test_without_partitions_the_api_is_the_one_store_api(tmp_path: Path) -> None:
