@@ -5,6 +5,7 @@ its whole history and a hash chain that verifies on both sides."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from api.http.auth import dev_token
 from api.inspection.casefile import check_case_file
 from api.main import create_app
 from api.partitioned import PartitionedApi, build_api
-from api.settings import Settings
+from api.settings import Settings, get_settings
 from deploy.ports import free_port
 from domain.events import CaseHandedOver, ReceivedFromPartition
 from tests.api.support import case_body
@@ -176,6 +177,31 @@ def test_one_province_down_leaves_the_api_ready_for_the_others(
     assert answer["partitions"]["51"]["status"] == "ready"
     assert answer["partitions"]["44"]["checks"]["database"] == "down"
     assert only_down.status_code == 503
+
+
+def test_a_process_of_one_partition_takes_its_store_and_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/ignored")
+    monkeypatch.setenv("WARDSHIP_PARTITIONS", json.dumps({
+        "51": {"database_url": "postgresql://db51/wardship", "temporal_namespace": "w-51"},
+        "44": {"database_url": "postgresql://db44/wardship", "temporal_namespace": "w-44",
+               "task_queue": "cases-44"}}))
+    monkeypatch.setenv("WARDSHIP_PARTITION", "44")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert (settings.partition, settings.database_url, settings.temporal_namespace,
+            settings.task_queue) == ("44", "postgresql://db44/wardship", "w-44", "cases-44")
+    monkeypatch.setenv("WARDSHIP_PARTITION", "52")
+    with pytest.raises(ValueError, match="not one of"):
+        Settings()
+    monkeypatch.setenv("WARDSHIP_PARTITIONS", json.dumps({
+        "99": {"database_url": "postgresql://db/x", "temporal_namespace": "x"}}))
+    with pytest.raises(ValueError, match="name no province"):
+        Settings()
 
 
 def test_without_partitions_the_api_is_the_one_store_api(tmp_path: Path) -> None:
