@@ -17,11 +17,15 @@ import contextlib
 import functools
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
+import psycopg
+from eventsourcing.utils import get_topic
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field
 
 from api.deps import current_user, scoped_case
@@ -29,8 +33,10 @@ from api.http.auth import TokenVerifier
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, install_problem_handlers
 from api.http.responses import OrjsonResponse
+from api.readmodels import EVENTS_TABLE
 from domain.actors import Actor  # noqa: TC001 (FastAPI reads the route's types at run time)
 from domain.errors import DomainError, InvalidCommand
+from domain.events import CaseHandedOver
 from domain.handover import move_case
 from domain.partitions import partition_of
 
@@ -52,6 +58,20 @@ _HANDOVER = re.compile(rf"^/v1/cases/({_ID.pattern})/handover$")
 # Records whose partition this process remembers (a moved record's is checked on each use).
 KNOWN_HOMES = 100_000
 HERE, MOVED = "here", "moved"
+HANDED_OVER = get_topic(CaseHandedOver)
+# A record's rows after a version: their topics say whether it was handed over since.
+_SINCE = (f"SELECT originator_version, topic FROM {EVENTS_TABLE}"  # noqa: S608 (a constant)
+          " WHERE originator_id = %s AND originator_version > %s ORDER BY originator_version")
+
+
+@dataclass
+class _Seen:
+    """Where a record was found, the newest version of it seen there, and whether it had
+    been handed over from there (then it is looked for again on each request)."""
+
+    code: str
+    version: int
+    moved: bool
 
 
 class HandOver(BaseModel):
@@ -69,7 +89,7 @@ class PartitionedApi:
                      for code in sorted(settings.partitions)}
         self._first = next(iter(self.apps))
         self._verifier = TokenVerifier(settings)
-        self._homes: dict[UUID, str] = {}
+        self._homes: dict[UUID, _Seen] = {}
         self._front = self._front_app()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,10 +123,15 @@ class PartitionedApi:
         named = headers.get(PARTITION_HEADER, b"").decode("latin-1")
         if named in self.apps:
             return named
-        province = await self._callers_province(headers)
         found = _ID.search(str(scope.get("path", "")))
-        if found:
-            home = await self.home(UUID(found.group(0)), province)
+        record = UUID(found.group(0)) if found else None
+        if record is not None:
+            known = await self._known(record)
+            if known is not None:
+                return known
+        province = await self._callers_province(headers)
+        if record is not None:
+            home = await self._search(record, province)
             if home is not None:
                 return home
         return province or self._first
@@ -114,31 +139,61 @@ class PartitionedApi:
     async def home(self, record_id: UUID, preferred: str | None = None) -> str | None:
         """The partition holding the record: where it is and was not handed over from (a move
         cut off half-way: its source); among several, the caller's province. None: nowhere."""
-        known = self._homes.get(record_id)
-        if known is not None and await self._holds(known, record_id) == HERE:
-            return known
-        codes = list(self.apps)
-        found = await asyncio.gather(*(self._holds(code, record_id) for code in codes))
-        here = [code for code, held in zip(codes, found, strict=True) if held == HERE]
-        moved = [code for code, held in zip(codes, found, strict=True) if held == MOVED]
-        home = (preferred if preferred in here else next(iter(here), None)) or \
-            next(iter(moved), None)
-        if home is not None:
-            self.remember(record_id, home)
-        return home
+        return await self._known(record_id) or await self._search(record_id, preferred)
 
-    def remember(self, record_id: UUID, code: str) -> None:
+    def remember(self, record_id: UUID, code: str, version: int = 0, *,
+                 moved: bool = False) -> None:
         """Note the record's partition (the oldest note is forgotten past the bound)."""
         self._homes.pop(record_id, None)
-        self._homes[record_id] = code
+        self._homes[record_id] = _Seen(code, version, moved)
         if len(self._homes) > KNOWN_HOMES:
             del self._homes[next(iter(self._homes))]
 
-    async def _holds(self, code: str, record_id: UUID) -> str | None:
-        wardship: Wardship | None = getattr(self.apps[code].state, "wardship", None)
-        if wardship is None:
+    async def _known(self, record_id: UUID) -> str | None:
+        """The remembered partition, if nothing recorded there since says the record left:
+        one indexed query, which usually finds no new row."""
+        seen = self._homes.get(record_id)
+        if seen is None or seen.moved:
             return None
-        return await run_in_threadpool(_held, wardship, record_id)
+        held, version = await self._since(seen.code, record_id, seen.version)
+        if held != HERE:
+            return None
+        seen.version = version
+        return seen.code
+
+    async def _search(self, record_id: UUID, preferred: str | None) -> str | None:
+        codes = list(self.apps)
+        found = await asyncio.gather(*(self._since(code, record_id, 0) for code in codes))
+        here = {code: version for code, (held, version) in zip(codes, found, strict=True)
+                if held == HERE}
+        moved = {code: version for code, (held, version) in zip(codes, found, strict=True)
+                 if held == MOVED}
+        if here:
+            home = preferred if preferred in here else next(iter(here))
+            self.remember(record_id, home, here[home])
+            return home
+        if moved:
+            home = next(iter(moved))
+            self.remember(record_id, home, moved[home], moved=True)
+            return home
+        return None
+
+    async def _since(self, code: str, record_id: UUID, version: int) -> tuple[str | None, int]:
+        """What the partition's store says of the record after `version`: here, moved (a
+        hand-over among the new rows) or not there (None), and the newest version seen. Only
+        ids and topics are read: nothing is decrypted or decoded."""
+        pool: AsyncConnectionPool | None = getattr(self.apps[code].state, "pool", None)
+        if pool is None:
+            return None, version
+        try:
+            async with pool.connection() as connection:
+                rows = await (await connection.execute(_SINCE, (record_id, version))).fetchall()
+        except (psycopg.Error, PoolTimeout):
+            return None, version  # that partition's own answer will be a 503
+        if not rows:
+            return (HERE if version else None), version
+        moved = any(topic == HANDED_OVER for _, topic in rows)
+        return (MOVED if moved else HERE), int(rows[-1][0])
 
     async def _callers_province(self, headers: dict[bytes, bytes]) -> str | None:
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -232,17 +287,6 @@ async def _asked(app: FastAPI, scope: Scope) -> tuple[int, dict[str, Any]]:
     await app(dict(scope), receive, send)
     body = json.loads(b"".join(chunks) or b"{}")
     return started.get("status", 500), body if isinstance(body, dict) else {}
-
-
-def _held(wardship: Wardship, record_id: UUID) -> str | None:
-    """Whether the store holds the record: here, handed over from here, or not at all."""
-    from eventsourcing.application import AggregateNotFoundError
-
-    try:
-        record = wardship.store.load(record_id)
-    except AggregateNotFoundError:
-        return None
-    return MOVED if getattr(record, "handed_over_to", None) else HERE
 
 
 def build_api(settings: Settings) -> FastAPI | PartitionedApi:
