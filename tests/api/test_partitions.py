@@ -21,7 +21,10 @@ from api.main import create_app
 from api.partitioned import PartitionedApi, build_api
 from api.settings import Settings, get_settings
 from deploy.ports import free_port
+from domain.actors import Actor
+from domain.codes import Role
 from domain.events import CaseHandedOver, ReceivedFromPartition
+from domain.handover import move_case
 from tests.api.support import case_body
 from tests.conftest import new_database
 from tests.projections.conftest import project_all
@@ -154,6 +157,29 @@ def test_a_case_moved_to_another_province_keeps_its_history_and_chain(
     again = client.post(f"/v1/cases/{case_id}/handover", headers=gd_supervisor,
                         json={"jurisdiction": GUANGDONG_VILLAGE})
     assert again.status_code in (409, 422), again.text
+
+
+def test_a_case_moved_by_another_process_is_found_where_it_went(
+    provinces: tuple[TestClient, PartitionedApi],
+) -> None:
+    client, api = provinces
+    sc_worker = _auth(api, "cw-51", ["caseworker"], "5111")
+    gd_worker = _auth(api, "cw-44", ["caseworker"], "4401")
+    case_id = _opened(client, SICHUAN_VILLAGE, sc_worker)["id"]
+    assert client.get(f"/v1/cases/{case_id}", headers=sc_worker).status_code == 200
+
+    # Another API process moves it: this one remembers it in Sichuan, and must notice.
+    supervisor = Actor("sv-51", frozenset({Role.SUPERVISOR}), "5111", "Invented Supervisor")
+    move_case(api.wardship("51"), api.wardship("44"), UUID(case_id), supervisor,
+              jurisdiction=GUANGDONG_VILLAGE)
+
+    found = client.get(f"/v1/cases/{case_id}", headers=gd_worker)
+    assert found.status_code == 200, found.text
+    assert found.json()["version"] == 3  # opened, handed over, received: the target's copy
+    noted = client.post(f"/v1/cases/{case_id}/actions", headers=gd_worker,
+                        json={"action": "add_note", "text": "arrived"})
+    assert noted.status_code == 200, noted.text
+    assert client.get(f"/v1/cases/{case_id}", headers=sc_worker).status_code == 404
 
 
 def test_one_province_down_leaves_the_api_ready_for_the_others(
