@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from domain.application import Wardship
 
 SICHUAN_VILLAGE = "511102001001"
 GUANGDONG_VILLAGE = "440103001001"
@@ -81,21 +80,24 @@ def _listed(client: TestClient, headers: dict[str, str]) -> set[str]:
     return {case["id"] for case in response.json()["items"]}
 
 
-def _store(api: PartitionedApi, code: str) -> Wardship:
-    return api.wardship(code)
+def _users(api: PartitionedApi) -> dict[str, dict[str, str]]:
+    """Headers of invented users: a caseworker and a supervisor in each province."""
+    return {name: _auth(api, name, [role], code) for name, role, code in (
+        ("cw-51", "caseworker", "5111"), ("sv-51", "supervisor", "5111"),
+        ("cw-44", "caseworker", "4401"), ("sv-44", "supervisor", "4401"))}
 
 
 def test_each_partition_holds_and_lists_only_its_own_cases(
     provinces: tuple[TestClient, PartitionedApi],
 ) -> None:
     client, api = provinces
-    sc_worker = _auth(api, "cw-51", ["caseworker"], "5111")
-    gd_worker = _auth(api, "cw-44", ["caseworker"], "4401")
+    users = _users(api)
+    sc_worker, gd_worker = users["cw-51"], users["cw-44"]
     sichuan = _opened(client, SICHUAN_VILLAGE, sc_worker)
     guangdong = _opened(client, GUANGDONG_VILLAGE, gd_worker)
 
-    assert {str(i) for i in _store(api, "51").case_ids()} == {sichuan["id"]}
-    assert {str(i) for i in _store(api, "44").case_ids()} == {guangdong["id"]}
+    assert {str(i) for i in api.wardship("51").case_ids()} == {sichuan["id"]}
+    assert {str(i) for i in api.wardship("44").case_ids()} == {guangdong["id"]}
     _project(api)
     assert _listed(client, sc_worker) == {sichuan["id"]}
     assert _listed(client, gd_worker) == {guangdong["id"]}
@@ -109,10 +111,9 @@ def test_a_case_moved_to_another_province_keeps_its_history_and_chain(
     provinces: tuple[TestClient, PartitionedApi],
 ) -> None:
     client, api = provinces
-    sc_worker = _auth(api, "cw-51", ["caseworker"], "5111")
-    sc_supervisor = _auth(api, "sv-51", ["supervisor"], "5111")
-    gd_worker = _auth(api, "cw-44", ["caseworker"], "4401")
-    gd_supervisor = _auth(api, "sv-44", ["supervisor"], "4401")
+    users = _users(api)
+    sc_worker, sc_supervisor = users["cw-51"], users["sv-51"]
+    gd_worker, gd_supervisor = users["cw-44"], users["sv-44"]
     case = _opened(client, SICHUAN_VILLAGE, sc_worker)
     case_id = case["id"]
     accepted = client.post(f"/v1/cases/{case_id}/actions", headers=sc_worker, json={
@@ -127,8 +128,8 @@ def test_a_case_moved_to_another_province_keeps_its_history_and_chain(
 
     assert moved.status_code == 200, moved.text
     assert moved.json()["jurisdiction"] == GUANGDONG_VILLAGE
-    source = _store(api, "51").case_events(UUID(case_id))
-    target = _store(api, "44").case_events(UUID(case_id))
+    source = api.wardship("51").case_events(UUID(case_id))
+    target = api.wardship("44").case_events(UUID(case_id))
     assert isinstance(source[-1], CaseHandedOver)
     assert isinstance(target[-1], ReceivedFromPartition)
     assert [e.hash for e in target[:-1]] == [e.hash for e in source]
@@ -163,8 +164,8 @@ def test_a_case_moved_by_another_process_is_found_where_it_went(
     provinces: tuple[TestClient, PartitionedApi],
 ) -> None:
     client, api = provinces
-    sc_worker = _auth(api, "cw-51", ["caseworker"], "5111")
-    gd_worker = _auth(api, "cw-44", ["caseworker"], "4401")
+    users = _users(api)
+    sc_worker, gd_worker = users["cw-51"], users["cw-44"]
     case_id = _opened(client, SICHUAN_VILLAGE, sc_worker)["id"]
     assert client.get(f"/v1/cases/{case_id}", headers=sc_worker).status_code == 200
 
