@@ -2,8 +2,8 @@
 event store, read models and Temporal namespace) behind one address, routing each request.
 
 A request naming a record (a case, child file, monitoring record, contact, import or notice:
-the first UUID in its path) goes to the partition holding it, found by asking the partitions'
-stores and remembered; one that names none goes to the caller's province (the first two
+the first UUID in its path) goes to the partition holding it (`api.record_homes`); one that
+names none goes to the caller's province (the first two
 digits of their token's code, the only province their code covers). `X-Wardship-Partition`
 names a partition outright, for auditors reading a source's copy of a moved case. Two
 requests span partitions and are answered here: moving a case to another province
@@ -17,15 +17,11 @@ import contextlib
 import functools
 import json
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
-import psycopg
-from eventsourcing.utils import get_topic
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field
 
 from api.deps import current_user, scoped_case
@@ -33,10 +29,9 @@ from api.http.auth import TokenVerifier
 from api.http.domain_problems import domain_problem
 from api.http.problems import Problem, install_problem_handlers
 from api.http.responses import OrjsonResponse
-from api.readmodels import EVENTS_TABLE
+from api.record_homes import RecordHomes
 from domain.actors import Actor  # noqa: TC001 (FastAPI reads the route's types at run time)
 from domain.errors import DomainError, InvalidCommand
-from domain.events import CaseHandedOver
 from domain.handover import move_case
 from domain.partitions import partition_of
 
@@ -55,25 +50,6 @@ PARTITION_HEADER = b"x-wardship-partition"
 READINESS = "/readyz"
 _ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HANDOVER = re.compile(rf"^/v1/cases/({_ID.pattern})/handover$")
-# Records whose partition this process remembers (a moved record's is checked on each use).
-KNOWN_HOMES = 100_000
-HERE, MOVED = "here", "moved"
-HANDED_OVER = get_topic(CaseHandedOver)
-# A record's rows after a version: their topics say whether it was handed over since.
-_SINCE = (f"SELECT originator_version, topic FROM {EVENTS_TABLE}"  # noqa: S608 (a constant)
-          " WHERE originator_id = %s AND originator_version > %s ORDER BY originator_version")
-
-
-@dataclass
-class _Seen:
-    """Where a record was found, the newest version of it seen there, and whether it had
-    been handed over from there (then it is looked for again on each request)."""
-
-    code: str
-    version: int
-    moved: bool
-
-
 class HandOver(BaseModel):
     """Where in another province the case goes."""
 
@@ -89,7 +65,7 @@ class PartitionedApi:
                      for code in sorted(settings.partitions)}
         self._first = next(iter(self.apps))
         self._verifier = TokenVerifier(settings)
-        self._homes: dict[UUID, _Seen] = {}
+        self.homes = RecordHomes(self.apps)
         self._front = self._front_app()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,74 +102,15 @@ class PartitionedApi:
         found = _ID.search(str(scope.get("path", "")))
         record = UUID(found.group(0)) if found else None
         if record is not None:
-            known = await self._known(record)
+            known = await self.homes.known(record)
             if known is not None:
                 return known
         province = await self._callers_province(headers)
         if record is not None:
-            home = await self._search(record, province)
+            home = await self.homes.search(record, province)
             if home is not None:
                 return home
         return province or self._first
-
-    async def home(self, record_id: UUID, preferred: str | None = None) -> str | None:
-        """The partition holding the record: where it is and was not handed over from (a move
-        cut off half-way: its source); among several, the caller's province. None: nowhere."""
-        return await self._known(record_id) or await self._search(record_id, preferred)
-
-    def remember(self, record_id: UUID, code: str, version: int = 0, *,
-                 moved: bool = False) -> None:
-        """Note the record's partition (the oldest note is forgotten past the bound)."""
-        self._homes.pop(record_id, None)
-        self._homes[record_id] = _Seen(code, version, moved)
-        if len(self._homes) > KNOWN_HOMES:
-            del self._homes[next(iter(self._homes))]
-
-    async def _known(self, record_id: UUID) -> str | None:
-        """The remembered partition, if nothing recorded there since says the record left:
-        one indexed query, which usually finds no new row."""
-        seen = self._homes.get(record_id)
-        if seen is None or seen.moved:
-            return None
-        held, version = await self._since(seen.code, record_id, seen.version)
-        if held != HERE:
-            return None
-        seen.version = version
-        return seen.code
-
-    async def _search(self, record_id: UUID, preferred: str | None) -> str | None:
-        codes = list(self.apps)
-        found = await asyncio.gather(*(self._since(code, record_id, 0) for code in codes))
-        here = {code: version for code, (held, version) in zip(codes, found, strict=True)
-                if held == HERE}
-        moved = {code: version for code, (held, version) in zip(codes, found, strict=True)
-                 if held == MOVED}
-        if here:
-            home = preferred if preferred in here else next(iter(here))
-            self.remember(record_id, home, here[home])
-            return home
-        if moved:
-            home = next(iter(moved))
-            self.remember(record_id, home, moved[home], moved=True)
-            return home
-        return None
-
-    async def _since(self, code: str, record_id: UUID, version: int) -> tuple[str | None, int]:
-        """What the partition's store says of the record after `version`: here, moved (a
-        hand-over among the new rows) or not there (None), and the newest version seen. Only
-        ids and topics are read: nothing is decrypted or decoded."""
-        pool: AsyncConnectionPool | None = getattr(self.apps[code].state, "pool", None)
-        if pool is None:
-            return None, version
-        try:
-            async with pool.connection() as connection:
-                rows = await (await connection.execute(_SINCE, (record_id, version))).fetchall()
-        except (psycopg.Error, PoolTimeout):
-            return None, version  # that partition's own answer will be a 503
-        if not rows:
-            return (HERE if version else None), version
-        moved = any(topic == HANDED_OVER for _, topic in rows)
-        return (MOVED if moved else HERE), int(rows[-1][0])
 
     async def _callers_province(self, headers: dict[bytes, bytes]) -> str | None:
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -249,7 +166,7 @@ class PartitionedApi:
     ) -> OrjsonResponse:
         """Move the case to another province's partition, with its whole history; a supervisor
         over the case's area does. Moving it again answers the case as moved."""
-        source_code = await self.home(case_id, user.jurisdiction[:2])
+        source_code = await self.homes.home(case_id, user.jurisdiction[:2])
         if source_code is None:
             raise Problem(404, "case_not_found", "No such case", f"no case {case_id}")
         try:
@@ -266,7 +183,7 @@ class PartitionedApi:
                 move_case, source, target, case_id, user, jurisdiction=body.jurisdiction))
         except DomainError as error:
             raise domain_problem(error) from None
-        self.remember(case_id, target_code)
+        self.homes.remember(case_id, target_code)
         return OrjsonResponse(view)
 
 
