@@ -189,7 +189,7 @@ def test_one_province_down_leaves_the_api_ready_for_the_others(
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     with new_database(database_url, "p51") as sichuan_url:
         settings = Settings.model_validate({
-            "state_dir": tmp_path, "temporal_address": temporal_address, "readiness_timeout": 1,
+            "state_dir": tmp_path, "temporal_address": temporal_address, "readiness_timeout": 5,
             "partitions": {
                 "51": {"database_url": sichuan_url, "temporal_namespace": "default"},
                 "44": {"database_url": unreachable, "temporal_namespace": "default"}}})
