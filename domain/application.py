@@ -367,6 +367,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         if not access.may_file_hotline_order(actor, jurisdiction):
             raise OutsideJurisdiction(f"work orders for {jurisdiction} come from a desk whose "
                                       f"code covers it; yours is {actor.jurisdiction!r}")
+        self.check_partition(jurisdiction, "opened")
         known = self._ticket(ticket, actor)
         if known is not None:
             return self._order_answer(known, actor), False
@@ -566,6 +567,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         if len(jurisdiction) > 9:
             raise InvalidCommand("an import is for a township (9 digits) or a wider area: its "
                                  "risk rows open cases at their township")
+        self.check_partition(jurisdiction, "imported")
         if not access.may_import(actor, jurisdiction):
             raise OutsideJurisdiction(
                 f"imports for {jurisdiction} are run by an admin or supervisor whose code "

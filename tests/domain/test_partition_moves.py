@@ -15,7 +15,7 @@ from domain.errors import ActionNotAllowed, CaseNotFound, InvalidCommand, Outsid
 from domain.events import CaseHandedOver, ReceivedFromPartition
 from domain.handover import move_case
 from domain.storage import event_store_env
-from tests.domain.builders import CASEWORKER, CIPHER_KEY, long_case, open_case
+from tests.domain.builders import CASEWORKER, CHILD, CIPHER_KEY, T0, long_case, open_case
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -149,3 +149,17 @@ def test_a_partition_refuses_cases_of_another_province(
     with pytest.raises(InvalidCommand, match="hand it over"):
         sichuan.perform(driver.case_id, NATIONAL, "transfer_jurisdiction",
                         {"jurisdiction": GUANGDONG}, now=driver.clock)
+
+
+def test_a_partition_refuses_imports_and_work_orders_of_another_province(
+    provinces: tuple[Wardship, Wardship],
+) -> None:
+    sichuan, _ = provinces
+    with pytest.raises(InvalidCommand, match="partition 44"):
+        sichuan.start_import(NATIONAL, source="school_roll", jurisdiction="440103",
+                             digest="0" * 64, total_rows=1)
+    desk = Actor("12345-44", frozenset({Role.HOTLINE}), "44", "Invented Desk")
+    with pytest.raises(InvalidCommand, match="partition 44"):
+        sichuan.receive_hotline_order(
+            desk, ticket="T-1", received_at=T0, jurisdiction=GUANGDONG, urgent=False,
+            content="invented", caller={}, child=dict(CHILD), now=T0)
