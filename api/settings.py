@@ -187,7 +187,9 @@ class Settings(BaseSettings):
                 name
                 for name, value in (
                     ("WARDSHIP_CIPHER_KEY", self.cipher_key),
-                    ("WARDSHIP_DATABASE_URL or DATABASE_URL", self.database_url),
+                    # Partitions name their own databases.
+                    ("WARDSHIP_DATABASE_URL or DATABASE_URL (or WARDSHIP_PARTITIONS)",
+                     self.database_url or (self.partitions or None)),
                     ("TEMPORAL_ADDRESS", self.temporal_address),
                 )
                 if value is None

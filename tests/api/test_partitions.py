@@ -231,6 +231,20 @@ def test_a_process_of_one_partition_takes_its_store_and_namespace(
         Settings()
 
 
+def test_production_takes_the_partitions_databases_in_place_of_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("WARDSHIP_DATABASE_URL", raising=False)
+    keys = {"environment": "production", "cipher_key": "k", "temporal_address": "t:7233",
+            "jwt_public_key": "pem", "jwt_issuer": "https://idp", "jwt_audience": "wardship"}
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        Settings.model_validate(keys)
+    settings = Settings.model_validate({**keys, "partitions": {
+        "51": {"database_url": "postgresql://db51/w", "temporal_namespace": "w-51"}}})
+    assert settings.for_partition("51").database_url == "postgresql://db51/w"
+
+
 def test_without_partitions_the_api_is_the_one_store_api(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
     assert type(build_api(settings)) is type(create_app(settings))
