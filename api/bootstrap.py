@@ -45,6 +45,8 @@ def bootstrap(
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=pool_size)
     env["SAVE_TIMEOUT"] = str(settings.save_timeout)
+    if settings.partition is not None:
+        env["PARTITION"] = settings.partition  # the store refuses other provinces' cases
     if settings.database_url is not None:
         # Set here, whatever the process environment says: a service never issues DDL.
         env["CREATE_TABLE"] = "y" if create_tables else "n"

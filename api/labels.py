@@ -28,6 +28,8 @@ _SERVICE_EVENTS: Labels = {
     "HotlineOrderLinked": {"en": "12345 work order received", "zh": "12345工单受理"},
     "HotlineReplied": {"en": "12345 work order replied", "zh": "12345工单办结回复"},
     "HotlineReplyFailed": {"en": "12345 reply failed", "zh": "12345工单回复失败"},
+    "CaseHandedOver": {"en": "handed over to another province", "zh": "跨省移交"},
+    "ReceivedFromPartition": {"en": "received from another province", "zh": "跨省接收"},
 }
 
 

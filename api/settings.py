@@ -13,9 +13,10 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.partitions import is_partition_code
 from domain.store import SAVE_TIMEOUT
 from workflows.messages import DEFAULT_WAKE_EARLY
 
@@ -33,6 +34,16 @@ def default_state_dir() -> Path:
 
 # Static recipient lists of earlier versions, replaced by the contact directory.
 REPLACED_BY_DIRECTORY = ("WARDSHIP_SMTP_TO", "WARDSHIP_WEBHOOK_URL")
+
+
+class PartitionSettings(BaseModel):
+    """Where one province's partition lives: its event store and its Temporal namespace."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str
+    temporal_namespace: str
+    task_queue: str = "wardship-cases"
 
 
 class Settings(BaseSettings):
@@ -57,6 +68,14 @@ class Settings(BaseSettings):
     # Case workflows wake this many seconds before each due time and wait for it in the
     # worker, so that a burst of deadlines is judged on time (docs/performance.md).
     deadline_wake_early: float = Field(default=DEFAULT_WAKE_EARLY, ge=0.0, le=60.0)
+
+    # Province partitions (docs/scale.md), as JSON: {"51": {"database_url": ...,
+    # "temporal_namespace": ...}, ...}. The API serves them all, routing each request; empty:
+    # one store and one namespace hold every case, as before.
+    partitions: dict[str, PartitionSettings] = Field(default_factory=dict)
+    # The one partition a worker, relay or runner process serves: its store and namespace
+    # replace database_url, temporal_namespace and task_queue (`get_settings`).
+    partition: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -146,6 +165,24 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _partitions_are_provinces(self) -> Settings:
+        unknown = [code for code in self.partitions if not is_partition_code(code)]
+        if unknown:
+            raise ValueError(f"WARDSHIP_PARTITIONS: {', '.join(unknown)} name no province "
+                             "(a partition is a division code's first two digits)")
+        if self.partition is not None and self.partition not in self.partitions:
+            raise ValueError(f"WARDSHIP_PARTITION {self.partition!r} is not one of "
+                             "WARDSHIP_PARTITIONS")
+        return self
+
+    def for_partition(self, code: str) -> Settings:
+        """These settings for the process of one partition: its store and namespace."""
+        where = self.partitions[code]
+        return self.model_copy(update={
+            "partition": code, "database_url": where.database_url,
+            "temporal_namespace": where.temporal_namespace, "task_queue": where.task_queue})
+
+    @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         # Generated development keys live on one disk; production must be given its keys.
         if self.environment == "production":
@@ -153,7 +190,9 @@ class Settings(BaseSettings):
                 name
                 for name, value in (
                     ("WARDSHIP_CIPHER_KEY", self.cipher_key),
-                    ("WARDSHIP_DATABASE_URL or DATABASE_URL", self.database_url),
+                    # Partitions name their own databases.
+                    ("WARDSHIP_DATABASE_URL or DATABASE_URL (or WARDSHIP_PARTITIONS)",
+                     self.database_url or (self.partitions or None)),
                     ("TEMPORAL_ADDRESS", self.temporal_address),
                 )
                 if value is None
@@ -211,5 +250,8 @@ class Settings(BaseSettings):
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings of this process, read on first call (never at import)."""
-    return Settings()
+    """Settings of this process, read on first call (never at import); those of its
+    partition when WARDSHIP_PARTITION names one."""
+    settings = Settings()
+    return settings if settings.partition is None else settings.for_partition(
+        settings.partition)

@@ -104,6 +104,14 @@ def may_transfer(actor: Actor, from_jurisdiction: str, to_jurisdiction: str) -> 
     return covers(actor, from_jurisdiction) and covers(actor, to_jurisdiction)
 
 
+def may_hand_over(actor: Actor, from_jurisdiction: str) -> bool:
+    """A case leaves for another province on the word of a supervisor over its area: nobody's
+    code covers two provinces, and the receiving province takes it as it arrives."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return holds_any(actor, SUPERVISORS) and covers(actor, from_jurisdiction)
+
+
 def may_merge_child_files(actor: Actor, first: str, second: str) -> bool:
     """Two files are found to be one child by someone who acts on cases in both areas."""
     return holds_any(actor, WRITERS) and covers(actor, first) and covers(actor, second)

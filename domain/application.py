@@ -7,6 +7,7 @@ the cache, the per-case turns, group commit and retries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -21,7 +22,7 @@ from domain.actors import Context
 from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.clock import store_clock
-from domain.codes import ChildCategory, Stage
+from domain.codes import ChildCategory, Stage, jurisdiction_is_valid
 from domain.contact import Contact
 from domain.contact_directory import LiveDirectory
 from domain.contacts import contact_view, parse_contact
@@ -35,7 +36,7 @@ from domain.errors import (
     StaleVersion,
     VersionConflict,
 )
-from domain.events import CaseOpened, CaseReopened
+from domain.events import CaseHandedOver, CaseOpened, CaseReopened
 from domain.hashchain import ChainLink, check_chain
 from domain.holders import HOLDER_TYPES, NOTICE_TYPES
 from domain.hotline import HotlineTicket, order_command_id, ticket_id
@@ -45,6 +46,7 @@ from domain.imports import LAYOUTS
 from domain.log_pages import notifications_of
 from domain.monitoring_commands import MonitoringCommands
 from domain.monitoring_events import MonitoringStarted
+from domain.partitions import partition_of
 from domain.patterns import REPORT, RISK_RAISED, Signal, child_signals, matches
 from domain.policy import load_policy, shipped_policies
 from domain.store import (
@@ -109,6 +111,8 @@ class Wardship(Application[UUID], MonitoringCommands):
         # passes another (the time-skipping Temporal server's, which skips with workflows).
         self.clock: Clock = clock or store_clock(self.recorder)
         self._contacts = LiveDirectory(self.recorder, self.mapper)
+        # The province this store holds (`domain.partitions`); None: one store for all.
+        self.partition: str | None = self.env.get("PARTITION") or None
 
     def close(self) -> None:
         self.store.close()
@@ -142,6 +146,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         category = str(child.get("category") or ChildCategory.OTHER)
         if category not in set(ChildCategory):
             raise InvalidCommand(f"unknown child category {category!r}")
+        self.check_partition(jurisdiction, "opened")
         ctx = Context(actor=actor, policy=self.policy, now=now or datetime.now(UTC),
                       occurred_at=occurred_at, command_id=command_id)
         if case_id is None:
@@ -186,6 +191,8 @@ class Wardship(Application[UUID], MonitoringCommands):
         """
         if action not in RULES:
             raise InvalidCommand(f"unknown action {action!r}")
+        if action == "transfer_jurisdiction" and isinstance(params.get("jurisdiction"), str):
+            self.check_partition(params["jurisdiction"], "transferred (hand it over instead)")
 
         def act(case: ProtectionCase) -> int | None:
             if command_id is not None and command_id in case.command_ids:
@@ -295,6 +302,63 @@ class Wardship(Application[UUID], MonitoringCommands):
             raise CaseNotFound(f"no case {holder_id}") from None
         return result
 
+    def hand_over(
+        self, case_id: UUID, actor: Actor, *, jurisdiction: str, to_partition: str,
+        now: datetime | None = None,
+    ) -> list[CaseEvent]:
+        """Record that the case leaves this partition for `to_partition` (once: again, it
+        records nothing); its history up to and including the hand-over, to copy there."""
+        if self.partition is None:
+            raise InvalidCommand("this store is no partition: transfer the case instead")
+        ctx = Context(actor=actor, now=now or datetime.now(UTC))
+
+        def leave(case: ProtectionCase) -> None:
+            if case.handed_over_to != to_partition:
+                case.hand_over(ctx, jurisdiction=jurisdiction, from_partition=str(self.partition),
+                               to_partition=to_partition)
+
+        self._change(case_id, leave, SAVE_ATTEMPTS)
+        events = self.case_events(case_id)
+        last = max(i for i, event in enumerate(events) if isinstance(event, CaseHandedOver))
+        return events[:last + 1]
+
+    def receive_case(
+        self, history: Sequence[CaseEvent], actor: Actor, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Record a case handed over to this partition: `history` (the source's events up to
+        its hand-over) stored as it is, hashes and all, then its arrival, with the child's
+        file here. Receiving it again records nothing and answers the case."""
+        handover = history[-1]
+        if not isinstance(handover, CaseHandedOver) or handover.to_partition != self.partition:
+            raise InvalidCommand(f"the history ends in no hand-over to partition "
+                                 f"{self.partition}")
+        case_id = handover.originator_id
+        with contextlib.suppress(CaseNotFound):
+            return case_view(self._case(case_id), actor)
+        case: Any = None
+        for event in history:
+            case = event.mutate(case)
+        case.pending_events.extend(history)
+        category = str(case.child.get("category") or ChildCategory.OTHER)
+        file_id = child_file_id(child_identity(case.child, case.jurisdiction, case_id),
+                                self._identity_key)
+        file = self._child_file_for(file_id, case, category, actor.subject)
+        case.receive(Context(actor=actor, now=now or datetime.now(UTC)), handover=handover,
+                     child_id=str(file_id))
+        try:
+            position = self.store.save(case, file)
+        except VersionConflict:
+            return case_view(self._case(case_id), actor)  # received at the same moment
+        return {**case_view(case, actor), "position": position}
+
+    def check_partition(self, jurisdiction: str, done: str) -> None:
+        """Refuse a case of another province in this partition's store (InvalidCommand)."""
+        if self.partition is not None and jurisdiction_is_valid(jurisdiction) \
+                and partition_of(jurisdiction) != self.partition:
+            raise InvalidCommand(
+                f"{jurisdiction} lies in partition {partition_of(jurisdiction)}, not in this "
+                f"one ({self.partition}): its cases are {done} there")
+
     # --- the 12345 desk -------------------------------------------------------------------
 
     def receive_hotline_order(
@@ -307,6 +371,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         if not access.may_file_hotline_order(actor, jurisdiction):
             raise OutsideJurisdiction(f"work orders for {jurisdiction} come from a desk whose "
                                       f"code covers it; yours is {actor.jurisdiction!r}")
+        self.check_partition(jurisdiction, "opened")
         known = self._ticket(ticket, actor)
         if known is not None:
             return self._order_answer(known, actor), False
@@ -511,6 +576,7 @@ class Wardship(Application[UUID], MonitoringCommands):
         if len(jurisdiction) > 9:
             raise InvalidCommand("an import is for a township (9 digits) or a wider area: its "
                                  "risk rows open cases at their township")
+        self.check_partition(jurisdiction, "imported")
         if not access.may_import(actor, jurisdiction):
             raise OutsideJurisdiction(
                 f"imports for {jurisdiction} are run by an admin or supervisor whose code "

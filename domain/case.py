@@ -103,6 +103,10 @@ class ProtectionCase(Aggregate):
     # so that snapshots taken before they were kept read as none.
     closings: Sequence[datetime] = ()
     later_reports: Sequence[Sequence[Any]] = ()
+    # The partition the case was handed over to (it is frozen here), and the one it came
+    # from (`domain.handover`); class defaults, as snapshots before partitions lack them.
+    handed_over_to: str | None = None
+    received_from: str | None = None
 
     def __init__(self) -> None:
         # State is set by CaseOpened.apply; defaults here keep snapshots and replays uniform.
@@ -452,6 +456,42 @@ class ProtectionCase(Aggregate):
         # Missed steps keep escalating, now in the new area; the old area is told (the event).
         self._record(step, ctx, from_jurisdiction=self.jurisdiction, to_jurisdiction=jurisdiction)
 
+    def hand_over(self, ctx: Context, *, jurisdiction: str, from_partition: str,
+                  to_partition: str) -> None:
+        """Record that the case leaves this partition for `to_partition` (`domain.handover`):
+        allowed as a transfer is, and every deadline here stops."""
+        if not jurisdiction_is_valid(jurisdiction):
+            raise InvalidCommand(f"jurisdiction {jurisdiction!r} is not a division code")
+        if from_partition == to_partition:
+            raise InvalidCommand("the case is already in that partition: transfer it instead")
+        step = self._begin("transfer_jurisdiction", ctx)
+        if not access.may_hand_over(ctx.actor, self.jurisdiction):
+            raise OutsideJurisdiction(
+                f"a supervisor whose code covers {self.jurisdiction} hands the case over to "
+                "another province")
+        # The target reopens exactly these (`receive`); here nothing runs any more.
+        settled = {change["id"] for change in step.changes}
+        stops = [closing(d.id, DeadlineStatus.CANCELLED) if d.is_open else resolving(d.id)
+                 for d in self.deadlines.values()
+                 if (d.is_open or d.awaits_escalation) and d.id not in settled]
+        self._record_event(ev.CaseHandedOver, ctx, self.stage, step.changes + stops,
+                           from_jurisdiction=self.jurisdiction, to_jurisdiction=jurisdiction,
+                           from_partition=from_partition, to_partition=to_partition)
+
+    def receive(self, ctx: Context, *, handover: ev.CaseHandedOver, child_id: str) -> None:
+        """Record the arrival of a case whose copied history ends in `handover`: the
+        deadlines it stopped run here again (a missed one as open and past due, so that it is
+        missed and escalated anew in the new area)."""
+        if self.handed_over_to is None or handover.originator_version != self.version:
+            raise InvalidCommand("only a case whose history ends in its hand-over is received")
+        stopped = {change["id"] for change in handover.deadline_changes
+                   if change["op"] in (DeadlineStatus.CANCELLED.value, "resolve")}
+        reopened = [opening(d.id, d.kind, d.due_at, d.stage, d.ref)
+                    for d in self.deadlines.values() if d.id in stopped]
+        self._record_event(ev.ReceivedFromPartition, ctx, self.stage, reopened,
+                           from_partition=handover.from_partition,
+                           to_partition=handover.to_partition, child_id=child_id)
+
     def close(self, ctx: Context, *, reason: str, outcome: str = "") -> None:
         step = self._begin("close", ctx)
         self._record(step, ctx, reason=_text(reason, "reason"), outcome=outcome)
@@ -624,7 +664,9 @@ class ProtectionCase(Aggregate):
 
     def _allows(self, rule: ActionRule) -> bool:
         """The rule's stages hold the case's, and the case has what the action acts on."""
-        return Stage(self.stage) in rule.stages and (rule.needs is None or rule.needs(self))
+        # A case handed over to another partition is worked there; here it is history.
+        return self.handed_over_to is None and Stage(self.stage) in rule.stages \
+            and (rule.needs is None or rule.needs(self))
 
     @property
     def _grade(self) -> Grade | None:

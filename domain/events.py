@@ -363,6 +363,34 @@ class JurisdictionTransferred(CaseEvent):
             None, 1, notified_jurisdiction(self.from_jurisdiction, 1))
 
 
+class CaseHandedOver(JurisdictionTransferred):
+    """The case left this partition (province) for another, which continues its history
+    (`domain.handover`): every deadline here stops, and no action is taken on it here."""
+
+    from_partition: str
+    to_partition: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.jurisdiction = self.to_jurisdiction
+        _drop_granted(case)
+        case.handed_over_to = self.to_partition
+
+
+class ReceivedFromPartition(CaseEvent):
+    """The case arrived from another partition: the events before this one are the source's,
+    copied with their hashes, so its prev_hash is the source's head hash. The deadlines the
+    hand-over stopped run here again, and the child has a file here."""
+
+    from_partition: str
+    to_partition: str
+    child_id: str
+
+    def change(self, case: ProtectionCase) -> None:
+        case.handed_over_to = None
+        case.received_from = self.from_partition
+        case.child_id = self.child_id
+
+
 class CaseClosed(CaseEvent):
     """The case was closed with a reason and outcome; monitoring continues."""
 
@@ -564,3 +592,5 @@ NOTIFICATION_EVENTS: tuple[type[CaseEvent], ...] = (
 HOTLINE_REPLY_EVENTS: tuple[type[CaseEvent], ...] = (HotlineReplied, HotlineReplyFailed)
 # What the 12345 desk's orders and their replies record: events of no action in the table.
 HOTLINE_EVENTS: tuple[type[CaseEvent], ...] = (HotlineOrderLinked, *HOTLINE_REPLY_EVENTS)
+# What a move between partitions records (`domain.handover`): events of no action either.
+PARTITION_EVENTS: tuple[type[CaseEvent], ...] = (CaseHandedOver, ReceivedFromPartition)

@@ -138,6 +138,8 @@ def _case_event(row: dict[str, Any], event: Any) -> None:
         row["last_contact_at"] = event.occurred_at  # as the case itself counts contact
     elif isinstance(event, ev.JurisdictionTransferred):
         row["jurisdiction"] = event.to_jurisdiction
+    elif isinstance(event, ev.ReceivedFromPartition):
+        row["child_id"] = event.child_id  # the child's file in this partition
     row["grade"] = grade_after(event, row["grade"])
     for change in event.deadline_changes:
         if change["op"] == "open" and change.get("kind") == "home_visit":

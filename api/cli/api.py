@@ -11,20 +11,23 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
+    from api.partitioned import PartitionedApi
+
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reload", action="store_true", help="restart on code changes")
 
 
-def create_logged_app() -> FastAPI:
-    """The app, with logging configured in the process that serves it (reload children too)."""
+def create_logged_app() -> FastAPI | PartitionedApi:
+    """The app (every partition's, when partitions are configured), with logging configured
+    in the process that serves it (reload children too)."""
     from api.logs import configure_logging
-    from api.main import create_app
+    from api.partitioned import build_api
     from api.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return build_api(settings)
 
 
 def run(args: argparse.Namespace) -> int:

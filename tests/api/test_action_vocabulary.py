@@ -17,14 +17,20 @@ from api.routes.case_models import Action
 from api.settings import Settings
 from domain.actions import RULES
 from domain.case import ProtectionCase
-from domain.events import CASE_EVENTS, HOTLINE_EVENTS, NOTIFICATION_EVENTS, CaseOpened
+from domain.events import (
+    CASE_EVENTS,
+    HOTLINE_EVENTS,
+    NOTIFICATION_EVENTS,
+    PARTITION_EVENTS,
+    CaseOpened,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-# Commands that are nobody's case action: a supervisor acknowledging a notification, and a
-# 12345 work order arriving (through its own route).
-NOT_ACTIONS = {"acknowledge_notification", "link_hotline_order"}
+# Commands that are nobody's case action: a supervisor acknowledging a notification, a
+# 12345 work order arriving (through its own route), and a case's move between partitions.
+NOT_ACTIONS = {"acknowledge_notification", "link_hotline_order", "hand_over", "receive"}
 
 
 def _commands() -> dict[str, inspect.Signature]:
@@ -76,5 +82,7 @@ class TestOneVocabulary:
     def test_each_action_records_its_own_event(self) -> None:
         events = [rule.event for rule in RULES.values()]
         assert len(set(events)) == len(events)
-        # Every case event is an action's, the opening's, the service's or the 12345 desk's.
-        assert set(CASE_EVENTS) == {*events, CaseOpened, *NOTIFICATION_EVENTS, *HOTLINE_EVENTS}
+        # Every case event is an action's, the opening's, the service's, the 12345 desk's or
+        # a move's between partitions.
+        assert set(CASE_EVENTS) == {*events, CaseOpened, *NOTIFICATION_EVENTS, *HOTLINE_EVENTS,
+                                    *PARTITION_EVENTS}
