@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 360  # the bars' full width in SVG units; labels take the left LABEL units
-LABEL = 130
-ROW = 26
+WIDTH = 280  # the bars' full width in SVG units; labels take the left LABEL units
+LABEL = 140
+ROW = 28
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Chart:
     height: int
     label_width: int
     bars: list[Bar]
+    track: int = WIDTH
 
 
 def bar_chart(title: str, values: list[tuple[str, float]], *, share: bool = False,
@@ -41,5 +42,5 @@ def bar_chart(title: str, values: list[tuple[str, float]], *, share: bool = Fals
             bad=bad_below is not None and value < bad_below)
         for i, (name, value) in enumerate(values)
     ]
-    return Chart(title=title, width=LABEL + WIDTH + 60, height=max(ROW, ROW * len(bars)),
+    return Chart(title=title, width=LABEL + WIDTH + 70, height=max(ROW, ROW * len(bars)),
                  label_width=LABEL, bars=bars)

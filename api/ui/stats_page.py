@@ -59,7 +59,11 @@ async def stats_page(
         counts = per_stage.setdefault(row["stage"], [0, 0])
         counts[0] += row["met"]
         counts[1] += row["missed"]
-    stage_shares = [(label(STAGES, stage, lang), met / (met + missed), met, missed)
+    # Deadlines of the whole case (a review) have no stage: the model files them as "case".
+    def stage_name(stage: str) -> str:
+        return translate("whole case", lang) if stage == "case" else label(STAGES, stage, lang)
+
+    stage_shares = [(stage_name(stage), met / (met + missed), met, missed)
                     for stage, (met, missed) in per_stage.items()]
     medians = [(label(STAGES, stage, lang), row["median_days"], row["spells"])
                for stage, row in facts["median_days_in_stage"].items()]

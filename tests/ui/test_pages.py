@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
 MESSAGE = re.compile(r"""_\((["'])(.+?)\1\)""")
+TRANSLATED = re.compile(r"""translate\("([^"]+)", lang\)""")
 
 
 def _reads(api: Api, purpose: str) -> list[tuple[str, str]]:
@@ -34,6 +35,12 @@ class TestOneCatalogue:
         found = {m.group(2) for path in Path(TEMPLATES_DIR).glob("*.html")
                  for m in MESSAGE.finditer(path.read_text(encoding="utf-8"))}
         assert len(found) > 50
+        assert sorted(m for m in found if translate(m, "zh") == m) == []
+
+    def test_every_text_the_pages_build_has_its_chinese(self) -> None:
+        found = {m.group(1) for path in Path(TEMPLATES_DIR).parent.glob("*.py")
+                 for m in TRANSLATED.finditer(path.read_text(encoding="utf-8"))}
+        assert "whole case" in found
         assert sorted(m for m in found if translate(m, "zh") == m) == []
 
 
