@@ -5,9 +5,10 @@ chain's check and the signed case file. Same policy and access log as the API's 
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types)
 
+from eventsourcing.persistence import MapperDeserialisationError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response  # noqa: TC002 (FastAPI reads route annotations)
 
@@ -21,6 +22,10 @@ from domain import access
 from domain.actors import Actor
 from domain.calendar import CHINA_TIME
 from domain.errors import CaseNotFound
+
+if TYPE_CHECKING:
+    from domain.application import Wardship
+    from domain.events import CaseEvent
 
 router = APIRouter(prefix="/ui", route_class=PageRoute)
 User = Annotated[Actor, Depends(page_user)]
@@ -48,23 +53,26 @@ async def timeline_page(
 ) -> Response:
     """The timeline, and the case as it stood at `day` (and `time`) or at `version`."""
     case = await inspected_case(app, user, case_id, log, "timeline")
-    events = await store_call(app.case_events, case_id, None, None, MAX_EVENTS)
+    chain = await store_call(app.verify_chain, case_id)
+    events = await _readable_events(app, case_id, chain)
     reveal = access.sees_personal_data(user)
     entries = [history_entry(e, reveal_personal=reveal) for e in events]
+    readable = len(entries)  # the versions before a first undecodable event
     moment = _moment(day, clock)
-    if moment is None and (version is None or not 1 <= version <= case.version):
-        version = case.version
+    if moment is None and (version is None or not 1 <= version <= readable):
+        version = readable
     try:
         state: dict[str, Any] | None = await store_call(lambda: app.case_as_of(
             case_id, version=None if moment else version, as_of=moment))
     except CaseNotFound:
         state = None  # opened after that moment
+    except MapperDeserialisationError:
+        state = None  # that moment lies past an event that cannot be read
     shown = state["version"] if state else 0
     stood_at = moment or (entries[shown - 1]["recorded_at"] if shown else None)
     if state is not None and stood_at is not None:
         for deadline in state["deadlines"]:
             deadline["overdue"] = deadline["status"] == "open" and deadline["due_at"] <= stood_at
-    chain = await store_call(app.verify_chain, case_id)
     kinds: dict[str, str] = {}
     for entry in entries:
         for change in entry["deadline_changes"]:
@@ -73,10 +81,27 @@ async def timeline_page(
             change["kind"] = change.get("kind") or kinds.get(change["id"], change["id"])
     local = stood_at.astimezone(CHINA_TIME) if stood_at else None
     return render(request, "timeline.html", case=case, entries=entries, state=state,
-                  shown=shown, latest=case.version, chain=chain, reveal=reveal,
+                  shown=shown, latest=case.version, readable=readable, chain=chain,
+                  reveal=reveal,
                   may_export=access.may_export(user),
                   day=local.date().isoformat() if local else "",
                   clock=local.strftime("%H:%M") if local else "")
+
+
+async def _readable_events(
+    app: Wardship, case_id: UUID, chain: dict[str, Any]
+) -> list[CaseEvent]:
+    """Every event; when one cannot be decoded (changed bytes), those before the first bad
+    event the chain check names, so that the inspector still sees the badge and the rest."""
+    try:
+        events: list[CaseEvent] = await store_call(app.case_events, case_id, None, None,
+                                                   MAX_EVENTS)
+        return events
+    except MapperDeserialisationError:
+        last_good = int(chain.get("first_bad_version") or 1) - 1
+        if last_good < 1:
+            return []
+        return await store_call(app.case_events, case_id, None, last_good, MAX_EVENTS)
 
 
 @router.get("/cases/{case_id}/export")

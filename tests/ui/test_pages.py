@@ -13,6 +13,7 @@ from api.ui.render import TEMPLATES_DIR
 from api.ui.security import CONTENT_SECURITY_POLICY
 from domain.i18n import translate
 from tests.api.support import LESHAN_TOWNSHIP, Api, project
+from tests.inspection.test_tamper_evidence import tamper
 from tests.projections.test_api_reads import overdue_case
 from tests.ui.support import csrf_of, sign_in
 
@@ -159,6 +160,22 @@ class TestPages:
         before = client.get(f"/ui/cases/{case_id}?day=2001-01-01")
         assert "该时刻案件尚未立案" in before.text
         assert ("in-1", str(case_id)) in _reads(api, "timeline")
+
+    def test_the_badge_names_the_first_bad_event_and_the_page_still_opens(
+        self, api: Api
+    ) -> None:
+        case_id, _ = overdue_case(api)
+        tamper(str(api.settings.database_url), case_id,
+               "UPDATE wardship_events SET state = set_byte(state, length(state) / 2,"
+               " get_byte(state, length(state) / 2) # 1)"
+               " WHERE originator_id = %CASE% AND originator_version = 2")
+        client = sign_in(api, "in-1", ["inspector"], LESHAN_TOWNSHIP)
+        page = client.get(f"/ui/cases/{case_id}")
+        assert page.status_code == 200
+        assert re.search(r"哈希链断裂，首个异常记录\s*2\b", page.text)
+        assert "自首个异常记录起的记录无法读取" in page.text
+        assert 'id="event-1"' in page.text
+        assert 'id="event-2"' not in page.text
 
     def test_english_is_one_switch_away(self, api: Api) -> None:
         client = sign_in(api, "sv-1", ["supervisor"], LESHAN_TOWNSHIP)
