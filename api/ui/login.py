@@ -11,8 +11,16 @@ from fastapi.responses import RedirectResponse, Response
 from api.http.problems import Problem
 from api.ui.csrf import check_csrf
 from api.ui.i18n import LANG_COOKIE
+from api.ui.oidc import oidc_enabled
 from api.ui.render import PageRoute, render
-from api.ui.session import end_session, secure_cookies, session_actor, start_session
+from api.ui.session import (
+    HOME,
+    end_session,
+    safe_next,
+    secure_cookies,
+    session_actor,
+    start_session,
+)
 from domain import access
 from domain.i18n import LANGUAGES
 
@@ -21,15 +29,6 @@ if TYPE_CHECKING:
     from api.settings import Settings
 
 router = APIRouter(prefix="/ui", route_class=PageRoute)
-HOME = "/ui/board"
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a page of this app only (no open redirect)."""
-    if not target or not target.startswith("/ui/") or target.startswith("//") \
-            or "\\" in target or target.startswith("/ui/login"):
-        return HOME
-    return target
 
 
 def _development(request: Request) -> bool:
@@ -52,7 +51,8 @@ async def login_page(
     if await session_actor(request) is not None:
         return RedirectResponse(safe_next(next_page), status_code=303)
     return render(request, "login.html", next_page=safe_next(next_page),
-                  development=_development(request), refused=False)
+                  development=_development(request), refused=False,
+                  oidc=oidc_enabled(request.app.state.settings))
 
 
 @router.post("/login")
@@ -67,10 +67,10 @@ async def sign_in(request: Request) -> Response:
         user, expires_at = await verifier.verify(token)
     except Problem:
         return render(request, "login.html", status=401, next_page=safe_next(form.get("next")),
-                      development=True, refused=True)
+                      development=True, refused=True, oidc=False)
     if access.is_client_only(user):
         return render(request, "login.html", status=403, next_page=safe_next(form.get("next")),
-                      development=True, refused=True)
+                      development=True, refused=True, oidc=False)
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
     start_session(response, token, expires_at, secure_cookies(request))
     return response

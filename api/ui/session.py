@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from domain.codes import Role
 
 SESSION_COOKIE = "wardship_session"
+HOME = "/ui/board"
 
 
 class SignInNeeded(Exception):
@@ -84,3 +85,11 @@ def start_session(response: Response, token: str, expires_at: float, secure: boo
 def end_session(response: Response, secure: bool) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/ui", httponly=True, samesite="strict",
                            secure=secure)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a page of this app only (no open redirect)."""
+    if not target or not target.startswith("/ui/") or target.startswith("//") \
+            or "\\" in target or target.startswith("/ui/login"):
+        return HOME
+    return target
