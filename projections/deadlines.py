@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, fetch_rows, grade_after, like_prefix
+from projections.base import (
+    Positioned,
+    ReadModel,
+    fetch_rows,
+    grade_after,
+    like_prefix,
+    where_equal,
+)
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -129,10 +136,7 @@ async def board(
     each row says whether it is overdue."""
     where = ["jurisdiction LIKE %(prefix)s", _STATUS_FILTERS[status]]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
-    for column, value in (("kind", kind), ("stage", stage), ("grade", grade)):
-        if value is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = value
+    where_equal(where, params, (("kind", kind), ("stage", stage), ("grade", grade)))
     if due_before is not None:
         where.append("due_at < %(due_before)s")
         params["due_before"] = due_before
