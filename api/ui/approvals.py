@@ -4,7 +4,7 @@ reason) after a confirmation page. The domain decides, as for the API: no self-a
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types)
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,6 +27,9 @@ from domain.codes import ApprovalSubject  # noqa: TC001 (a path parameter type)
 from domain.errors import DomainError
 from domain.i18n import translate
 from projections.deadlines import board
+
+if TYPE_CHECKING:
+    from domain.case import ProtectionCase
 
 router = APIRouter(prefix="/ui", route_class=PageRoute)
 Supervisor = Annotated[Actor, Depends(page_for(access.SUPERVISORS))]
@@ -68,9 +71,9 @@ async def confirm_page(
     return _confirmation(request, case, subject, decision)
 
 
-def _confirmation(request: Request, case: object, subject: str, decision: str,
+def _confirmation(request: Request, case: ProtectionCase, subject: str, decision: str,
                   refusal: str | None = None, status: int = 200) -> Response:
-    pending = getattr(case, "approvals", {}).get(subject)
+    pending = case.approvals.get(subject)
     return render(request, "approval_confirm.html", status=status, case=case, subject=subject,
                   decision=decision, requested_by=pending.requested_by if pending else None,
                   refusal=refusal)
