@@ -142,8 +142,8 @@ async def callback(
     user, expires_at = await verifier.verify(token)
     if access.is_client_only(user):
         raise role_forbidden()
-    # Back to our own page before the session is used: a Strict cookie is not sent on a
-    # redirect chain that began at the provider's site.
+    # A page of our own, which then moves on: browsers that withhold Strict cookies on a
+    # redirect chain begun at another site (the provider's) still send the session then.
     response = render(request, "signed_in.html", next_page=flow["next"])
     start_session(response, token, expires_at, secure_cookies(request))
     response.delete_cookie(FLOW_COOKIE, path="/ui/oidc")

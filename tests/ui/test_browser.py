@@ -1,5 +1,6 @@
 """The pages in a real browser (Debian's Chromium), as their users work them: a supervisor,
-an inspector, a caseworker and a supervisor of another county."""
+an inspector, a caseworker, a supervisor of another county, and a sign-in through an
+OpenID Connect provider."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import expect
 
+from api.cli.migrate import migrate_database
+from api.main import create_app
+from api.settings import Settings
+from deploy.ports import free_port
+from tests.api.support import served
 from tests.ui.browser import screenshot, sign_in
+from tests.ui.idp import identity_provider
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -153,3 +160,26 @@ def test_english_layout_fonts_and_screenshots(page: Page, site: Site, tmp_path: 
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, f"{name} is {wide}px wide on a phone"
         screenshot(page, f"{name}-phone", tmp_path)
+
+
+def test_a_supervisor_signs_in_with_the_identity_provider(
+    page: Page, db_url: str, tmp_path: Path,
+) -> None:
+    """The provider's redirect back is cross-site (another host name, so another site): the
+    Strict session cookie must still be there on the page the browser lands on."""
+    idp_port, app_port = free_port(), free_port()
+    issuer, base = f"http://localhost:{idp_port}", f"http://127.0.0.1:{app_port}"
+    settings = Settings.model_validate({
+        "state_dir": tmp_path, "database_url": db_url, "public_url": base,
+        "oidc_issuer": issuer, "oidc_client_id": "wardship-pages",
+        "jwt_jwks_url": f"{issuer}/jwks", "jwt_issuer": issuer, "jwt_audience": "wardship"})
+    migrate_database(settings)
+    provider = identity_provider(issuer, "wardship-pages", "wardship", {
+        "sub": "sv-7", "name": "Invented Supervisor", "roles": ["supervisor"],
+        "jurisdiction": TOWNSHIP})
+    with served(provider, idp_port), served(create_app(settings), app_port):
+        page.goto(f"{base}/ui/inbox")
+        page.get_by_role("link", name="使用统一身份认证登录").click()
+        page.wait_for_url(f"{base}/ui/inbox")
+        expect(page.get_by_role("heading", name="通知")).to_be_visible()
+        expect(page.locator(".user")).to_contain_text("Invented Supervisor")
