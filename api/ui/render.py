@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from api.http.domain_problems import domain_problem
-from api.http.problems import Problem
+from api.http.problems import DATABASE_UNAVAILABLE, Problem, database_unavailable
 from api.ui.csrf import CSRF_FIELD, csrf_token, keep_csrf_cookie
 from api.ui.i18n import environment, language
 from api.ui.session import SignInNeeded, secure_cookies
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from domain.codes import Role
 
 HERE = Path(__file__).parent
+# What the API answers with its 503 "database unavailable" (api.http.problems).
+OUTAGES: tuple[type[Exception], ...] = DATABASE_UNAVAILABLE
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
@@ -97,5 +99,8 @@ class PageRoute(APIRoute):
             except DomainError as error:
                 refusal = domain_problem(error)
                 return error_page(request, refusal.status, refusal.code, refusal.detail)
+            except OUTAGES:
+                # The API's answer to an outage (503, retry later), as a page.
+                return error_page(request, 503, database_unavailable().code)
 
         return page_handler

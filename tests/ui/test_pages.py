@@ -14,6 +14,7 @@ from api.ui.security import CONTENT_SECURITY_POLICY
 from domain.i18n import translate
 from tests.api.support import LESHAN_TOWNSHIP, Api, project
 from tests.inspection.test_tamper_evidence import tamper
+from tests.outage import Outage
 from tests.projections.test_api_reads import overdue_case
 from tests.ui.support import csrf_of, sign_in
 
@@ -134,6 +135,18 @@ class TestSameRules:
         assert "不能审批本人提请的事项" in answer.text
         case = api.client.get(f"/v1/cases/{case_id}", headers=boss).json()
         assert case["approvals"]["closure"]["status"] == "requested"
+
+
+class TestOutage:
+    def test_a_page_answers_a_503_page_while_the_database_is_down(
+        self, api: Api, database_url: str, db_url: str
+    ) -> None:
+        client = sign_in(api, "sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+        with Outage(database_url, db_url).during():
+            answer = client.get("/ui/board")
+        assert answer.status_code == 503
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "服务暂时无法响应" in answer.text
 
 
 class TestPages:
