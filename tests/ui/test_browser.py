@@ -183,3 +183,4 @@ def test_a_supervisor_signs_in_with_the_identity_provider(
         page.wait_for_url(f"{base}/ui/inbox")
         expect(page.get_by_role("heading", name="通知")).to_be_visible()
         expect(page.locator(".user")).to_contain_text("Invented Supervisor")
+        page.goto("about:blank")  # closes the live inbox's stream, so the server stops at once
