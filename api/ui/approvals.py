@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from api.deps import AccessLogDep, App, Pool, own_writes, scoped_case
 from api.http.access_log import shown_cases
 from api.http.services import run_command, store_call
+from api.inspection.history import history_entry
 from api.readmodels import wait_for
 from api.routes.case_models import Approve, Reject
 from api.ui.csrf import check_csrf
@@ -25,10 +26,12 @@ from domain.actions import RULES
 from domain.actors import Actor
 from domain.codes import ApprovalSubject  # noqa: TC001 (a path parameter type)
 from domain.errors import DomainError
+from domain.events import ApprovalRequested
 from domain.i18n import translate
 from projections.deadlines import board
 
 if TYPE_CHECKING:
+    from domain.application import Wardship
     from domain.case import ProtectionCase
 
 router = APIRouter(prefix="/ui", route_class=PageRoute)
@@ -68,15 +71,30 @@ async def confirm_page(
     await access_log.record(user, resource_type="case", resource_id=str(case_id),
                             purpose="approvals", child_id=case.child_id,
                             case_jurisdiction=case.jurisdiction)
-    return _confirmation(request, case, subject, decision)
+    reason = await _asked_because(app, user, case, subject)
+    return _confirmation(request, case, subject, decision, reason=reason)
+
+
+async def _asked_because(
+    app: Wardship, user: Actor, case: ProtectionCase, subject: str
+) -> str | None:
+    """The reason given with the pending request (free text: masked as the case history
+    masks it for roles that see no personal data)."""
+    events = await store_call(app.case_events, case.id)
+    asked = [e for e in events if isinstance(e, ApprovalRequested) and e.subject == subject]
+    if not asked:
+        return None
+    entry = history_entry(asked[-1], reveal_personal=access.sees_personal_data(user))
+    return str(entry["payload"].get("reason") or "") or None
 
 
 def _confirmation(request: Request, case: ProtectionCase, subject: str, decision: str,
-                  refusal: str | None = None, status: int = 200) -> Response:
+                  refusal: str | None = None, status: int = 200,
+                  reason: str | None = None) -> Response:
     pending = case.approvals.get(subject)
     return render(request, "approval_confirm.html", status=status, case=case, subject=subject,
                   decision=decision, requested_by=pending.requested_by if pending else None,
-                  refusal=refusal)
+                  refusal=refusal, reason=reason)
 
 
 @router.post("/approvals/{case_id}/{subject}")
@@ -99,7 +117,8 @@ async def decide(
         body = DECISIONS[decision].model_validate(sent)
     except ValidationError:
         said = translate("Give a reason.", lang)
-        return _confirmation(request, case, subject.value, decision, refusal=said, status=422)
+        return _confirmation(request, case, subject.value, decision, refusal=said, status=422,
+                             reason=await _asked_because(app, user, case, subject.value))
     version = form.get("version", "")
     try:
         view = await run_command(request.app, functools.partial(
@@ -108,6 +127,7 @@ async def decide(
     except DomainError as error:
         # The domain's own words, in the page's language when the catalogue has them.
         said = translate(str(error), lang, "refusal")
-        return _confirmation(request, case, subject.value, decision, refusal=said, status=409)
+        return _confirmation(request, case, subject.value, decision, refusal=said, status=409,
+                             reason=await _asked_because(app, user, case, subject.value))
     own_writes(request).wrote(user.subject, view["position"])
     return RedirectResponse(f"/ui/approvals?done={decision}", status_code=303)

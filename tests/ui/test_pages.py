@@ -129,6 +129,7 @@ class TestSameRules:
         assert asked.status_code == 200, asked.text
         client = sign_in(api, "sv-1", ["supervisor"], LESHAN_TOWNSHIP)
         page = client.get(f"/ui/approvals/{case_id}/closure?decision=approve")
+        assert '<dd id="asked-because">resolved</dd>' in page.text  # the request's reason
         answer = client.post(f"/ui/approvals/{case_id}/closure",
                              data={"csrf": csrf_of(page.text), "decision": "approve"})
         assert answer.status_code == 409
