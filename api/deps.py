@@ -242,6 +242,12 @@ async def stream_lease(request: Request, user: Supervisor) -> StreamLease:
     verifier: TokenVerifier = request.app.state.token_verifier
     _, token = get_authorization_scheme_param(request.headers.get("Authorization"))
     _, expires_at = await verifier.verify(token)
+    return lease_for(request, user, expires_at)
+
+
+def lease_for(request: Request, user: Actor, expires_at: float) -> StreamLease:
+    """A stream slot for `user` until `expires_at` (the API's stream and the live inbox page
+    share the process's slots and caps)."""
     slots: StreamSlots | None = getattr(request.app.state, "stream_slots", None)
     if slots is None:
         settings: Settings = request.app.state.settings

@@ -33,6 +33,7 @@ from api.routes import (
     stats,
 )
 from api.settings import Settings, get_settings
+from api.ui import install_ui
 from deploy.outages import CONNECT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -130,5 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(oauth.router)
     app.include_router(imports.router)
+    install_ui(app)
     install_lag_metrics(app)
     return app

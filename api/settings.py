@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
+    # Sign-in to the pages (/ui/) with OpenID Connect (authorization code with PKCE): the
+    # provider's issuer URL (its discovery document is read from there) and this client. The
+    # session keeps the provider's access token, verified as any bearer token (jwt_* above).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope: str = "openid profile"
+
     # A static bearer token for Prometheus to scrape /metrics with (admins' tokens work too).
     metrics_token: SecretStr | None = None
 

@@ -1,5 +1,6 @@
 """The action table: for each action, who may take it, in which stage, where it leads, which
-deadlines it meets, what approval gates it, which event records it and its Chinese term.
+deadlines it meets, what approval gates it, which event records it (its
+Chinese term is in the message catalogue, `domain.i18n`, under the context 'action').
 
 Everything else derives from this table: the aggregate's stage checks, the allowed actions
 of a case, the API's request union and labels, and the relay's topics.
@@ -48,7 +49,6 @@ class ActionRule:
 
     name: str
     event: type[ev.CaseEvent]
-    term: str  # the seeds' Chinese term for the act, e.g. 受理, 训诫监护人
     stages: frozenset[Stage]
     roles: frozenset[Role] = WORKERS
     leads_to: Stage | Decided | None = None
@@ -89,74 +89,71 @@ _A, _S, _G, _C = Stage.ASSESSMENT, Stage.ASSISTANCE, Stage.GUARDIANSHIP_INTERVEN
 
 ACTIONS: tuple[ActionRule, ...] = (
     # discovery and report
-    ActionRule("file_report", ev.ReportFiled, "报告", _ONE({_D}), leads_to=_R,
+    ActionRule("file_report", ev.ReportFiled, _ONE({_D}), leads_to=_R,
                meets=("report_filing",)),
-    ActionRule("dismiss", ev.CaseDismissed, "排除", _ONE({_D}), leads_to=_C),
-    ActionRule("accept_report", ev.ReportAccepted, "受理", _ONE({_R}), leads_to=_by_grade(),
+    ActionRule("dismiss", ev.CaseDismissed, _ONE({_D}), leads_to=_C),
+    ActionRule("accept_report", ev.ReportAccepted, _ONE({_R}), leads_to=_by_grade(),
                meets=("intake", "intake_danger")),
-    ActionRule("screen_out", ev.ReportScreenedOut, "不予受理", _ONE({_R}), leads_to=_C,
+    ActionRule("screen_out", ev.ReportScreenedOut, _ONE({_R}), leads_to=_C,
                meets=("intake", "intake_danger")),
     # emergency response
-    ActionRule("dispatch_response", ev.ResponseDispatched, "派员处置", _ONE({_E}),
+    ActionRule("dispatch_response", ev.ResponseDispatched, _ONE({_E}),
                meets=("response_dispatch",)),
-    ActionRule("place_child", ev.ChildPlaced, "临时安置", _ONE({_E})),
-    ActionRule("complete_emergency", ev.EmergencyCompleted, "应急处置完成", _ONE({_E}), leads_to=_A,
+    ActionRule("place_child", ev.ChildPlaced, _ONE({_E})),
+    ActionRule("complete_emergency", ev.EmergencyCompleted, _ONE({_E}), leads_to=_A,
                meets=("emergency_completion",)),
     # assessment
-    ActionRule("record_assessment", ev.AssessmentRecorded, "记录评估", _ONE({_A})),
-    ActionRule("complete_assessment", ev.AssessmentCompleted, "评估完成", _ONE({_A}),
+    ActionRule("record_assessment", ev.AssessmentRecorded, _ONE({_A})),
+    ActionRule("complete_assessment", ev.AssessmentCompleted, _ONE({_A}),
                leads_to=Decided("outcome", {AssessmentOutcome.ASSISTANCE: _S,
                                             AssessmentOutcome.INTERVENTION: _G,
                                             AssessmentOutcome.CLOSE: _C}),
                meets=("assessment",)),
     # assistance
-    ActionRule("create_plan", ev.PlanCreated, "制定帮扶计划", _ONE({_S}), meets=("plan_creation",)),
-    ActionRule("deliver_service", ev.ServiceDelivered, "提供服务",
+    ActionRule("create_plan", ev.PlanCreated, _ONE({_S}), meets=("plan_creation",)),
+    ActionRule("deliver_service", ev.ServiceDelivered,
                _ONE({_S}), meets=(SERVICE_DELIVERY,),
                needs=lambda case: case.has_undelivered_service),
-    ActionRule("record_visit", ev.VisitRecorded, "走访记录", _ONE({_S}), meets=("home_visit",)),
-    ActionRule("sign_care_agreement", ev.CareAgreementSigned, "签订委托照护协议", _ONE({_S})),
-    ActionRule("record_guardian_contact", ev.GuardianContactRecorded, "联系监护人", _ONE({_S})),
-    ActionRule("complete_assistance", ev.AssistanceCompleted, "帮扶完成", _ONE({_S}),
+    ActionRule("record_visit", ev.VisitRecorded, _ONE({_S}), meets=("home_visit",)),
+    ActionRule("sign_care_agreement", ev.CareAgreementSigned, _ONE({_S})),
+    ActionRule("record_guardian_contact", ev.GuardianContactRecorded, _ONE({_S})),
+    ActionRule("complete_assistance", ev.AssistanceCompleted, _ONE({_S}),
                leads_to=Decided("outcome", {AssistanceOutcome.CLOSE: _C,
                                             AssistanceOutcome.INTERVENTION: _G,
                                             AssistanceOutcome.REASSESS: _A})),
     # guardianship intervention
-    ActionRule("admonish_guardian", ev.GuardianAdmonished, "训诫监护人", _ONE({_G})),
-    ActionRule("order_family_education", ev.FamilyEducationOrdered,
-               "责令接受家庭教育指导", _ONE({_G})),
-    ActionRule("start_temporary_guardianship", ev.TemporaryGuardianshipStarted,
-               "临时监护", _ONE({_G})),
-    ActionRule("petition_court", ev.CourtPetitioned, "向法院申请", _ONE({_G}),
+    ActionRule("admonish_guardian", ev.GuardianAdmonished, _ONE({_G})),
+    ActionRule("order_family_education", ev.FamilyEducationOrdered, _ONE({_G})),
+    ActionRule("start_temporary_guardianship", ev.TemporaryGuardianshipStarted, _ONE({_G})),
+    ActionRule("petition_court", ev.CourtPetitioned, _ONE({_G}),
                gate=ApprovalSubject.COURT_PETITION),
-    ActionRule("record_court_decision", ev.CourtDecisionRecorded, "记录法院裁判", _ONE({_G})),
-    ActionRule("start_long_term_guardianship", ev.LongTermGuardianshipStarted,
-               "长期监护", _ONE({_G}),
+    ActionRule("record_court_decision", ev.CourtDecisionRecorded, _ONE({_G})),
+    ActionRule("start_long_term_guardianship", ev.LongTermGuardianshipStarted, _ONE({_G}),
                gate=ApprovalSubject.LONG_TERM_GUARDIANSHIP),
-    ActionRule("end_intervention", ev.InterventionEnded, "监护干预结束", _ONE({_G}),
+    ActionRule("end_intervention", ev.InterventionEnded, _ONE({_G}),
                leads_to=Decided("outcome", {InterventionOutcome.CLOSE: _C,
                                             InterventionOutcome.ASSISTANCE: _S})),
     # closed
-    ActionRule("reopen", ev.CaseReopened, "重新立案", _ONE({_C}), leads_to=_R),
+    ActionRule("reopen", ev.CaseReopened, _ONE({_C}), leads_to=_R),
     # any open stage (a note also on a closed case; escalation from outside an emergency)
-    ActionRule("assign", ev.CaseAssigned, "指派承办人", OPEN_STAGES),
-    ActionRule("add_note", ev.NoteAdded, "添加备注", ALL_STAGES),
-    ActionRule("refer", ev.CaseReferred, "转介", OPEN_STAGES),
-    ActionRule("record_referral_response", ev.ReferralResponseRecorded, "转介回复", OPEN_STAGES,
+    ActionRule("assign", ev.CaseAssigned, OPEN_STAGES),
+    ActionRule("add_note", ev.NoteAdded, ALL_STAGES),
+    ActionRule("refer", ev.CaseReferred, OPEN_STAGES),
+    ActionRule("record_referral_response", ev.ReferralResponseRecorded, OPEN_STAGES,
                meets=("referral_response",), needs=lambda case: case.has_open_referral),
-    ActionRule("escalate", ev.CaseEscalated, "升级处置", OPEN_STAGES - {_E}, leads_to=_E),
-    ActionRule("transfer_jurisdiction", ev.JurisdictionTransferred, "移交辖区", OPEN_STAGES),
-    ActionRule("close", ev.CaseClosed, "结案", OPEN_STAGES, leads_to=_C),
-    ActionRule("review_case", ev.CaseReviewed, "督导复核", OPEN_STAGES, roles=SUPERVISORS,
+    ActionRule("escalate", ev.CaseEscalated, OPEN_STAGES - {_E}, leads_to=_E),
+    ActionRule("transfer_jurisdiction", ev.JurisdictionTransferred, OPEN_STAGES),
+    ActionRule("close", ev.CaseClosed, OPEN_STAGES, leads_to=_C),
+    ActionRule("review_case", ev.CaseReviewed, OPEN_STAGES, roles=SUPERVISORS,
                meets=("case_review",)),
-    ActionRule("review_guardianship", ev.GuardianshipReviewed, "监护评估复核", OPEN_STAGES,
+    ActionRule("review_guardianship", ev.GuardianshipReviewed, OPEN_STAGES,
                meets=("guardianship_review",),
                needs=lambda case: case.temporary_guardianship is not None),
     # approvals
-    ActionRule("request_approval", ev.ApprovalRequested, "提请审批", OPEN_STAGES),
-    ActionRule("approve", ev.ApprovalGranted, "审批同意", OPEN_STAGES, roles=SUPERVISORS,
+    ActionRule("request_approval", ev.ApprovalRequested, OPEN_STAGES),
+    ActionRule("approve", ev.ApprovalGranted, OPEN_STAGES, roles=SUPERVISORS,
                meets=("approval",), needs=lambda case: case.has_pending_approval),
-    ActionRule("reject", ev.ApprovalRejected, "审批驳回", OPEN_STAGES, roles=SUPERVISORS,
+    ActionRule("reject", ev.ApprovalRejected, OPEN_STAGES, roles=SUPERVISORS,
                meets=("approval",), needs=lambda case: case.has_pending_approval),
 )
 

@@ -45,6 +45,16 @@ def like_prefix(code: str) -> str:
     return code + "%"  # codes are digits only, so nothing needs escaping
 
 
+def where_equal(where: list[str], params: dict[str, Any],
+                columns: tuple[tuple[str, object], ...]) -> None:
+    """Add `column = value` to a query's conditions for each column given a value (an
+    enum's code as the read models store it)."""
+    for column, value in columns:
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = str(value)
+
+
 def grade_after(event: Any, grade: str | None) -> str | None:
     """The case's grade after `event`: set by intake, escalation or assessment, cleared when
     a reopened case goes back to intake, else unchanged."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, fetch_rows, grade_after, like_prefix
+from projections.base import (
+    Positioned,
+    ReadModel,
+    fetch_rows,
+    grade_after,
+    like_prefix,
+    where_equal,
+)
 from projections.deadlines import overdue_sql
 from projections.store import Batch, Table
 
@@ -125,11 +132,8 @@ async def search(
     before log position `before` (each row's `opened_position`)."""
     where = ["jurisdiction LIKE %(prefix)s"]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
-    for column, value in (("stage", stage), ("grade", grade), ("assignee", assignee),
-                          ("child_category", category)):
-        if value is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = str(value)  # an enum's code, as the read model stores it
+    where_equal(where, params, (("stage", stage), ("grade", grade), ("assignee", assignee),
+                                ("child_category", category)))
     if overdue is not None:
         where.append(OVERDUE if overdue else f"NOT {OVERDUE}")
     if before is not None:

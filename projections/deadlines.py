@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from domain import events as ev
-from projections.base import Positioned, ReadModel, fetch_rows, grade_after, like_prefix
+from projections.base import (
+    Positioned,
+    ReadModel,
+    fetch_rows,
+    grade_after,
+    like_prefix,
+    where_equal,
+)
 from projections.store import Batch, Table
 
 if TYPE_CHECKING:
@@ -122,17 +129,36 @@ _BOARD = (
 async def board(
     conn: AsyncConnection[Any], *, prefix: str, status: BoardStatus = "overdue",
     kind: str | None = None, after: tuple[datetime, str, str] | None = None, limit: int = 100,
+    stage: str | None = None, grade: str | None = None, due_before: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Deadlines under the code `prefix` in `status`, earliest due first, after the
-    (due_at, case_id, id) of a previous row; each row says whether it is overdue."""
+    """Deadlines under the code `prefix` in `status` (and the given kind, stage, grade, due
+    before a time), earliest due first, after the (due_at, case_id, id) of a previous row;
+    each row says whether it is overdue."""
     where = ["jurisdiction LIKE %(prefix)s", _STATUS_FILTERS[status]]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
-    if kind is not None:
-        where.append("kind = %(kind)s")
-        params["kind"] = kind
+    where_equal(where, params, (("kind", kind), ("stage", stage), ("grade", grade)))
+    if due_before is not None:
+        where.append("due_at < %(due_before)s")
+        params["due_before"] = due_before
     if after is not None:
         where.append("(due_at, case_id::text, deadline_id) > (%(due)s, %(case)s, %(deadline)s)")
         params.update(zip(("due", "case", "deadline"), after, strict=True))
     query = (f"{_BOARD} WHERE {' AND '.join(where)}"
              " ORDER BY due_at, case_id::text, deadline_id LIMIT %(limit)s")
     return await fetch_rows(conn, query, params, ("case_id",))
+
+
+async def township_counts(
+    conn: AsyncConnection[Any], *, prefix: str, due_before: datetime
+) -> list[dict[str, Any]]:
+    """Per township (the code's first 9 digits) under `prefix`: deadlines overdue now, and
+    open ones not yet overdue but due before `due_before`."""
+    cur = await conn.execute(
+        f"SELECT left(jurisdiction, 9) AS township, count(*) FILTER (WHERE {OVERDUE}),"  # noqa: S608
+        f" count(*) FILTER (WHERE NOT {OVERDUE} AND status = 'open'"
+        " AND due_at < %(due_before)s) FROM rm_deadlines WHERE jurisdiction LIKE %(prefix)s"
+        f" AND ({OVERDUE} OR (status = 'open' AND due_at < %(due_before)s))"
+        " GROUP BY 1 ORDER BY 1",
+        {"prefix": like_prefix(prefix), "due_before": due_before})
+    return [{"township": township, "overdue": overdue, "soon": soon}
+            for township, overdue, soon in await cur.fetchall()]

@@ -160,3 +160,56 @@ async def summary(
         for stage, count, seconds in await cur.fetchall()
     }
     return answer
+
+
+async def met_by_township(
+    conn: AsyncConnection[Any], *, prefix: str, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Per township (the code's first 9 digits) under `prefix`: deadlines due in the period
+    that were met and missed, and the share met."""
+    cur = await conn.execute(
+        "SELECT left(jurisdiction, 9), count(*) FILTER (WHERE status = 'met'),"
+        " count(*) FILTER (WHERE status = 'missed') FROM rm_stat_deadlines"
+        " WHERE jurisdiction LIKE %(prefix)s AND due_at >= %(low)s AND due_at < %(high)s"
+        " AND status IN ('met', 'missed') GROUP BY 1 ORDER BY 1",
+        {"prefix": like_prefix(prefix), "low": since, "high": until})
+    return [{"township": township, "met": met, "missed": missed,
+             "share_met": round(met / (met + missed), 4)}
+            for township, met, missed in await cur.fetchall()]
+
+
+async def monthly(
+    conn: AsyncConnection[Any], *, prefix: str, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Per month (China time) of the period: cases opened, deadlines met and missed."""
+    params = {"prefix": like_prefix(prefix), "low": since, "high": until}
+    month = "to_char({} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+    cur = await conn.execute(
+        f"SELECT {month.format('opened_at')}, count(*) FROM rm_stat_cases"  # noqa: S608
+        " WHERE jurisdiction LIKE %(prefix)s AND opened_at >= %(low)s"
+        " AND opened_at < %(high)s GROUP BY 1", params)
+    months: dict[str, dict[str, Any]] = {}
+    for key, count in await cur.fetchall():
+        months.setdefault(key, {"month": key, "opened": 0, "met": 0, "missed": 0})["opened"] = count
+    cur = await conn.execute(
+        f"SELECT {month.format('due_at')}, count(*) FILTER (WHERE status = 'met'),"  # noqa: S608
+        " count(*) FILTER (WHERE status = 'missed') FROM rm_stat_deadlines"
+        " WHERE jurisdiction LIKE %(prefix)s AND due_at >= %(low)s AND due_at < %(high)s"
+        " AND status IN ('met', 'missed') GROUP BY 1", params)
+    for key, met, missed in await cur.fetchall():
+        row = months.setdefault(key, {"month": key, "opened": 0, "met": 0, "missed": 0})
+        row.update(met=met, missed=missed)
+    return [months[key] for key in sorted(months)]
+
+
+async def cases_by_stage_and_grade(
+    conn: AsyncConnection[Any], *, prefix: str, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Cases opened in the period under `prefix`, counted by their stage and grade now."""
+    cur = await conn.execute(
+        "SELECT stage, coalesce(grade, 'ungraded'), count(*) FROM rm_stat_cases"
+        " WHERE jurisdiction LIKE %(prefix)s AND opened_at >= %(low)s"
+        " AND opened_at < %(high)s GROUP BY 1, 2 ORDER BY 1, 2",
+        {"prefix": like_prefix(prefix), "low": since, "high": until})
+    return [{"stage": stage, "grade": grade, "cases": count}
+            for stage, grade, count in await cur.fetchall()]

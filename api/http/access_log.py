@@ -14,7 +14,7 @@ import psycopg
 import structlog
 
 from api.http.problems import Problem
-from projections.base import fetch_rows, like_prefix
+from projections.base import fetch_rows, like_prefix, where_equal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -141,11 +141,8 @@ async def entries(
     filter, newest first, with ids below `before`."""
     where = ["coalesce(case_jurisdiction, '') LIKE %(prefix)s"]
     params: dict[str, Any] = {"prefix": like_prefix(prefix), "limit": limit}
-    for column, value in (("resource_type", resource_type), ("resource_id", resource_id),
-                          ("child_id", child_id), ("subject", subject)):
-        if value is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = value
+    where_equal(where, params, (("resource_type", resource_type), ("resource_id", resource_id),
+                                ("child_id", child_id), ("subject", subject)))
     if since is not None:
         where.append("read_at >= %(since)s")
         params["since"] = since

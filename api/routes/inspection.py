@@ -28,6 +28,7 @@ from domain.errors import CaseNotFound
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from api.http.access_log import AccessLog
     from domain.actors import Actor
     from domain.application import Wardship
     from domain.case import ProtectionCase
@@ -43,8 +44,8 @@ _INSPECTION: dict[str, Any] = {"response_model_exclude_unset": True,
                                "responses": problem_answers(401, 403, 404, 422, 503)}
 
 
-async def _inspected_case(
-    app: Wardship, user: Actor, case_id: UUID, log: AccessLogDep, purpose: str
+async def inspected_case(
+    app: Wardship, user: Actor, case_id: UUID, log: AccessLog, purpose: str
 ) -> ProtectionCase:
     """The case if the caller may inspect it (404 outside their area, 403 for their role)."""
     if not access.may_inspect_cases(user):
@@ -67,7 +68,7 @@ async def case_history(
     after_version: AfterVersion = 0, limit: Limit = 100,
 ) -> dict[str, Any]:
     """Every event in order: type, actor and role, times, policy version, payload, hashes."""
-    await _inspected_case(app, user, case_id, log, "history")
+    await inspected_case(app, user, case_id, log, "history")
     events = await store_call(app.case_events, case_id, after_version, None, limit + 1)
     reveal = access.sees_personal_data(user)
     page = [history_entry(e, reveal_personal=reveal) for e in events[:limit]]
@@ -91,7 +92,7 @@ async def case_state(
     if as_of is not None and version is not None:
         raise Problem(422, "invalid_request", "The request is not valid",
                       "give either as_of or version, not both")
-    case = await _inspected_case(app, user, case_id, log, "state")
+    case = await inspected_case(app, user, case_id, log, "state")
     if version is not None and version > case.version:
         raise Problem(422, "version_out_of_range", "No such version",
                       f"the case has versions 1 to {case.version}")
@@ -119,7 +120,7 @@ async def case_verify(
     case_id: UUID, user: CurrentUser, app: App, log: AccessLogDep
 ) -> dict[str, Any]:
     """Recompute the case's hash chain from the stored events; name the first bad event."""
-    await _inspected_case(app, user, case_id, log, "verify")
+    await inspected_case(app, user, case_id, log, "verify")
     try:
         result: dict[str, Any] = await store_call(app.verify_chain, case_id)
     except CaseNotFound:
@@ -135,9 +136,17 @@ async def case_export(
     case_id: UUID, request: Request, user: CurrentUser, app: App, log: AccessLogDep
 ) -> Response:
     """The signed, self-contained case file; check it offline with `wardship verify FILE`."""
+    return await case_file_answer(request, user, app, log, case_id)
+
+
+async def case_file_answer(
+    request: Request, user: Actor, app: Wardship, log: AccessLog, case_id: UUID
+) -> Response:
+    """The signed case file as a download, for those who may export (also the timeline
+    page's download button); the read is logged first."""
     if not access.may_export(user):
         raise _forbidden("the case file holds personal data: inspectors and supervisors export")
-    case = await _inspected_case(app, user, case_id, log, "export")
+    case = await inspected_case(app, user, case_id, log, "export")
     key = export_signing_key(request)
     document = await run_in_threadpool(_case_file, app, case, user, key)
     return Response(

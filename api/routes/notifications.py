@@ -25,6 +25,13 @@ from projections.inbox import notifications
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from psycopg_pool import AsyncConnectionPool
+
+    from api.http.access_log import AccessLog
+    from api.http.streams import StreamLease
+    from domain.actors import Actor
+    from domain.application import Wardship
+
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 POLL = 0.2  # seconds between looks for new notifications on an open stream
 
@@ -58,17 +65,24 @@ async def acknowledge(
     notification_id: str, user: Supervisor, app: App,
 ) -> OrjsonResponse:
     """Acknowledge a notification addressed to the caller's code; acknowledging twice is fine."""
+    recorded = await acknowledge_for(app, user, notification_id)
+    position = await store_call(app.recorder.max_notification_id) or 0
+    return OrjsonResponse({"id": notification_id, "acknowledged": True, "recorded": recorded,
+                           "position": position}, headers={"X-Position": str(position)})
+
+
+async def acknowledge_for(app: Wardship, user: Actor, notification_id: str) -> bool:
+    """Record `user`'s acknowledgement (the domain checks the addressed code); whether it was
+    recorded now. 404 for a notification not in their inbox."""
     case_id = _case_of(notification_id)
     try:
-        recorded = await store_call(app.acknowledge_notification, case_id,
-                                           notification_id, user)
+        recorded: bool = await store_call(app.acknowledge_notification, case_id,
+                                          notification_id, user)
     except DomainError as error:
         if error.code in ("case_not_found", "invalid_command"):
             raise _not_found(notification_id) from None
         raise domain_problem(error) from None
-    position = await store_call(app.recorder.max_notification_id) or 0
-    return OrjsonResponse({"id": notification_id, "acknowledged": True, "recorded": recorded,
-                           "position": position}, headers={"X-Position": str(position)})
+    return recorded
 
 
 def _case_of(notification_id: str) -> UUID:
@@ -97,6 +111,15 @@ async def stream(
 
     The stream ends with an `expired` event when the caller's token expires.
     """
+    return await notification_events(request, pool, lease, access_log, last_event_id)
+
+
+async def notification_events(
+    request: Request, pool: AsyncConnectionPool, lease: StreamLease, access_log: AccessLog,
+    last_event_id: str | None,
+) -> EventSourceResponse:
+    """The live stream of `lease`'s user (also the inbox page's): each new notification
+    addressed to their code, logged as read before it is sent."""
     user = lease.user
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     if after is None:
