@@ -522,10 +522,12 @@ class ProtectionCase(Aggregate):
         self._record(step, ctx, subject=subject,
                      reason=reason)
 
-    def approve(self, ctx: Context, *, subject: str) -> None:
+    def approve(self, ctx: Context, *, subject: str, reason: str = "") -> None:
+        if not isinstance(reason, str):
+            raise InvalidCommand("'reason' must be a text")
         subject = self._pending_decision(ctx, subject)
         step = self._begin("approve", ctx, ref=subject)
-        self._record(step, ctx, subject=subject)
+        self._record(step, ctx, subject=subject, reason=reason)
 
     def reject(self, ctx: Context, *, subject: str, reason: str) -> None:
         subject = self._pending_decision(ctx, subject)

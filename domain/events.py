@@ -433,9 +433,12 @@ class ApprovalRequested(CaseEvent):
 
 
 class ApprovalGranted(CaseEvent):
-    """A supervisor (not the requester) approved the request."""
+    """A supervisor (not the requester) approved the request, with a reason if they gave one."""
 
     subject: str
+    # Approvals recorded before reasons were taken have none (a class default, so that their
+    # stored fields, and so their hashes, stay as they were).
+    reason: str = ""
 
     def change(self, case: ProtectionCase) -> None:
         case.approvals[self.subject] = replace(

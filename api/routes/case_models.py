@@ -395,6 +395,7 @@ class RequestApproval(Action):
 class Approve(Action):
     action: Literal["approve"]
     subject: ApprovalSubject
+    reason: Text = ""
 
 
 class Reject(Action):

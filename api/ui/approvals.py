@@ -109,9 +109,7 @@ async def decide(
     if not access.holds_any(user, RULES[decision].roles):
         raise role_forbidden()
     case = await scoped_case(app, user, case_id)
-    sent = {"action": decision, "subject": subject.value}
-    if decision == "reject":
-        sent["reason"] = form.get("reason", "")
+    sent = {"action": decision, "subject": subject.value, "reason": form.get("reason", "")}
     lang = language(request)
     try:
         body = DECISIONS[decision].model_validate(sent)

@@ -90,3 +90,17 @@ class TestRoleMatrix:
         assert by_caseworker.status_code == 403
         assert (own.status_code, own.json()["code"]) == (409, "approval_refused")
         assert other.status_code == 200
+
+    def test_an_approval_keeps_the_reason_given_in_the_case_history(self, api: Api) -> None:
+        case_id = api.open_case(VILLAGE)["id"]
+        boss = api.auth("sup-1", ["supervisor"], TOWNSHIP)
+        other_boss = api.auth("sup-2", ["supervisor"], COUNTY)
+        api.act(case_id, {"action": "request_approval", "subject": "closure"}, boss)
+        granted = api.act(case_id, {"action": "approve", "subject": "closure",
+                                    "reason": "the family is supported by the school"},
+                          other_boss)
+        assert granted.status_code == 200
+        history = api.client.get(f"/v1/cases/{case_id}/history", headers=other_boss).json()
+        [event] = [e for e in history["events"] if e["type"] == "ApprovalGranted"]
+        assert event["payload"]["reason"] == "the family is supported by the school"
+        assert api.client.get(f"/v1/cases/{case_id}/verify", headers=other_boss).json()["valid"]
