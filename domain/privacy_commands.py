@@ -1,0 +1,163 @@
+"""The Application's erasure and legal-hold commands, mixed into `Wardship`: they judge the
+child file (`domain.erasure`) with its cases, save, and destroy the keys once the approval
+is on record (docs/privacy.md)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from domain import access
+from domain.child import ChildFile
+from domain.codes import Stage
+from domain.erasure import ERASE, PersonalDataErased
+from domain.errors import ActionNotAllowed, OutsideJurisdiction
+from domain.log_pages import notifications_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from domain.actors import Actor
+    from domain.case import ProtectionCase
+    from domain.keyring import Keyring
+    from domain.store import AggregateStore
+
+
+class PrivacyCommands:
+    """Erasure (crypto-shredding) and legal holds of a child's file."""
+
+    if TYPE_CHECKING:  # provided by Wardship
+        store: AggregateStore
+        keyring: Keyring
+        recorder: Any
+        repository: Any
+        mapper: Any
+
+        def _child_file(self, file_id: UUID) -> ChildFile: ...
+
+        def _case(self, case_id: UUID, version: int | None = None) -> ProtectionCase: ...
+
+    def request_erasure(self, actor: Actor, file_id: UUID, reason: str,
+                        command_id: str | None = None) -> dict[str, Any]:
+        """Ask for the child's personal data to be erased; refused while a case of the child
+        is open or a legal hold stands."""
+        now = datetime.now(UTC)
+
+        def request(file: ChildFile) -> None:
+            self._no_open_case(file)
+            file.request_erasure(actor, reason, now, command_id)
+
+        return self._on_file(file_id, request)
+
+    def approve_erasure(self, actor: Actor, file_id: UUID) -> dict[str, Any]:
+        """A supervisor (not the requester) approves: the erasure is recorded, then the keys
+        of the file, of the files merged into it and of their cases are destroyed. Approving
+        an erasure already recorded destroys its keys again (a failed destroy is retried)."""
+        file = self._child_file(file_id)
+        if file.erased is not None:
+            self._shred(file.erased["key_ids"], file.erased["case_ids"])
+            return self._privacy(file)
+        now = datetime.now(UTC)
+
+        def approve(file: ChildFile) -> None:
+            self._no_open_case(file)
+            file.approve_erasure(actor, now, self._key_ids(file))
+
+        answer = self._on_file(file_id, approve)
+        erased = self._child_file(file_id).erased
+        assert erased is not None
+        self._shred(erased["key_ids"], erased["case_ids"])
+        return answer
+
+    def reject_erasure(self, actor: Actor, file_id: UUID, reason: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return self._on_file(file_id, lambda file: file.reject_erasure(actor, reason, now))
+
+    def put_legal_hold(self, actor: Actor, file_id: UUID, *, reason: str, reference: str,
+                       case_id: str | None = None) -> dict[str, Any]:
+        """Put the child's file, or one case of it, under legal hold (blocks erasure)."""
+        now = datetime.now(UTC)
+        return self._on_file(file_id, lambda file: file.put_legal_hold(
+            actor, reason=reason, reference=reference, case_id=case_id, now=now))
+
+    def lift_legal_hold(self, actor: Actor, file_id: UUID, hold_id: str, reason: str
+                        ) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return self._on_file(file_id, lambda file: file.lift_legal_hold(
+            actor, hold_id, reason, now))
+
+    def privacy(self, actor: Actor, file_id: UUID) -> dict[str, Any]:
+        """The file's erasure request, erasure and holds, for those who may see them."""
+        file = self._child_file(file_id)
+        if not (access.may_read_erasures(actor) and access.covers(actor, file.jurisdiction)):
+            raise OutsideJurisdiction("the erasure record of a child file is read by "
+                                      "inspectors and supervisors of its area")
+        return self._privacy(file)
+
+    def erasures(self, actor: Actor) -> list[dict[str, Any]]:
+        """The audit of every erasure in the actor's area, oldest first: what (files, cases,
+        keys), when, requested and approved by whom, why."""
+        if not access.may_read_erasures(actor):
+            raise OutsideJurisdiction("the erasure audit is read by inspectors, admins and "
+                                      "supervisors")
+        found = []
+        for notification in notifications_of(self.recorder, [get_topic(PersonalDataErased)]):
+            event = self.mapper.to_domain_event(notification)
+            file = self._child_file(event.originator_id)
+            if access.covers(actor, file.jurisdiction):
+                found.append({"child_id": str(event.originator_id),
+                              "jurisdiction": file.jurisdiction,
+                              "erased_at": event.occurred_at, "reason": event.reason,
+                              "requested_by": event.requested_by,
+                              "requested_at": event.requested_at,
+                              "approved_by": event.approved_by,
+                              "case_ids": list(event.case_ids),
+                              "key_ids": list(event.key_ids),
+                              "position": notification.id})
+        return found
+
+    def _on_file(self, file_id: UUID, command: Callable[[ChildFile], Any]) -> dict[str, Any]:
+        def on_file(aggregate: Any) -> Any:
+            if not isinstance(aggregate, ChildFile):
+                raise OutsideJurisdiction(f"{file_id} is not a child file")
+            return command(aggregate)
+
+        self._child_file(file_id)  # CaseNotFound for no such file
+        _, file, position = self.store.change(file_id, on_file)
+        return {**self._privacy(file), "position": position}
+
+    def _privacy(self, file: ChildFile) -> dict[str, Any]:
+        return {"id": str(file.id), "jurisdiction": file.jurisdiction, **file.privacy_view()}
+
+    def _no_open_case(self, file: ChildFile) -> None:
+        """Refuse while any case of the child is open (a case under hold refuses by its hold)."""
+        open_cases = [c for c in file.case_ids if self._case(UUID(c)).stage != Stage.CLOSED]
+        if open_cases:
+            raise ActionNotAllowed(ERASE, "-", [], "the child has open cases ("
+                                   f"{', '.join(open_cases)}); close them first")
+
+    def _key_ids(self, file: ChildFile) -> list[str]:
+        """The keys the file's personal data is under: its own, and those of every file
+        merged into it (their cases' events are under them)."""
+        ids, todo = [], [str(file.id)]
+        while todo:
+            key_id = todo.pop()
+            if key_id in ids:
+                continue
+            ids.append(key_id)
+            todo.extend(self._child_file(UUID(key_id)).merged_from)
+        return ids
+
+    def _shred(self, key_ids: list[str], case_ids: list[str]) -> None:
+        """Destroy the keys, and forget every aggregate this process holds that read them."""
+        self.keyring.destroy(key_ids)
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in [*key_ids, *case_ids]:
+            with contextlib.suppress(KeyError):
+                cache.get(UUID(aggregate_id), evict=True)
