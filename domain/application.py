@@ -56,7 +56,7 @@ from domain.monitoring_events import MonitoringStarted
 from domain.patterns import REPORT, Signal, child_signals, matches
 from domain.policy import load_policy, shipped_policies
 from domain.privacy_commands import PrivacyCommands
-from domain.sealed_mapper import SealingMapper
+from domain.sealed_mapper import SealingEventStore, SealingMapper
 from domain.store import (
     SAVE_ATTEMPTS,
     SAVE_TIMEOUT,
@@ -68,7 +68,7 @@ from domain.views import case_view
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from eventsourcing.persistence import JSONTranscoder, Mapper
+    from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper
 
     from domain.actors import Actor
     from domain.clock import Clock
@@ -136,6 +136,9 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
         return SealingMapper(self.construct_transcoder(), self.keyring,
                              get_topic(ProtectionCase), self.factory.compressor(),
                              self.factory.cipher())
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return SealingEventStore(self.mapper, self.recorder)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

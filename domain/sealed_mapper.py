@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
+    EventStore,
     Mapper,
     MapperDeserialisationError,
     StoredEvent,
@@ -33,11 +34,11 @@ from domain.personal import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Hashable, Sequence
     from uuid import UUID
 
     from eventsourcing.domain import DomainEventProtocol
-    from eventsourcing.persistence import Cipher, Compressor, Transcoder
+    from eventsourcing.persistence import Cipher, Compressor, Recording, Transcoder
 
     from domain.keyring import Keyring
 
@@ -50,6 +51,17 @@ class SealingMapper(Mapper["UUID"]):
         super().__init__(transcoder, compressor, cipher)
         self.keyring = keyring
         self._case_topic = case_topic
+
+    def prepare(self, domain_events: Sequence[Any]) -> None:
+        """Make ready, in one go, the keys a batch of new events will be sealed under."""
+        key_ids = []
+        for event in domain_events:
+            seal = getattr(event, "seal", None)
+            if isinstance(seal, dict):
+                key_ids.append(str(seal["key"]))
+            elif type(event).__qualname__ in FILE_FIELDS:
+                key_ids.append(str(event.originator_id))
+        self.keyring.ensure(key_ids)
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         topic = get_topic(domain_event.__class__)
@@ -161,3 +173,13 @@ def _place(originator_id: Any, version: int, topic: str, key_id: str, found: lis
     """The associated data a box is bound to: where it was stored and what it holds."""
     return json.dumps([str(originator_id), version, topic, key_id, found],
                       separators=(",", ":")).encode()
+
+
+class SealingEventStore(EventStore["UUID"]):
+    """The event store that has the keys of a batch ready before sealing its events."""
+
+    mapper: SealingMapper
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
+        self.mapper.prepare(domain_events)
+        return super().put(domain_events, **kwargs)
