@@ -38,15 +38,26 @@ CASE_FIELDS: dict[str, tuple[str, ...]] = {
                    "source.reporter.organisation", "source.reporter.phone"),
     **_FREE_TEXT,
 }
-# Child file events (domain.child), by qualified name: sealed by the mapper under the file's
-# own key (they are not chained).
-FILE_FIELDS: dict[str, tuple[str, ...]] = {
-    "ChildFile.Registered": ("personal.*",),
-    "ChildFile.CaseLinked": ("personal.*",),
-    "ChildFile.Imported": ("personal.*", "row_key"),
-    "ChildFile.DetailsImported": ("personal.*", "row_key"),
-    "ChildFile.FileMerged": ("details.*.values.*",),
+# Events of the child file (domain.child) and of its monitoring record
+# (domain.monitoring_events), by module and qualified name: not chained, so sealed by the
+# mapper alone, under the key of the aggregate itself (the file's id, the record's id).
+OWN_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "domain.child:ChildFile.Registered": ("personal.*",),
+    "domain.child:ChildFile.CaseLinked": ("personal.*",),
+    "domain.child:ChildFile.Imported": ("personal.*", "row_key"),
+    "domain.child:ChildFile.DetailsImported": ("personal.*", "row_key"),
+    "domain.child:ChildFile.FileMerged": ("details.*.values.*",),
+    "domain.monitoring_events:MonitoringStarted": ("guardian.*", "caregiver.*"),
+    "domain.monitoring_events:MonitoringVisitRecorded": ("findings",),
+    "domain.monitoring_events:CareAgreementRecorded": ("caregiver.*",),
+    "domain.monitoring_events:ChildFileReviewed": ("findings",),
+    "domain.monitoring_events:ConcernRaised": ("summary",),
 }
+
+
+def own_key_fields(cls: type[Any]) -> tuple[str, ...] | None:
+    """The personal paths of an event the mapper seals under its own aggregate's key."""
+    return OWN_KEY_FIELDS.get(f"{cls.__module__}:{cls.__qualname__}")
 # A case snapshot's state holds what CaseOpened told it.
 CASE_STATE_FIELDS: tuple[str, ...] = (
     "state.child.*", "state.concern.summary", "state.source.reporter.name",

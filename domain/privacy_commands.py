@@ -15,8 +15,9 @@ from domain import access
 from domain.child import ChildFile
 from domain.codes import Stage
 from domain.erasure import ERASE, PersonalDataErased
-from domain.errors import ActionNotAllowed, OutsideJurisdiction
+from domain.errors import ActionNotAllowed, CaseNotFound, OutsideJurisdiction
 from domain.log_pages import notifications_of
+from domain.monitoring import monitoring_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from domain.actors import Actor
     from domain.case import ProtectionCase
     from domain.keyring import Keyring
+    from domain.monitoring import MonitoringRecord
     from domain.store import AggregateStore
 
 
@@ -40,6 +42,8 @@ class PrivacyCommands:
         def _child_file(self, file_id: UUID) -> ChildFile: ...
 
         def _case(self, case_id: UUID, version: int | None = None) -> ProtectionCase: ...
+
+        def monitoring(self, file_id: UUID) -> MonitoringRecord: ...
 
     def request_erasure(self, actor: Actor, file_id: UUID, reason: str,
                         command_id: str | None = None) -> dict[str, Any]:
@@ -139,18 +143,25 @@ class PrivacyCommands:
         if open_cases:
             raise ActionNotAllowed(ERASE, "-", [], "the child has open cases ("
                                    f"{', '.join(open_cases)}); close them first")
+        try:
+            monitored = self.monitoring(file.id).is_monitored
+        except CaseNotFound:
+            monitored = False
+        if monitored:
+            raise ActionNotAllowed(ERASE, "-", [], "the child is in the monitoring ledger; "
+                                   "stop monitoring first")
 
     def _key_ids(self, file: ChildFile) -> list[str]:
-        """The keys the file's personal data is under: its own, and those of every file
-        merged into it (their cases' events are under them)."""
-        ids, todo = [], [str(file.id)]
+        """The keys the file's personal data is under: its own and its monitoring record's,
+        and those of every file merged into it (their cases' events are under them)."""
+        files: list[str] = []
+        todo = [str(file.id)]
         while todo:
-            key_id = todo.pop()
-            if key_id in ids:
-                continue
-            ids.append(key_id)
-            todo.extend(self._child_file(UUID(key_id)).merged_from)
-        return ids
+            file_id = todo.pop()
+            if file_id not in files:
+                files.append(file_id)
+                todo.extend(self._child_file(UUID(file_id)).merged_from)
+        return [*files, *(str(monitoring_id(f)) for f in files)]
 
     def _shred(self, key_ids: list[str], case_ids: list[str]) -> None:
         """Destroy the keys, and forget every aggregate this process holds that read them."""
@@ -158,6 +169,7 @@ class PrivacyCommands:
         cache = self.repository.cache
         if cache is None:
             return
+        # The key ids are the files' and monitoring records' own ids.
         for aggregate_id in [*key_ids, *case_ids]:
             with contextlib.suppress(KeyError):
                 cache.get(UUID(aggregate_id), evict=True)

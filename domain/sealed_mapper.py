@@ -27,8 +27,8 @@ from domain.keyring import KeyDestroyed, open_box, seal_box
 from domain.personal import (
     CASE_STATE_FIELDS,
     ERASED,
-    FILE_FIELDS,
     get_path,
+    own_key_fields,
     paths,
     with_values,
 )
@@ -59,7 +59,7 @@ class SealingMapper(Mapper["UUID"]):
             seal = getattr(event, "seal", None)
             if isinstance(seal, dict):
                 key_ids.append(str(seal["key"]))
-            elif type(event).__qualname__ in FILE_FIELDS:
+            elif own_key_fields(type(event)) is not None:
                 key_ids.append(str(event.originator_id))
         self.keyring.ensure(key_ids)
 
@@ -135,10 +135,10 @@ class SealingMapper(Mapper["UUID"]):
 
     def _unsealed(self, cls: type[Any], originator_id: Any, state: dict[str, Any]
                   ) -> tuple[list[str], str]:
-        """Paths and key of an event the mapper seals itself: a child file's event (its own
-        key) or a case snapshot (its child's key)."""
-        patterns = FILE_FIELDS.get(cls.__qualname__)
-        if patterns is not None and cls.__module__ == "domain.child":
+        """Paths and key of an event the mapper seals itself: a child file's or monitoring
+        record's event (its own key) or a case snapshot (its child's key)."""
+        patterns = own_key_fields(cls)
+        if patterns is not None:
             return paths(patterns, state), str(originator_id)
         if issubclass(cls, Snapshot) and state.get("topic") == self._case_topic:
             child_id = state["state"].get("child_id")

@@ -216,3 +216,21 @@ def test_another_process_stops_showing_the_child_within_the_cache_ttl(db_url: st
             assert child_of(other, case_id)["name"] == ERASED
         finally:
             other.close()
+
+
+def test_the_monitoring_record_is_erased_with_the_file(app: Wardship) -> None:
+    _, file_id = closed_case(app)
+    township = Actor("cs-1", frozenset({Role.CHILD_SUPERVISOR}), "511102001", "Invented CS")
+    guardian = {"name": "Invented Grandmother", "relation": "grandmother",
+                "phone": "13800000001"}
+    app.monitoring_action(township, file_id, "start_monitoring", {
+        "jurisdiction": "511102001001", "category": "left_behind", "risk_level": "medium",
+        "risk_reason": "parents work away", "guardian": guardian})
+    with pytest.raises(ActionNotAllowed, match="monitoring"):
+        app.request_erasure(CASEWORKER, file_id, ERASE_NOW)
+    app.monitoring_action(township, file_id, "stop_monitoring", {"reason": "moved away"})
+    erase(app, file_id)
+    assert app.monitoring(file_id).guardian["name"] == ERASED
+    for record in app.recorder.select_notifications(0, 10_000):
+        state = app.mapper.cipher.decrypt(record.state)  # type: ignore[union-attr]
+        assert b"Invented Grandmother" not in state
