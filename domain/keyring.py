@@ -33,6 +33,7 @@ CACHE_SIZE = 10_000
 # reaches this one within it (this process's own erasure at once).
 CACHE_TTL = 60.0
 KEYS_TABLE = "wardship_data_keys"
+DESTROYED = "(destroyed)"  # how `counts` names the destroyed keys
 _TABLE_SQL = Path(__file__).resolve().parent.parent / "deploy" / "migrations" / \
     "0100_data_keys.sql"
 
@@ -87,7 +88,8 @@ class LocalKeyProvider:
 
 
 def provider_from_env(env: Mapping[str, str]) -> LocalKeyProvider:
-    """MASTER_KEYS (`id:base64,id:base64`, current first); else one derived from CIPHER_KEY
+    """MASTER_KEYS (`id:base64,id:base64`, current first; WARDSHIP_MASTER_KEYS in the process
+    environment); else one derived from CIPHER_KEY
     (development and tests); else a random one (a store in memory, gone with the process)."""
     configured = env.get("MASTER_KEYS") or ""
     if configured.strip():
@@ -143,6 +145,8 @@ class KeyTable(Protocol):
 
     def not_under(self, master_key_id: str, after: str, limit: int) -> list[KeyRow]: ...
 
+    def counts(self) -> dict[str, int]: ...
+
 
 class MemoryKeyTable:
     """The keys of a store in memory (unit tests)."""
@@ -185,6 +189,13 @@ class MemoryKeyTable:
                        and r.wrapped is not None and r.master_key_id != master_key_id),
                       key=lambda r: r.key_id)
         return rows[:limit]
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self._rows.values():
+            name = row.master_key_id if row.wrapped is not None else DESTROYED
+            found[name] = found.get(name, 0) + 1
+        return found
 
 
 class PostgresKeyTable:
@@ -247,10 +258,11 @@ class PostgresKeyTable:
                            (after, master_key_id, limit))
         return [_row(r) for r in rows]
 
-    def count(self) -> int:
-        rows = self._query(f"SELECT count(*) AS n FROM {KEYS_TABLE} "  # noqa: S608
-                           "WHERE wrapped IS NOT NULL", ())
-        return int(rows[0]["n"])
+    def counts(self) -> dict[str, int]:
+        rows = self._query("SELECT CASE WHEN wrapped IS NULL THEN %s ELSE master_key_id END "  # noqa: S608
+                           f"AS name, count(*) AS n FROM {KEYS_TABLE} GROUP BY 1",
+                           (DESTROYED,))
+        return {r["name"]: int(r["n"]) for r in rows}
 
 
 def _row(row: Any) -> KeyRow:
