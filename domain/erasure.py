@@ -109,6 +109,18 @@ class LegalHoldLifted(Aggregate.Event):
         aggregate.holds = {k: v for k, v in aggregate.holds.items() if k != self.hold_id}
 
 
+class SubjectAccessExported(Aggregate.Event):
+    """A supervisor exported everything held about the child for a lawful request
+    (查阅复制): who, when, under which reference."""
+
+    reference: str
+    exported_by: str
+    occurred_at: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        """Changes nothing: the export is on record."""
+
+
 class FilePrivacy:
     """The child file's erasure and legal-hold commands (mixed into ChildFile)."""
 
@@ -186,6 +198,18 @@ class FilePrivacy:
             raise InvalidCommand("'reason' must say why the hold is lifted")
         self.trigger_event(LegalHoldLifted, hold_id=hold_id, reason=reason,
                            lifted_by=actor.subject, occurred_at=now)
+
+    def record_subject_access(self, actor: Actor, reference: str, now: datetime) -> None:
+        """Record that a supervisor of the area exports the child's data for a request."""
+        if not access.may_approve_erasure(actor, self.jurisdiction):
+            raise ActionNotAllowed("subject_access", "-", [], "a subject access export is "
+                                   "produced by a supervisor whose area covers the file")
+        if not reference.strip():
+            raise InvalidCommand("'reference' must name the guardian's request")
+        if self.erased is not None:
+            raise InvalidCommand("this child's personal data is erased: nothing to export")
+        self.trigger_event(SubjectAccessExported, reference=reference,
+                           exported_by=actor.subject, occurred_at=now)
 
     def privacy_view(self) -> dict[str, Any]:
         """The erasure request, the erasure and the standing holds (no personal data)."""

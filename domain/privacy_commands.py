@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain import access
+from domain.canonical import plain
 from domain.child import ChildFile
 from domain.codes import Stage
 from domain.erasure import ERASE, PersonalDataErased
@@ -38,6 +39,7 @@ class PrivacyCommands:
         recorder: Any
         repository: Any
         mapper: Any
+        events: Any
 
         def _child_file(self, file_id: UUID) -> ChildFile: ...
 
@@ -93,6 +95,26 @@ class PrivacyCommands:
         now = datetime.now(UTC)
         return self._on_file(file_id, lambda file: file.lift_legal_hold(
             actor, hold_id, reason, now))
+
+    def subject_access(self, actor: Actor, file_id: UUID, reference: str) -> dict[str, Any]:
+        """Everything held about the child (PIPL 查阅复制), for a guardian's lawful request:
+        the file's details with their sources, every case's events and the monitoring
+        record's events. The export itself is recorded on the file first."""
+        now = datetime.now(UTC)
+        self._on_file(file_id, lambda file: file.record_subject_access(actor, reference, now))
+        file = self._child_file(file_id)
+        cases = {case_id: [_event(e) for e in self.events.get(UUID(case_id))]
+                 for case_id in file.case_ids}
+        try:
+            record = self.monitoring(file_id)
+            monitoring = [_event(e) for e in self.events.get(record.id)]
+        except CaseNotFound:
+            monitoring = []
+        return {"format": "wardship-subject-access/1", "child_id": str(file_id),
+                "reference": reference, "exported_at": now, "exported_by": actor.subject,
+                "jurisdiction": file.jurisdiction, "category": file.category,
+                "personal": file.personal, "details": [d.as_plain() for d in file.details],
+                "cases": cases, "monitoring": monitoring}
 
     def privacy(self, actor: Actor, file_id: UUID) -> dict[str, Any]:
         """The file's erasure request, erasure and holds, for those who may see them."""
@@ -173,3 +195,10 @@ class PrivacyCommands:
         for aggregate_id in [*key_ids, *case_ids]:
             with contextlib.suppress(KeyError):
                 cache.get(UUID(aggregate_id), evict=True)
+
+
+def _event(event: Any) -> dict[str, Any]:
+    """One event as the export gives it: its kind, version and fields, the seal left out."""
+    fields = {k: v for k, v in vars(event).items()
+              if k not in ("seal", "originator_id", "prev_hash", "hash")}
+    return {"kind": type(event).__name__, **plain(fields)}

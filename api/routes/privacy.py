@@ -1,7 +1,8 @@
 """Erasure of a child's personal data and legal holds (docs/privacy.md):
 `POST /v1/children/{id}/erasure` asks, `.../erasure/approval` and `.../erasure/rejection`
 decide (a supervisor, not the requester), `.../holds` and `.../holds/{hold}/lift` put and lift
-legal holds, `GET .../privacy` shows the file's record, `GET /v1/erasures` the audit."""
+legal holds, `GET .../privacy` shows the file's record, `GET /v1/erasures` the audit, and
+`POST .../subject-access` exports everything held about the child (查阅复制)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ class PutHold(Body):
     reason: Reason
     reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     case_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+class SubjectAccess(Body):
+    """The guardian's lawful request the export answers (its reference)."""
+
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -113,6 +120,16 @@ async def lift_legal_hold(child_id: UUID, hold_id: str, body: Decision, user: Cu
     """An inspector or supervisor of the area lifts a hold, with a reason."""
     return await _command(request, child_id, functools.partial(
         app.lift_legal_hold, user, child_id, hold_id, body.reason))
+
+
+@router.post("/children/{child_id}/subject-access", response_class=OrjsonResponse,
+             responses=ANSWERS)
+async def subject_access(child_id: UUID, body: SubjectAccess, user: CurrentUser, app: App,
+                         request: Request) -> Response:
+    """Everything held about the child, for a guardian's lawful request (PIPL 查阅复制):
+    produced by a supervisor of the area, and recorded on the child's file."""
+    return await _command(request, child_id, functools.partial(
+        app.subject_access, user, child_id, body.reference))
 
 
 @router.get("/children/{child_id}/privacy", response_class=OrjsonResponse, responses=ANSWERS)

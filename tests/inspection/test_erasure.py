@@ -234,3 +234,19 @@ def test_the_monitoring_record_is_erased_with_the_file(app: Wardship) -> None:
     for record in app.recorder.select_notifications(0, 10_000):
         state = app.mapper.cipher.decrypt(record.state)  # type: ignore[union-attr]
         assert b"Invented Grandmother" not in state
+
+
+def test_a_supervisor_exports_everything_held_about_the_child_on_record(
+        app: Wardship) -> None:
+    case_id, file_id = closed_case(app)
+    with pytest.raises(ActionNotAllowed):
+        app.subject_access(CASEWORKER, file_id, "guardian request 2026-11")
+    export = app.subject_access(SUPERVISOR, file_id, "guardian request 2026-11")
+    text = json.dumps(export, default=str, ensure_ascii=False)
+    assert CHILD["name"] in text
+    assert NOTE in text
+    assert [e["kind"] for e in export["cases"][str(case_id)]][:2] == ["CaseOpened", "NoteAdded"]
+    recorded = [e for e in app.events.get(file_id)
+                if type(e).__name__ == "SubjectAccessExported"]
+    assert [(e.exported_by, e.reference) for e in recorded] == [  # type: ignore[attr-defined]
+        ("sv-1", "guardian request 2026-11")]
