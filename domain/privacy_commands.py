@@ -12,13 +12,16 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain import access
+from domain.actors import SYSTEM
 from domain.canonical import plain
 from domain.child import ChildFile
 from domain.codes import Stage
 from domain.erasure import ERASE, PersonalDataErased
-from domain.errors import ActionNotAllowed, CaseNotFound, OutsideJurisdiction
+from domain.errors import ActionNotAllowed, CaseNotFound, DomainError, OutsideJurisdiction
+from domain.importing import child_file_ids
 from domain.log_pages import notifications_of
 from domain.monitoring import monitoring_id
+from domain.retention import erasure_due
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from domain.case import ProtectionCase
     from domain.keyring import Keyring
     from domain.monitoring import MonitoringRecord
+    from domain.policy import Policy
     from domain.store import AggregateStore
 
 
@@ -40,6 +44,7 @@ class PrivacyCommands:
         repository: Any
         mapper: Any
         events: Any
+        policy: Policy
 
         def _child_file(self, file_id: UUID) -> ChildFile: ...
 
@@ -58,6 +63,31 @@ class PrivacyCommands:
             file.request_erasure(actor, reason, now, command_id)
 
         return self._on_file(file_id, request)
+
+    def propose_retention_erasures(self, now: datetime | None = None) -> list[str]:
+        """Ask, as the service, for the erasure of every child whose retention has run out
+        (`domain.retention`): each waits for a supervisor's approval, like any request.
+        Files erased, held, asked for already, merged or still in use are passed over. The
+        ids of the files asked for."""
+        now = now or datetime.now(UTC)
+        rule = self.policy.retention
+        proposed = []
+        for file_id in sorted(child_file_ids(self.recorder)):
+            file = self._child_file(file_id)
+            if file.erased or file.erasure_request or file.holds or file.merged_into:
+                continue
+            closed = [self._case(UUID(c)).closed_at for c in file.case_ids]
+            due = erasure_due(rule, closed, file.personal.get("birth_date"))
+            if due is None or due > now:
+                continue
+            try:
+                self.request_erasure(SYSTEM, file_id, f"retention ran out on {due.date()} "
+                                     f"(policy {self.policy.version}: {rule})",
+                                     f"retention:{file_id}")
+            except DomainError:
+                continue  # monitored, or a case reopened meanwhile: not due after all
+            proposed.append(str(file_id))
+        return proposed
 
     def approve_erasure(self, actor: Actor, file_id: UUID) -> dict[str, Any]:
         """A supervisor (not the requester) approves: the erasure is recorded, then the keys
