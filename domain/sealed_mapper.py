@@ -3,7 +3,9 @@ data key (`domain.keyring`), inside the whole-event cipher, and reads them back,
 `[已删除]` once the key is destroyed (docs/privacy.md).
 
 A stored event's sealed fields hold None; its `seal` holds the key id, the paths, the
-digests the hash chain covers (case events only) and the box. The box is bound to the
+digests the hash chain covers (case events only) and the box. The box holds the salt and the
+values as JSON (orjson: a tenth of the transcoder's cost; personal values are text, and a
+date would come back as its ISO text, which the digests cover alike). The box is bound to the
 event's place (originator id, version, topic, key, paths): copied anywhere else it does not
 open.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     EventStore,
@@ -125,7 +128,7 @@ class SealingMapper(Mapper["UUID"]):
             if not found:
                 return state
         values = {path: get_path(state, path) for path in found}
-        plaintext = self.transcoder.encode({"salt": salt, "values": values})
+        plaintext = orjson.dumps({"salt": salt, "values": values})
         key = self.keyring.data_key(key_id, create=True)
         box = seal_box(key, plaintext, _place(originator_id, version, topic, key_id, found))
         sealed = with_values(state, dict.fromkeys(found))
@@ -156,7 +159,7 @@ class SealingMapper(Mapper["UUID"]):
             values: dict[str, Any] = dict.fromkeys(found, ERASED)
             salt = None
         else:
-            opened = self.transcoder.decode(open_box(key, seal["box"], _place(
+            opened = orjson.loads(open_box(key, seal["box"], _place(
                 stored.originator_id, stored.originator_version, stored.topic, key_id, found)))
             values, salt = opened["values"], opened["salt"]
         state = with_values(state, values)

@@ -8,9 +8,10 @@ the existing ones hold (API rate ≥ 0.4x the minimal endpoint; rebuild ≥ 20k 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 import psycopg
@@ -80,20 +81,31 @@ def build_log(app: Wardship) -> list[UUID]:
     return ids
 
 
-def measure(app_class: type[Wardship], url: str) -> dict[str, float]:
-    env = event_store_env(url, CIPHER_KEY, pool_size=4)
-    app = app_class(env=env)
-    figures: dict[str, float] = {}
+ROUNDS = 3  # each figure is the best of this many, the two setups taking turns
+
+
+def build(app_class: type[Wardship], url: str) -> tuple[list[UUID], float]:
+    app = app_class(env=event_store_env(url, CIPHER_KEY, pool_size=4))
     started = time.perf_counter()
     ids = build_log(app)
-    figures["build events/s"] = CASES * PER_CASE / (time.perf_counter() - started)
-    started = time.perf_counter()
-    for n in range(ACTIONS):
-        app.perform(ids[n % len(ids)], WORKER, "add_note", {"text": f"note {n} about the aunt"})
-    figures["actions/s"] = ACTIONS / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
     app.close()
+    return ids, CASES * PER_CASE / seconds
 
-    cold = app_class(env=env)  # a fresh process: no key unwrapped yet
+
+def one_round(app_class: type[Wardship], url: str, ids: list[UUID]) -> dict[str, float]:
+    """Actions on the cases, then a fresh process (no key unwrapped yet) decoding the whole
+    log and rebuilding the cases read model."""
+    env = event_store_env(url, CIPHER_KEY, pool_size=4)
+    figures: dict[str, float] = {}
+    app = app_class(env=env)
+    actions = ACTIONS // ROUNDS
+    started = time.perf_counter()
+    for n in range(actions):
+        app.perform(ids[n % len(ids)], WORKER, "add_note", {"text": f"note {n} about the aunt"})
+    figures["actions/s"] = actions / (time.perf_counter() - started)
+    app.close()
+    cold = app_class(env=env)
     total = cold.recorder.max_notification_id() or 0
     started = time.perf_counter()
     position = 0
@@ -113,11 +125,20 @@ def measure(app_class: type[Wardship], url: str) -> dict[str, float]:
 
 
 def test_per_child_keys_against_a_single_key(database_url: str) -> None:
-    results: dict[str, dict[str, Any]] = {}
-    for name, app_class in (("single key", SingleKey), ("per-child keys", Wardship)):
-        with new_database(database_url, "bench") as url:
-            results[name] = measure(app_class, url)
-    print(f"\n{'':32s} {'single key':>12s} {'per-child':>12s} {'ratio':>7s}")
-    for figure in results["single key"]:
-        before, after = results["single key"][figure], results["per-child keys"][figure]
+    setups = (("single key", SingleKey), ("per-child keys", Wardship))
+    best: dict[str, dict[str, float]] = {name: {} for name, _ in setups}
+    with contextlib.ExitStack() as stack:
+        urls = {name: stack.enter_context(new_database(database_url, "bench"))
+                for name, _ in setups}
+        ids = {}
+        for name, app_class in setups:
+            ids[name], best[name]["build events/s"] = build(app_class, urls[name])
+        for _ in range(ROUNDS):
+            for name, app_class in setups:
+                for figure, value in one_round(app_class, urls[name], ids[name]).items():
+                    best[name][figure] = max(best[name].get(figure, 0.0), value)
+    print(f"\n{'best of ' + str(ROUNDS):32s} {'single key':>12s} {'per-child':>12s} "
+          f"{'ratio':>7s}")
+    for figure, before in best["single key"].items():
+        after = best["per-child keys"][figure]
         print(f"{figure:32s} {before:12.0f} {after:12.0f} {after / before:6.2f}x")
