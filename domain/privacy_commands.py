@@ -176,6 +176,17 @@ class PrivacyCommands:
                               "position": notification.id})
         return found
 
+    def reapply_erasures(self) -> int:
+        """Destroy again every key an erasure in the log destroyed: after a restore from a
+        backup taken before some erasures, or on a copy of the keys table. The number of
+        erasures applied (destroying is idempotent)."""
+        count = 0
+        for notification in notifications_of(self.recorder, [get_topic(PersonalDataErased)]):
+            event = self.mapper.to_domain_event(notification)
+            self._shred(list(event.key_ids), list(event.case_ids))
+            count += 1
+        return count
+
     def _on_file(self, file_id: UUID, command: Callable[[ChildFile], Any]) -> dict[str, Any]:
         def on_file(aggregate: Any) -> Any:
             if not isinstance(aggregate, ChildFile):

@@ -250,3 +250,21 @@ def test_a_supervisor_exports_everything_held_about_the_child_on_record(
                 if type(e).__name__ == "SubjectAccessExported"]
     assert [(e.exported_by, e.reference) for e in recorded] == [  # type: ignore[attr-defined]
         ("sv-1", "guardian request 2026-11")]
+
+
+def test_keys_restored_from_before_an_erasure_are_destroyed_again(
+        app: Wardship, db_url: str) -> None:
+    case_id, file_id = closed_case(app)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        [backup] = conn.execute("SELECT wrapped, master_key_id FROM wardship_data_keys "
+                                "WHERE key_id = %s", (str(file_id),)).fetchall()
+        erase(app, file_id)
+        # As a restore of a backup taken before the erasure leaves the table.
+        conn.execute("ALTER TABLE wardship_data_keys DISABLE TRIGGER USER")
+        conn.execute("UPDATE wardship_data_keys SET wrapped = %s, master_key_id = %s, "
+                     "destroyed_at = NULL WHERE key_id = %s", (*backup, str(file_id)))
+        conn.execute("ALTER TABLE wardship_data_keys ENABLE TRIGGER USER")
+    with wardship_on(db_url) as restored:
+        assert child_of(restored, case_id)["name"] == CHILD["name"]  # the backup's key
+        assert restored.reapply_erasures() == 1
+        assert child_of(restored, case_id)["name"] == ERASED
