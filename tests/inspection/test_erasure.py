@@ -22,6 +22,7 @@ from domain.errors import ActionNotAllowed, ApprovalRefused, InvalidCommand
 from domain.personal import ERASED
 from domain.storage import event_store_env
 from projections.runner import rebuild
+from tests.imports_data import school_roll
 from tests.inspection.support import (
     CASEWORKER,
     CHILD,
@@ -268,3 +269,28 @@ def test_keys_restored_from_before_an_erasure_are_destroyed_again(
         assert child_of(restored, case_id)["name"] == CHILD["name"]  # the backup's key
         assert restored.reapply_erasures() == 1
         assert child_of(restored, case_id)["name"] == ERASED
+
+
+def test_an_import_row_of_an_erased_child_is_rejected_not_recorded(app: Wardship) -> None:
+    admin = Actor("ad-1", frozenset({Role.ADMIN}), "511102")
+    lines = school_roll(3, bad=False).text.splitlines()
+    header = lines[0].split(",")
+    rows = [(n + 2, dict(zip(header, line.split(","), strict=True)))
+            for n, line in enumerate(lines[1:])]
+
+    def run(digest: str, school: str) -> dict[str, Any]:
+        job = app.start_import(admin, source="school_roll", jurisdiction="511102",
+                               digest=digest, total_rows=len(rows))
+        changed = [(line, {**cells, "school": school}) for line, cells in rows]
+        return app.import_rows(admin, UUID(job["id"]), 0, changed, app.child_file_ids())
+
+    run("first", "第一小学")
+    [first, *_] = sorted(app.child_file_ids(), key=lambda f: app.child_file(f)["personal"]
+                         ["name"])
+    assert app.child_file(first)["personal"]["name"] == "学生0"
+    erase(app, first)
+    assert app.child_file(first)["personal"]["name"] == ERASED
+    again = run("second", "第二小学")  # new details for every child
+    assert again["rejected"] == 1
+    assert "erased" in again["rejections"][0]["reason"]
+    assert app.child_file(first)["personal"]["name"] == ERASED
