@@ -294,3 +294,17 @@ def test_an_import_row_of_an_erased_child_is_rejected_not_recorded(app: Wardship
     assert again["rejected"] == 1
     assert "erased" in again["rejections"][0]["reason"]
     assert app.child_file(first)["personal"]["name"] == ERASED
+
+
+def test_snapshots_hold_no_personal_data_once_erased(app: Wardship, db_url: str) -> None:
+    case_id, file_id = closed_case(app)
+    while app.get_case(case_id)["version"] < 105:  # a snapshot is taken at version 100
+        app.perform(case_id, CASEWORKER, "add_note", {"text": "a closed case's note"})
+    assert app.store.latest_snapshot_version(case_id) == 100
+    erase(app, file_id)
+    with wardship_on(db_url) as fresh:  # loads from the snapshot
+        assert child_of(fresh, case_id)["name"] == ERASED
+        assert fresh.verify_chain(case_id)["valid"]
+    with psycopg.connect(db_url) as conn:
+        for (state,) in conn.execute("SELECT state FROM wardship_snapshots").fetchall():
+            assert shows_none(app.mapper.cipher.decrypt(bytes(state)).decode())  # type: ignore[union-attr]
