@@ -13,7 +13,7 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.deps import App, CurrentUser
+from api.deps import AccessLogDep, App, CurrentUser
 from api.http.domain_problems import domain_problem
 from api.http.idempotency import command_id
 from api.http.problems import Problem, problem_answers
@@ -64,14 +64,17 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 
 async def _command(request: Request, child_id: UUID, call: functools.partial[Any]
                    ) -> Response:
+    return OrjsonResponse(await _run(request, child_id, call))
+
+
+async def _run(request: Request, child_id: UUID, call: functools.partial[Any]) -> Any:
     try:
-        answer = await run_command(request.app, call)
+        return await run_command(request.app, call)
     except CaseNotFound:
         raise Problem(404, "child_not_found", "No such child file",
                       f"no child file {child_id}") from None
     except DomainError as error:
         raise domain_problem(error) from None
-    return OrjsonResponse(answer)
 
 
 @router.post("/children/{child_id}/erasure", response_class=OrjsonResponse,
@@ -125,11 +128,16 @@ async def lift_legal_hold(child_id: UUID, hold_id: str, body: Decision, user: Cu
 @router.post("/children/{child_id}/subject-access", response_class=OrjsonResponse,
              responses=ANSWERS)
 async def subject_access(child_id: UUID, body: SubjectAccess, user: CurrentUser, app: App,
-                         request: Request) -> Response:
+                         request: Request, access_log: AccessLogDep) -> Response:
     """Everything held about the child, for a guardian's lawful request (PIPL 查阅复制):
-    produced by a supervisor of the area, and recorded on the child's file."""
-    return await _command(request, child_id, functools.partial(
+    produced by a supervisor of the area, recorded on the child's file, and the read logged
+    in the access log before it is answered."""
+    export = await _run(request, child_id, functools.partial(
         app.subject_access, user, child_id, body.reference))
+    await access_log.record(user, resource_type="child", resource_id=str(child_id),
+                            purpose="subject_access", child_id=str(child_id),
+                            case_jurisdiction=export["jurisdiction"])
+    return OrjsonResponse(export)
 
 
 @router.get("/children/{child_id}/privacy", response_class=OrjsonResponse, responses=ANSWERS)

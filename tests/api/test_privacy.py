@@ -65,3 +65,19 @@ def test_erasure_is_refused_while_a_case_is_open_or_held(api: Api) -> None:  # n
     assert lifted.json()["holds"] == []
     assert api.client.post(f"/v1/children/{child_id}/erasure", json={"reason": "retention"},
                            headers=api.auth()).status_code == 200
+
+
+def test_a_subject_access_export_is_recorded_and_logged(api: Api) -> None:  # noqa: F811
+    _, child_id = closed_case(api)
+    export = api.client.post(f"/v1/children/{child_id}/subject-access",
+                             json={"reference": "guardian request 7 (invented)"},
+                             headers=api.auth("sv-1", ["supervisor"]))
+    assert export.status_code == 200, export.text
+    assert "Test Child A" in export.text
+    refused = api.client.post(f"/v1/children/{child_id}/subject-access",
+                              json={"reference": "x"}, headers=api.auth())
+    assert refused.status_code == 409
+    log = api.client.get("/v1/access", headers=api.auth("in-1", ["inspector"]))
+    assert log.status_code == 200, log.text
+    assert [(e["subject"], e["purpose"]) for e in log.json()["items"]
+            if e["purpose"] == "subject_access"] == [("sv-1", "subject_access")]
