@@ -137,7 +137,7 @@ class KeyTable(Protocol):
 
     def insert(self, key_id: str, wrapped: bytes, master_key_id: str) -> None: ...
 
-    def insert_many(self, rows: list[tuple[str, bytes]], master_key_id: str) -> None: ...
+    def insert_many(self, rows: list[tuple[str, bytes]], master_key_id: str) -> set[str]: ...
 
     def destroy(self, key_ids: Iterable[str], at: datetime) -> None: ...
 
@@ -164,10 +164,14 @@ class MemoryKeyTable:
     def insert(self, key_id: str, wrapped: bytes, master_key_id: str) -> None:
         self.insert_many([(key_id, wrapped)], master_key_id)
 
-    def insert_many(self, rows: list[tuple[str, bytes]], master_key_id: str) -> None:
+    def insert_many(self, rows: list[tuple[str, bytes]], master_key_id: str) -> set[str]:
+        inserted = set()
         with self._lock:
             for key_id, wrapped in rows:
-                self._rows.setdefault(key_id, KeyRow(key_id, wrapped, master_key_id, None))
+                if key_id not in self._rows:
+                    self._rows[key_id] = KeyRow(key_id, wrapped, master_key_id, None)
+                    inserted.add(key_id)
+        return inserted
 
     def destroy(self, key_ids: Iterable[str], at: datetime) -> None:
         with self._lock:
@@ -229,11 +233,14 @@ class PostgresKeyTable:
     def insert(self, key_id: str, wrapped: bytes, master_key_id: str) -> None:
         self.insert_many([(key_id, wrapped)], master_key_id)
 
-    def insert_many(self, rows: list[tuple[str, bytes]], master_key_id: str) -> None:
-        self._query(f"INSERT INTO {KEYS_TABLE} (key_id, wrapped, master_key_id) "
-                    "SELECT unnest(%s::text[]), unnest(%s::bytea[]), %s "
-                    "ON CONFLICT (key_id) DO NOTHING",
-                    ([k for k, _ in rows], [w for _, w in rows], master_key_id))
+    def insert_many(self, rows: list[tuple[str, bytes]], master_key_id: str) -> set[str]:
+        """Insert the keys not there yet; the ids inserted."""
+        found = self._query(
+            f"INSERT INTO {KEYS_TABLE} (key_id, wrapped, master_key_id) "
+            "SELECT unnest(%s::text[]), unnest(%s::bytea[]), %s "
+            "ON CONFLICT (key_id) DO NOTHING RETURNING key_id",
+            ([k for k, _ in rows], [w for _, w in rows], master_key_id))
+        return {r["key_id"] for r in found}
 
     def destroy(self, key_ids: Iterable[str], at: datetime) -> None:
         ids = list(key_ids)
@@ -322,10 +329,15 @@ class Keyring:
         found = {row.key_id: row for row in self.table.get_many(wanted)}
         missing = [k for k in wanted if k not in found]
         if missing:
-            self.table.insert_many(
-                [(k, self.provider.wrap(AESGCM.generate_key(256), _context(k)))
-                 for k in missing], self.provider.master_key_id)
-            found.update((row.key_id, row) for row in self.table.get_many(missing))
+            fresh = {k: AESGCM.generate_key(256) for k in missing}
+            made = self.table.insert_many(
+                [(k, self.provider.wrap(key, _context(k))) for k, key in fresh.items()],
+                self.provider.master_key_id)
+            for key_id in made:
+                self._remember(key_id, fresh[key_id])
+            # Another writer made the others first: theirs count.
+            found.update((row.key_id, row) for row in self.table.get_many(
+                [k for k in missing if k not in made]))
         for key_id, row in found.items():
             self._remember(key_id, None if row.wrapped is None else self.provider.unwrap(
                 row.wrapped, row.master_key_id, _context(key_id)))
