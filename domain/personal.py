@@ -157,3 +157,13 @@ def bad_digest(fields: Mapping[str, Any]) -> str | None:
         if digest(seal["salt"], path, get_path(fields, path)) != expected:
             return str(path)
     return None
+
+
+def recorded_in_clear(event: Any) -> bool:
+    """Whether a stored event holds personal data under no child's key: recorded before
+    per-child keys, so under the shared key only (docs/privacy.md)."""
+    if getattr(event, "seal", None):
+        return False
+    patterns = CASE_FIELDS.get(type(event).__name__) if type(event).__module__ == \
+        "domain.events" else own_key_fields(type(event))
+    return patterns is not None and bool(paths(patterns, vars(event)))

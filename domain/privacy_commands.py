@@ -21,6 +21,7 @@ from domain.errors import ActionNotAllowed, CaseNotFound, DomainError, OutsideJu
 from domain.importing import child_file_ids
 from domain.log_pages import notifications_of
 from domain.monitoring import monitoring_id
+from domain.personal import recorded_in_clear
 from domain.retention import erasure_due
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class PrivacyCommands:
         def request(file: ChildFile) -> None:
             self._no_open_case(file)
             file.request_erasure(actor, reason, now, command_id)
+
+        self._all_sealed(self._child_file(file_id))
 
         return self._on_file(file_id, request)
 
@@ -214,9 +217,27 @@ class PrivacyCommands:
             raise ActionNotAllowed(ERASE, "-", [], "the child is in the monitoring ledger; "
                                    "stop monitoring first")
 
+    def _all_sealed(self, file: ChildFile) -> None:
+        """Refuse when some of the child's personal data was recorded before per-child keys:
+        destroying the key would leave it readable, and the erasure would be a false record."""
+        files = self._file_ids(file)
+        ids = [*files, *(str(monitoring_id(f)) for f in files),
+               *(c for f in files for c in self._child_file(UUID(f)).case_ids)]
+        clear = sum(1 for aggregate_id in ids for event in self.events.get(UUID(aggregate_id))
+                    if recorded_in_clear(event))
+        if clear:
+            raise ActionNotAllowed(ERASE, "-", [], f"{clear} records about this child were made "
+                                   "before per-child keys and are under the shared key only: "
+                                   "shredding cannot erase them (docs/privacy.md)")
+
     def _key_ids(self, file: ChildFile) -> list[str]:
         """The keys the file's personal data is under: its own and its monitoring record's,
         and those of every file merged into it (their cases' events are under them)."""
+        files = self._file_ids(file)
+        return [*files, *(str(monitoring_id(f)) for f in files)]
+
+    def _file_ids(self, file: ChildFile) -> list[str]:
+        """The file's id and those of every file merged into it, however deep."""
         files: list[str] = []
         todo = [str(file.id)]
         while todo:
@@ -224,7 +245,7 @@ class PrivacyCommands:
             if file_id not in files:
                 files.append(file_id)
                 todo.extend(self._child_file(UUID(file_id)).merged_from)
-        return [*files, *(str(monitoring_id(f)) for f in files)]
+        return files
 
     def _shred(self, key_ids: list[str], case_ids: list[str]) -> None:
         """Destroy the keys, and forget every aggregate this process holds that read them."""

@@ -163,8 +163,12 @@ class SealingMapper(Mapper["UUID"]):
                 stored.originator_id, stored.originator_version, stored.topic, key_id, found)))
             values, salt = opened["values"], opened["salt"]
         state = with_values(state, values)
-        if seal.get("digests") is None:
-            del state["seal"]  # sealed by the mapper: not a field of the event
+        if "state" in state:
+            del state["seal"]  # a snapshot's: not a field of it
+        elif seal.get("digests") is None:
+            # Sealed by the mapper, not a declared field: kept as a mark that the event's
+            # personal data is under the key (erasure looks for events without it).
+            state["seal"] = {"key": key_id}
         else:
             state["seal"] = {"key": key_id, "salt": salt, "digests": seal["digests"]}
         return state

@@ -43,6 +43,8 @@ WORKER = caseworker("511102001")
 class SingleKey(Wardship):
     """Today's storage: the whole event under CIPHER_KEY, no per-child seal."""
 
+    name = "wardship"  # the same tables as deployed
+
     def construct_mapper(self) -> Mapper[UUID]:
         self.keyring = Keyring(MemoryKeyTable(), provider_from_env(self.env))
         return Application.construct_mapper(self)
