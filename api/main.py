@@ -30,6 +30,7 @@ from api.routes import (
     metrics,
     notifications,
     oauth,
+    privacy,
     stats,
 )
 from api.settings import Settings, get_settings
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hotline.router)
     app.include_router(oauth.router)
     app.include_router(imports.router)
+    app.include_router(privacy.router)
     install_ui(app)
     install_lag_metrics(app)
     return app

@@ -42,6 +42,8 @@ CONTACT_KEEPERS = frozenset({Role.ADMIN})
 HOTLINE_CLIENTS = frozenset({Role.HOTLINE})
 # Who imports other departments' lists (摸底排查、数据比对) for their area, and reads the jobs.
 IMPORTERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+# Who puts and lifts legal holds on a child's file or case.
+HOLD_KEEPERS = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 # Inspectors audit what was known; supervisors lead the case work in their area.
 SEES_PERSONAL_DATA = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 
@@ -179,3 +181,26 @@ def may_manage_contacts(actor: Actor, jurisdiction: str) -> bool:
 def may_import(actor: Actor, jurisdiction: str) -> bool:
     """Lists are imported, and their jobs read, by admins and supervisors of the area."""
     return holds_any(actor, IMPORTERS) and covers(actor, jurisdiction)
+
+
+def may_request_erasure(actor: Actor, jurisdiction: str) -> bool:
+    """Erasing a child's personal data is asked for by those who act on cases in the area,
+    or by the service when retention runs out."""
+    if Role.SYSTEM in actor.roles:
+        return True
+    return holds_any(actor, WRITERS) and covers(actor, jurisdiction)
+
+
+def may_approve_erasure(actor: Actor, jurisdiction: str) -> bool:
+    """...and approved, like a closure, by a supervisor of the area."""
+    return Role.SUPERVISOR in actor.roles and covers(actor, jurisdiction)
+
+
+def may_hold(actor: Actor, jurisdiction: str) -> bool:
+    """Legal holds are put and lifted by an inspector or supervisor of the area."""
+    return holds_any(actor, HOLD_KEEPERS) and covers(actor, jurisdiction)
+
+
+def may_read_erasures(actor: Actor) -> bool:
+    """The erasure audit (what, when, approved by whom) is read by auditors and supervisors."""
+    return holds_any(actor, AUDITORS | SUPERVISORS)

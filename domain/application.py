@@ -43,25 +43,34 @@ from domain.hotline import HotlineTicket, order_command_id, ticket_id
 from domain.import_job import ImportJob, import_job_id
 from domain.importing import BatchRecorder, child_file_ids
 from domain.imports import LAYOUTS
+from domain.keyring import (
+    CACHE_TTL,
+    Keyring,
+    MemoryKeyTable,
+    PostgresKeyTable,
+    provider_from_env,
+)
 from domain.log_pages import notifications_of
 from domain.monitoring_commands import MonitoringCommands
 from domain.monitoring_events import MonitoringStarted
 from domain.partitions import partition_of
 from domain.patterns import REPORT, RISK_RAISED, Signal, child_signals, matches
 from domain.policy import load_policy, shipped_policies
+from domain.privacy_commands import PrivacyCommands
+from domain.sealed_mapper import SealingEventStore, SealingMapper
 from domain.store import (
     SAVE_ATTEMPTS,
     SAVE_TIMEOUT,
     AggregateStore,
     register_state_transcodings,
 )
-from domain.time_index import TimedMapper, TimeIndexedRecorder, version_by_decoding
+from domain.time_index import TimeIndexedRecorder, version_by_decoding
 from domain.views import case_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from eventsourcing.persistence import JSONTranscoder, Mapper
+    from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper
 
     from domain.actors import Actor
     from domain.clock import Clock
@@ -83,9 +92,10 @@ _OPENED_BY_COMMAND = UUID("3d0c7a2e-6b1f-4f7e-9a55-2c8e1f0b7d41")
 # A contact registered by a command with an id gets its id from it, so a retry finds it.
 _CONTACT_BY_COMMAND = UUID("9b4e2f61-0c7d-4a3b-8e15-6d2f7a9c0b38")
 CASE_ID_PAGE = 5000  # case-opening notifications read per query by `case_ids`
+_YES = frozenset({"y", "yes", "t", "true", "on", "1"})
 
 
-class Wardship(Application[UUID], MonitoringCommands):
+class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
     """Cases and child files in one event store, personal data encrypted by the cipher."""
 
     name = "wardship"
@@ -99,6 +109,11 @@ class Wardship(Application[UUID], MonitoringCommands):
     ) -> None:
         # Cached aggregates are replaced, never brought up to date in place (domain.store).
         super().__init__({**(env or {}), self.AGGREGATE_CACHE_FASTFORWARD: "n"})
+        # The mapper is made before the recorder: its keys move to the store's database now.
+        datastore: Any = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            create = (self.env.get("CREATE_TABLE") or "y").lower() in _YES
+            self.keyring.table = PostgresKeyTable(datastore, create)
         self.policy = policy or load_policy()
         self.policies = {p.version: p for p in shipped_policies()}
         self.policies[self.policy.version] = self.policy
@@ -119,9 +134,16 @@ class Wardship(Application[UUID], MonitoringCommands):
         super().close()
 
     def construct_mapper(self) -> Mapper[UUID]:
-        # Stored events carry their timestamps to the recorder, for the time index.
-        return self.factory.mapper(transcoder=self.construct_transcoder(),
-                                   mapper_class=TimedMapper)
+        """The mapper that seals each child's personal fields under their own data key (and
+        hands each event's timestamp to the recorder, for the time index)."""
+        ttl = float(self.env.get("KEY_CACHE_TTL") or CACHE_TTL)
+        self.keyring = Keyring(MemoryKeyTable(), provider_from_env(self.env), ttl=ttl)
+        return SealingMapper(self.construct_transcoder(), self.keyring,
+                             get_topic(ProtectionCase), self.factory.compressor(),
+                             self.factory.cipher())
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        return SealingEventStore(self.mapper, self.recorder)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -154,6 +176,9 @@ class Wardship(Application[UUID], MonitoringCommands):
         if file_id is None:
             file_id = child_file_id(child_identity(child, jurisdiction, case_id),
                                     self._identity_key)
+            if self._erased(file_id):
+                # Nothing is recorded under an erased child's key again: a file of its own.
+                file_id = child_file_id(f"case:{case_id}", self._identity_key)
         for _attempt in range(SAVE_ATTEMPTS):
             # A failed save has taken the new case's pending events: build it afresh each time.
             case = ProtectionCase.open(
@@ -780,6 +805,9 @@ class Wardship(Application[UUID], MonitoringCommands):
             raise CaseNotFound(f"no case {case_id}") from None
         if not isinstance(case, ProtectionCase):
             raise CaseNotFound(f"no case {case_id}")
+        if version is None and self.keyring.is_destroyed(case.child_id):
+            # Erased (by another process, perhaps) since this one cached the case.
+            case = cast("ProtectionCase", self._reread(case_id))
         return case
 
     def _policy_of(self, case: ProtectionCase) -> Policy:
@@ -806,7 +834,24 @@ class Wardship(Application[UUID], MonitoringCommands):
             raise CaseNotFound(f"no child file {file_id}") from None
         if not isinstance(file, ChildFile):
             raise CaseNotFound(f"no child file {file_id}")
+        if self.keyring.is_destroyed(str(file_id)):
+            file = cast("ChildFile", self._reread(file_id))  # as for a case
         return file
+
+    def _reread(self, aggregate_id: UUID) -> Any:
+        """The aggregate from the store, not from this process's cache (which may hold
+        personal data read before its key was destroyed)."""
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
+        return self.store.load(aggregate_id)
+
+    def _erased(self, file_id: UUID) -> bool:
+        try:
+            return self._child_file(file_id).erased is not None
+        except CaseNotFound:
+            return False
 
     def _child_file_for(
         self, file_id: UUID, case: ProtectionCase, category: str, recorded_by: str

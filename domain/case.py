@@ -55,6 +55,7 @@ from domain.errors import (
 )
 from domain.hashchain import GENESIS, event_hash
 from domain.hotline import FAILED, FIRST_STAGES, REPLIED, REPLY_KIND, intake_outcome
+from domain.personal import seal_of
 from domain.policy import SERVICE_DELIVERY
 
 if TYPE_CHECKING:
@@ -194,6 +195,7 @@ class ProtectionCase(Aggregate):
             "jurisdiction": jurisdiction, "child_id": child_id, "entry": entry,
             "child": child, "concern": concern, "source": source,
         }
+        fields["seal"] = seal_of(ev.CaseOpened.__name__, fields, child_id)
         timestamp = ev.CaseOpened.create_timestamp()
         fields["hash"] = event_hash(get_topic(ev.CaseOpened), {
             **fields, "originator_topic": get_topic(cls), "originator_id": case_id,
@@ -207,6 +209,8 @@ class ProtectionCase(Aggregate):
         """Trigger an event with its place in the hash chain computed over its content."""
         timestamp = event_class.create_timestamp()
         kwargs["prev_hash"] = self.last_hash
+        # Personal fields are chained by salted digests, so the chain outlives their key.
+        kwargs["seal"] = seal_of(event_class.__name__, kwargs, self.child_id)
         kwargs["hash"] = event_hash(get_topic(event_class), {
             **kwargs, "originator_id": self.id, "originator_version": self.version + 1,
             "timestamp": timestamp,
@@ -220,6 +224,12 @@ class ProtectionCase(Aggregate):
             del self.command_ids[next(iter(self.command_ids))]
 
     # --- reading -------------------------------------------------------------------------
+
+    @property
+    def closed_at(self) -> datetime | None:
+        """When the case closed, while it is closed (None while open, and for a case closed
+        before closings were kept and loaded from a snapshot taken after)."""
+        return self.closings[-1] if self.stage == Stage.CLOSED and self.closings else None
 
     def allowed_actions(self, actor: Actor | None = None) -> list[str]:
         """Actions the stage and the case's facts allow (for this actor, when given)."""

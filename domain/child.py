@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import access
 from domain.case_state import Notification, notified_jurisdiction, records_news
+from domain.erasure import FilePrivacy, Hold
 from domain.errors import ActionNotAllowed, InvalidCommand
 from domain.patterns import Signal
 
@@ -103,7 +104,7 @@ class Alarm:
     jurisdiction: str
 
 
-class ChildFile(Aggregate):
+class ChildFile(Aggregate, FilePrivacy):
     """Everything the service knows about one child, across cases."""
 
     class Registered(Aggregate.Created):
@@ -187,6 +188,7 @@ class ChildFile(Aggregate):
             file: ChildFile = aggregate
             file.case_ids = [*file.case_ids, *self.case_ids]
             file.details = [*file.details, *(Detail(**d) for d in self.details)]
+            file.merged_from = [*file.merged_from, self.source]
 
     class Imported(Aggregate.Created):
         """A child's file was opened from a row of another department's list (摸底排查、
@@ -301,6 +303,11 @@ class ChildFile(Aggregate):
         self.notifications: dict[str, Notification] = {}
         self.last_alarms: dict[str, datetime] = {}
         self.alarms: dict[str, Alarm] = {}  # notification id -> what the alarm is about
+        # Erasure and legal holds (domain.erasure); the files merged in share its erasure.
+        self.merged_from: list[str] = []
+        self.erasure_request: dict[str, Any] | None = None
+        self.erased: dict[str, Any] | None = None
+        self.holds: dict[str, Hold] = {}
 
     @property
     def personal(self) -> dict[str, Any]:
@@ -353,6 +360,8 @@ class ChildFile(Aggregate):
         """Move this file's cases and details into `target`, recorded on both files."""
         if target.id == self.id:
             raise InvalidCommand("a file cannot be merged into itself")
+        if self.erased is not None or target.erased is not None:
+            raise InvalidCommand("a file whose personal data was erased is not merged")
         if self.merged_into is not None or target.merged_into is not None:
             raise InvalidCommand("one of the files was already merged; merge into the file "
                                  "it was merged into")

@@ -36,7 +36,8 @@ class CaseEvent(Aggregate.Event):
     """Fields every case event carries."""
 
     # 2: the id of the command that recorded the event, so that a retry finds it.
-    class_version = 2
+    # 3: the seal of its personal fields (domain.personal), None when it has none.
+    class_version = 3
     actor_id: str
     actor_role: str
     occurred_at: datetime
@@ -46,10 +47,15 @@ class CaseEvent(Aggregate.Event):
     prev_hash: str
     hash: str
     command_id: str | None
+    seal: dict[str, Any] | None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["command_id"] = None  # recorded before commands had ids
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["seal"] = None  # recorded before per-child keys: chained over plaintext
 
     def apply(self, aggregate: Any) -> None:
         case: ProtectionCase = aggregate
@@ -478,12 +484,17 @@ class EscalationRecorded(CaseEvent):
     # existed, when every notice went out at once.
     urgent: bool | None
 
-    # 3: whether the notice goes out at once or waits for the digest.
-    class_version = 3
+    # 3: whether the notice goes out at once or waits for the digest. 4: the seal (always
+    # None here: an escalation names no one).
+    class_version = 4
 
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         state["urgent"] = None
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state["seal"] = None
 
     def change(self, case: ProtectionCase) -> None:
         case.notifications[self.notification_id] = Notification(

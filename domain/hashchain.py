@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+
+from domain.canonical import plain
+from domain.personal import bad_digest, chain_form
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,24 +21,10 @@ _NOT_HASHED = frozenset({"hash"})
 _COVERED_WHEN_SET = frozenset({"command_id", "urgent"})
 
 
-def plain(value: Any) -> Any:
-    """The value in the chain's canonical JSON form (exports must hash as stored events did)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
 def event_hash(topic: str, fields: dict[str, Any]) -> str:
-    """SHA-256 over the event's topic and fields (which include prev_hash), canonically encoded."""
-    content = {k: v for k, v in fields.items()
+    """SHA-256 over the event's topic and fields (which include prev_hash), canonically encoded;
+    sealed personal fields count by their digests (`domain.personal.chain_form`)."""
+    content = {k: v for k, v in chain_form(fields).items()
                if k not in _NOT_HASHED and not (k in _COVERED_WHEN_SET and v is None)}
     encoded = json.dumps(
         {"topic": topic, "fields": plain(content)},
@@ -94,4 +80,6 @@ def _broken(case_id: str, expected: int, link: ChainLink, prev: str) -> str | No
         return "previous-hash link broken (event removed or reordered)"
     if event_hash(link.topic, fields) != fields.get("hash"):
         return "content does not match its hash (event changed)"
+    if bad_digest(fields) is not None:
+        return "a personal field does not match its sealed digest (event changed)"
     return None

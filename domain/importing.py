@@ -167,6 +167,13 @@ class _Batch:
         command = self.recorder.command_id("row", source, checked.row_key, content)
         file_id = self.recorder.file_id(checked.id_number)
         file = self._file(file_id)
+        if file is not None and file.erased is not None:
+            # Nothing personal is recorded under an erased child's key again (docs/privacy.md).
+            self.counts["accepted"] -= 1
+            self.counts["rejected"] += 1
+            self.rejections.append(Rejection(checked.line, "", "this child's personal data "
+                                             "was erased; the row is not recorded").as_plain())
+            return
         if file is None:
             file = ChildFile.imported(
                 file_id, jurisdiction=checked.division_code,

@@ -5,7 +5,7 @@ discovery case on the file, and the service commands of the deadline protocol.""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from domain.actors import Actor
     from domain.child import ChildFile
+    from domain.keyring import Keyring
     from domain.policy import Policy
     from domain.store import AggregateStore
 
@@ -48,6 +49,9 @@ class MonitoringCommands:
         policy: Policy
         policies: dict[str, Policy]
         recorder: Any
+        keyring: Keyring
+
+        def _reread(self, aggregate_id: UUID) -> Any: ...
 
         def open_case(self, *args: Any, **kwargs: Any) -> dict[str, Any]: ...
 
@@ -243,6 +247,8 @@ class MonitoringCommands:
             raise CaseNotFound(f"no monitoring record {record_id}") from None
         if not isinstance(record, MonitoringRecord):
             raise CaseNotFound(f"no monitoring record {record_id}")
+        if self.keyring.is_destroyed(str(record_id)):
+            record = cast("MonitoringRecord", self._reread(record_id))  # erased since cached
         return record
 
 

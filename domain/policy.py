@@ -14,6 +14,7 @@ from domain.codes import Grade, RiskLevel
 from domain.durations import Duration
 from domain.errors import PolicyError
 from domain.patterns import PatternRule, parse_patterns
+from domain.retention import DEFAULT_RETENTION, Retention, parse_retention
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -55,6 +56,8 @@ class Policy:
     digest_at: time = DEFAULT_DIGEST_AT
     # Patterns over a child's signals that alarm the township (`domain.patterns`).
     patterns: tuple[PatternRule, ...] = ()
+    # How long a child's personal data is kept (`domain.retention`).
+    retention: Retention = DEFAULT_RETENTION
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -90,6 +93,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         escalation_levels=_parse_levels(data.get("escalation"), source),
         digest_at=_parse_digest_at(data.get("notifications"), source),
         patterns=parse_patterns(data.get("patterns"), source),
+        retention=parse_retention(data.get("retention"), source),
     )
 
 

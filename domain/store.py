@@ -53,7 +53,10 @@ class AggregateStore:
                  save_timeout: float = SAVE_TIMEOUT):
         self._app = app
         self._intervals = dict(snapshot_intervals)
-        self._group_commit = GroupCommit(self._record, timeout=save_timeout)
+        # The keys a save's events are sealed under are made ready in the saving thread, so
+        # that the one writer never waits on the keys table (domain.sealed_mapper).
+        self._group_commit = GroupCommit(self._record, timeout=save_timeout,
+                                         prepare=getattr(app.mapper, "prepare", None))
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     def close(self) -> None:
@@ -301,8 +304,10 @@ class GroupCommit:
         record: Callable[[Sequence[Any], Sequence[Any]], list[Recording[UUID]]],
         max_batch: int = 200,
         timeout: float = SAVE_TIMEOUT,
+        prepare: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self._record = record
+        self._prepare = prepare
         self._max_batch = max_batch
         self._timeout = timeout
         self._queue: queue.SimpleQueue[_Save | None] = queue.SimpleQueue()
@@ -316,6 +321,8 @@ class GroupCommit:
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if not events:
             return []
+        if self._prepare is not None:
+            self._prepare(events)
         job = _Save(aggregates, events)
         self._ensure_writer()
         self._queue.put(job)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
-from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -21,8 +20,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
+    from uuid import UUID
 
-    from eventsourcing.domain import DomainEventProtocol
     from eventsourcing.persistence import EventStore
     from eventsourcing.postgres import PostgresDatastore
 
@@ -37,15 +36,6 @@ class TimedStoredEvent(StoredEvent):
     """A stored event that carries its domain event's timestamp to the recorder."""
 
     recorded_at: datetime | None = None
-
-
-class TimedMapper(Mapper[UUID]):
-    """The library's mapper, keeping each event's timestamp beside its encrypted state."""
-
-    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        stored = super().to_stored_event(domain_event)
-        return TimedStoredEvent(stored.originator_id, stored.originator_version, stored.topic,
-                                stored.state, getattr(domain_event, "timestamp", None))
 
 
 class TimeIndexedRecorder(PostgresApplicationRecorder):

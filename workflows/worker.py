@@ -11,7 +11,7 @@ import contextlib
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from temporalio.client import Client
@@ -28,6 +28,8 @@ from workflows.digest_workflow import DigestWorkflow, digest_workflow_id
 from workflows.hotline_replies import from_settings as hotline_replies
 from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay
+from workflows.retention_activities import RetentionActivities
+from workflows.retention_workflow import RetentionWorkflow, retention_workflow_id
 from workflows.transports import build_transports
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ def build_worker(
     app.contact_directory()
     activities = CaseActivities(app, transports, executor, public_url)
     digests = DigestActivities(app, transports, public_url)
+    retention = RetentionActivities(app)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
     # no restricted builtins). It is safe here: `workflows.case_workflow` imports only
     # temporalio, the standard library (asyncio, contextlib, datetime) and the stdlib-only
@@ -94,8 +97,9 @@ def build_worker(
     runner: WorkflowRunner = (SandboxedWorkflowRunner() if sandboxed
                               else UnsandboxedWorkflowRunner())
     return Worker(
-        client, task_queue=task_queue, workflows=[CaseWorkflow, AlarmWorkflow, DigestWorkflow],
-        activities=activities.all() + digests.all(),
+        client, task_queue=task_queue,
+        workflows=[CaseWorkflow, AlarmWorkflow, DigestWorkflow, RetentionWorkflow],
+        activities=activities.all() + digests.all() + retention.all(),
         activity_executor=executor,
         # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.
         workflow_task_executor=ThreadPoolExecutor(max_workers=workflow_threads,
@@ -131,17 +135,25 @@ async def connect(address: str, namespace: str, stop: asyncio.Event) -> Client |
 
 
 async def keep_digest_running(client: Client, task_queue: str, stop: asyncio.Event) -> None:
-    """Start the installation's one digest workflow unless it runs already (every worker
-    asks; Temporal keeps one), retrying while Temporal does not answer."""
+    """Start the installation's one digest workflow unless it runs already."""
+    await keep_running(client, DigestWorkflow.run, digest_workflow_id(task_queue), task_queue,
+                       stop, "digest")
+
+
+async def keep_running(client: Client, run: Any, workflow_id: str, task_queue: str,
+                       stop: asyncio.Event, what: str) -> None:
+    """Start one of the installation's own workflows (digest, retention) unless it runs
+    already (every worker asks; Temporal keeps one), retrying while Temporal does not
+    answer."""
     delay = 0.5
     while not stop.is_set():
         try:
             await client.start_workflow(
-                DigestWorkflow.run, id=digest_workflow_id(task_queue), task_queue=task_queue,
+                run, id=workflow_id, task_queue=task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
             return
         except Exception as error:
-            log.warning("digest_not_started", error=type(error).__name__, retry_in=delay)
+            log.warning(f"{what}_not_started", error=type(error).__name__, retry_in=delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 30.0)
@@ -170,10 +182,14 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
     async with worker:
         relay_task = asyncio.create_task(relay.run(stop))
         digest_task = asyncio.create_task(keep_digest_running(client, config.task_queue, stop))
+        retention_task = asyncio.create_task(keep_running(
+            client, RetentionWorkflow.run, retention_workflow_id(config.task_queue),
+            config.task_queue, stop, "retention"))
         replies_task = asyncio.create_task(replies.run(stop)) if replies else None
         await stop.wait()
         await relay_task
         await digest_task
+        await retention_task
         if replies_task is not None:
             await replies_task
     log.info("worker_stopped")

@@ -16,6 +16,7 @@ from api.cli import (
     demo,
     dev,
     imports,
+    keys,
     migrate,
     parked,
     project,
@@ -50,6 +51,7 @@ COMMANDS: tuple[Command, ...] = (
     rearm.COMMAND,
     contacts.COMMAND,
     imports.COMMAND,
+    keys.COMMAND,
 )
 
 

@@ -16,7 +16,8 @@ from eventsourcing.utils import get_topic
 from api.inspection.signing import key_id, sign, signature_is_valid
 
 # The chain's own canonical form: exported fields must hash exactly as stored ones did.
-from domain.hashchain import GENESIS, ChainLink, check_chain, plain
+from domain.canonical import plain
+from domain.hashchain import GENESIS, ChainLink, check_chain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -334,7 +334,7 @@ def _fields(cls: type) -> set[str]:
 def test_notice_events_carry_the_fields_of_the_cases(case_event: str,
                                                      monitoring_event: str) -> None:
     # The inbox and the workflows read these fields from case events; the monitoring
-    # record's events carry every one of them except the case's hash chain.
+    # record's events carry every one of them except the case's hash chain (and seal).
     from domain import events, monitoring_events
-    wanted = _fields(getattr(events, case_event)) - {"prev_hash", "hash"}
+    wanted = _fields(getattr(events, case_event)) - {"prev_hash", "hash", "seal"}
     assert wanted <= _fields(getattr(monitoring_events, monitoring_event))

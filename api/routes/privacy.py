@@ -1,0 +1,161 @@
+"""Erasure of a child's personal data and legal holds (docs/privacy.md):
+`POST /v1/children/{id}/erasure` asks, `.../erasure/approval` and `.../erasure/rejection`
+decide (a supervisor, not the requester), `.../holds` and `.../holds/{hold}/lift` put and lift
+legal holds, `GET .../privacy` shows the file's record, `GET /v1/erasures` the audit, and
+`POST .../subject-access` exports everything held about the child (查阅复制)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from api.deps import AccessLogDep, App, CurrentUser
+from api.http.domain_problems import domain_problem
+from api.http.idempotency import command_id
+from api.http.problems import Problem, problem_answers
+from api.http.responses import OrjsonResponse
+from api.http.services import run_command, store_call
+from api.routes.cases import HEADER_PARAMETERS, idempotency_key
+from domain.errors import CaseNotFound, DomainError
+
+router = APIRouter(prefix="/v1", tags=["privacy"])
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000,
+                                          pattern="^[^\\x00]*$")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EraseRequest(Body):
+    """Why the child's personal data is to be erased (the lawful request, or retention)."""
+
+    reason: Reason
+
+
+class Decision(Body):
+    """Why a request is rejected, or a hold lifted."""
+
+    reason: Reason
+
+
+class PutHold(Body):
+    """A legal hold: why, under which reference, on the whole file or one case."""
+
+    reason: Reason
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    case_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+class SubjectAccess(Body):
+    """The guardian's lawful request the export answers (its reference)."""
+
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    **problem_answers(400, 401, 403, 404, 409, 422, 503)}
+
+
+async def _command(request: Request, child_id: UUID, call: functools.partial[Any]
+                   ) -> Response:
+    return OrjsonResponse(await _run(request, child_id, call))
+
+
+async def _run(request: Request, child_id: UUID, call: functools.partial[Any]) -> Any:
+    try:
+        return await run_command(request.app, call)
+    except CaseNotFound:
+        raise Problem(404, "child_not_found", "No such child file",
+                      f"no child file {child_id}") from None
+    except DomainError as error:
+        raise domain_problem(error) from None
+
+
+@router.post("/children/{child_id}/erasure", response_class=OrjsonResponse,
+             responses=ANSWERS, openapi_extra=HEADER_PARAMETERS)
+async def request_erasure(child_id: UUID, body: EraseRequest, user: CurrentUser, app: App,
+                          request: Request) -> Response:
+    """Ask for erasure of the child's personal data (caseworker or supervisor of the area);
+    refused (409) while a case of the child is open or a legal hold stands."""
+    key = command_id(user.subject, idempotency_key(request))
+    return await _command(request, child_id, functools.partial(
+        app.request_erasure, user, child_id, body.reason, key))
+
+
+@router.post("/children/{child_id}/erasure/approval", response_class=OrjsonResponse,
+             responses=ANSWERS)
+async def approve_erasure(child_id: UUID, user: CurrentUser, app: App,
+                          request: Request) -> Response:
+    """A supervisor of the area, not the requester, approves: the erasure is recorded and the
+    child's keys destroyed; from now on personal fields read `[已删除]`."""
+    return await _command(request, child_id, functools.partial(
+        app.approve_erasure, user, child_id))
+
+
+@router.post("/children/{child_id}/erasure/rejection", response_class=OrjsonResponse,
+             responses=ANSWERS)
+async def reject_erasure(child_id: UUID, body: Decision, user: CurrentUser, app: App,
+                         request: Request) -> Response:
+    """A supervisor of the area rejects the waiting request, with a reason."""
+    return await _command(request, child_id, functools.partial(
+        app.reject_erasure, user, child_id, body.reason))
+
+
+@router.post("/children/{child_id}/holds", response_class=OrjsonResponse, responses=ANSWERS)
+async def put_legal_hold(child_id: UUID, body: PutHold, user: CurrentUser, app: App,
+                         request: Request) -> Response:
+    """An inspector or supervisor of the area puts the file, or one case, under legal hold."""
+    return await _command(request, child_id, functools.partial(
+        app.put_legal_hold, user, child_id, reason=body.reason, reference=body.reference,
+        case_id=body.case_id))
+
+
+@router.post("/children/{child_id}/holds/{hold_id}/lift", response_class=OrjsonResponse,
+             responses=ANSWERS)
+async def lift_legal_hold(child_id: UUID, hold_id: str, body: Decision, user: CurrentUser,
+                          app: App, request: Request) -> Response:
+    """An inspector or supervisor of the area lifts a hold, with a reason."""
+    return await _command(request, child_id, functools.partial(
+        app.lift_legal_hold, user, child_id, hold_id, body.reason))
+
+
+@router.post("/children/{child_id}/subject-access", response_class=OrjsonResponse,
+             responses=ANSWERS)
+async def subject_access(child_id: UUID, body: SubjectAccess, user: CurrentUser, app: App,
+                         request: Request, access_log: AccessLogDep) -> Response:
+    """Everything held about the child, for a guardian's lawful request (PIPL 查阅复制):
+    produced by a supervisor of the area, recorded on the child's file, and the read logged
+    in the access log before it is answered."""
+    export = await _run(request, child_id, functools.partial(
+        app.subject_access, user, child_id, body.reference))
+    await access_log.record(user, resource_type="child", resource_id=str(child_id),
+                            purpose="subject_access", child_id=str(child_id),
+                            case_jurisdiction=export["jurisdiction"])
+    return OrjsonResponse(export)
+
+
+@router.get("/children/{child_id}/privacy", response_class=OrjsonResponse, responses=ANSWERS)
+async def privacy(child_id: UUID, user: CurrentUser, app: App) -> Response:
+    """The file's erasure request, erasure and standing holds (inspectors, supervisors)."""
+    try:
+        return OrjsonResponse(await store_call(app.privacy, user, child_id))
+    except CaseNotFound:
+        raise Problem(404, "child_not_found", "No such child file",
+                      f"no child file {child_id}") from None
+    except DomainError as error:
+        raise domain_problem(error) from None
+
+
+@router.get("/erasures", response_class=OrjsonResponse, responses=ANSWERS)
+async def erasures(user: CurrentUser, app: App) -> Response:
+    """The erasure audit of the reader's area: what, when, requested and approved by whom."""
+    try:
+        return OrjsonResponse({"items": await store_call(app.erasures, user)})
+    except DomainError as error:
+        raise domain_problem(error) from None

@@ -1,0 +1,83 @@
+"""The erasure and legal-hold routes (issue 16): problem details for refusals, the audit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.api.support import api, case_body, project  # noqa: F401 (api: the fixture)
+
+if TYPE_CHECKING:
+    from tests.api.support import Api
+
+
+def closed_case(running: Api, name: str = "Test Child A") -> tuple[str, str]:
+    view = running.open_case(child={**case_body()["child"], "name": name})
+    answer = running.act(view["id"], {"action": "screen_out", "reason": "handled by the school"})
+    assert answer.status_code == 200, answer.text
+    return view["id"], view["child_id"]
+
+
+def test_a_supervisor_approves_an_erasure_and_the_file_reads_erased(api: Api) -> None:  # noqa: F811
+    _, child_id = closed_case(api)
+    supervisor = api.auth("sv-1", ["supervisor"])
+    asked = api.client.post(f"/v1/children/{child_id}/erasure",
+                            json={"reason": "guardian's lawful request (invented)"},
+                            headers=api.auth())
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["erasure_request"]["requested_by"] == "cw-1"
+    own = api.client.post(f"/v1/children/{child_id}/erasure/approval", headers=api.auth())
+    assert own.status_code == 409
+    assert own.json()["code"] == "approval_refused"
+    approved = api.client.post(f"/v1/children/{child_id}/erasure/approval", headers=supervisor)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["erased"]["approved_by"] == "sv-1"
+    project(api)  # the file's cases and category come from the read models
+    file = api.client.get(f"/v1/children/{child_id}", headers=supervisor)
+    assert file.status_code == 200, file.text
+    assert "Test Child A" not in file.text
+    assert "[已删除]" in file.text
+    audit = api.client.get("/v1/erasures", headers=api.auth("in-1", ["inspector"]))
+    assert audit.status_code == 200, audit.text
+    assert [e["child_id"] for e in audit.json()["items"]] == [child_id]
+
+
+def test_erasure_is_refused_while_a_case_is_open_or_held(api: Api) -> None:  # noqa: F811
+    open_view = api.open_case()  # about Test Child A, open
+    refused = api.client.post(f"/v1/children/{open_view['child_id']}/erasure",
+                              json={"reason": "retention"}, headers=api.auth())
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "open cases" in refused.json()["detail"]
+
+    case_id, child_id = closed_case(api, "Test Child B")
+    inspector = api.auth("in-1", ["inspector"])
+    held = api.client.post(f"/v1/children/{child_id}/holds", headers=inspector,
+                           json={"reason": "inquiry", "reference": "INQ-2026-7",
+                                 "case_id": case_id})
+    assert held.status_code == 200, held.text
+    [hold] = held.json()["holds"]
+    assert hold["reference"] == "INQ-2026-7"
+    assert api.client.post(f"/v1/children/{child_id}/erasure", json={"reason": "retention"},
+                           headers=api.auth()).status_code == 409
+    lifted = api.client.post(f"/v1/children/{child_id}/holds/{hold['hold_id']}/lift",
+                             json={"reason": "inquiry closed"}, headers=inspector)
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["holds"] == []
+    assert api.client.post(f"/v1/children/{child_id}/erasure", json={"reason": "retention"},
+                           headers=api.auth()).status_code == 200
+
+
+def test_a_subject_access_export_is_recorded_and_logged(api: Api) -> None:  # noqa: F811
+    _, child_id = closed_case(api)
+    export = api.client.post(f"/v1/children/{child_id}/subject-access",
+                             json={"reference": "guardian request 7 (invented)"},
+                             headers=api.auth("sv-1", ["supervisor"]))
+    assert export.status_code == 200, export.text
+    assert "Test Child A" in export.text
+    refused = api.client.post(f"/v1/children/{child_id}/subject-access",
+                              json={"reference": "x"}, headers=api.auth())
+    assert refused.status_code == 409
+    log = api.client.get("/v1/access", headers=api.auth("in-1", ["inspector"]))
+    assert log.status_code == 200, log.text
+    assert [(e["subject"], e["purpose"]) for e in log.json()["items"]
+            if e["purpose"] == "subject_access"] == [("sv-1", "subject_access")]
