@@ -65,19 +65,24 @@ class TimeIndexedRecorder(PostgresApplicationRecorder):
             CREATE INDEX IF NOT EXISTS "{self.times_table_name}_by_time"
                 ON {self._times} (originator_id, recorded_at, originator_version)""")
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
-                       **kwargs: Any) -> None:
-        # Runs in the events' transaction (the library's hook before their insert): a save
-        # that fails or loses a race rolls its index rows back with its events.
-        super()._insert_events(curs, stored_events, **kwargs)
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        # In the events' pipelined transaction, after their insert: a save that loses a race
+        # fails on the events' own key first, as without the index, and takes the index rows
+        # with it. Not prepared: in a pipeline that fails before it, a statement's PREPARE is
+        # skipped while psycopg counts it done ("prepared statement ... does not exist" on
+        # the connection's next use).
+        super()._insert_stored_events(curs, stored_events, **kwargs)
         timed = [e for e in stored_events
                  if isinstance(e, TimedStoredEvent) and e.recorded_at is not None]
         if timed:
-            curs.execute(
-                f"INSERT INTO {self._times} (originator_id, originator_version, recorded_at) "  # noqa: S608
-                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])",
-                ([e.originator_id for e in timed], [e.originator_version for e in timed],
-                 [e.recorded_at for e in timed]), prepare=True)
+            # Its own cursor: the library reads the events' new ids from `curs` afterwards.
+            with curs.connection.cursor() as times:
+                times.execute(
+                    f"INSERT INTO {self._times} (originator_id, originator_version, recorded_at) "  # noqa: S608
+                    "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])",
+                    ([e.originator_id for e in timed], [e.originator_version for e in timed],
+                     [e.recorded_at for e in timed]), prepare=False)
 
     def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
         """The greatest version of the aggregate recorded at or before `moment` (None: it

@@ -83,6 +83,26 @@ class TestWrittenWithTheEvents:
             assert index_rows(db_url, case_id) == recorded_times(app, case_id)
             assert len(index_rows(db_url, case_id)) == 2
 
+    def test_a_connection_whose_first_save_lost_a_race_saves_the_next(
+        self, db_url: str
+    ) -> None:
+        """A race lost in a connection's first pipelined save is a conflict, and leaves the
+        connection fit for the next save."""
+        with wardship_on(db_url) as app:
+            case_id = open_case(app)
+            with Wardship(env=event_store_env(db_url, CIPHER_KEY, pool_size=1)) as other:
+                late = other.get_case_aggregate(case_id)
+                early = app.get_case_aggregate(case_id)
+                add_note(early, "first")
+                app.store.save(early)
+                add_note(late, "second")
+                with pytest.raises(VersionConflict):
+                    other.store.save(late)
+                retried = other.get_case_aggregate(case_id)
+                add_note(retried, "second, again")
+                other.store.save(retried)
+            assert index_rows(db_url, case_id) == recorded_times(app, case_id)
+
     def test_a_failed_transaction_takes_its_other_rows_with_it(self, db_url: str) -> None:
         """One save of two cases: the second's event is refused after the index rows were
         written (a writer without the index took its version), so neither keeps a row."""
