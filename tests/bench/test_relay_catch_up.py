@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from deploy.migrate import apply_migrations
 from domain.application import Wardship
 from domain.policy import parse_policy
 from domain.storage import event_store_env
+from tests.projections.conftest import CIPHER_KEY
 from tests.workflows.conftest import dev_server, task_queue  # noqa: F401 - fixtures
 from tests.workflows.support import CASEWORKER, eventually, open_red_report, seconds_policy_toml
 from workflows.relay import TRACKING_TABLE, Relay, create_tracking_table, signal_case
@@ -39,7 +41,10 @@ ACTIONS = int(os.environ.get("CATCH_UP_ACTIONS", "24"))
 
 def _store(db_url: str) -> Wardship:
     # Deadlines far off: the catch-up is measured without deadlines falling due meanwhile.
-    app = Wardship(env=event_store_env(db_url),
+    # One cipher key for every process, as deployed: without one each application would wrap
+    # the children's data keys under a master key of its own, unreadable by the next.
+    apply_migrations(db_url)
+    app = Wardship(env=event_store_env(db_url, CIPHER_KEY),
                    policy=parse_policy(seconds_policy_toml(intake="1h"), "bench"))
     create_tracking_table(app)
     return app
