@@ -252,7 +252,6 @@ class ChildFile(Aggregate, FilePrivacy):
             file: ChildFile = aggregate
             file.notifications = {**file.notifications, self.notification_id: Notification(
                 None, self.level, self.recipient_jurisdiction, urgent=True)}
-            file.last_alarms = {**file.last_alarms, self.rule: _signal_time(self.signals)}
             file.alarms = {**file.alarms, self.notification_id: Alarm(
                 self.rule, tuple(Signal(s["kind"], datetime.fromisoformat(s["at"]), s["ref"])
                                  for s in self.signals), self.case_jurisdiction)}
@@ -301,7 +300,6 @@ class ChildFile(Aggregate, FilePrivacy):
         self.import_commands: set[str] = set()
         # Alarms of pattern rules (`domain.patterns`), and each rule's last alarm time.
         self.notifications: dict[str, Notification] = {}
-        self.last_alarms: dict[str, datetime] = {}
         self.alarms: dict[str, Alarm] = {}  # notification id -> what the alarm is about
         # Erasure and legal holds (domain.erasure); the files merged in share its erasure.
         self.merged_from: list[str] = []
@@ -421,6 +419,12 @@ class ChildFile(Aggregate, FilePrivacy):
                            actor_id=actor.subject, occurred_at=now)
         return True
 
+    @property
+    def last_alarms(self) -> dict[str, datetime]:
+        """Each rule's last alarm: when the newest signal of its newest match happened."""
+        return {alarm.rule: max(signal.at for signal in alarm.signals)
+                for alarm in self.alarms.values()}
+
     def alarm_views(self) -> list[dict[str, Any]]:
         """The file's pattern alarms, oldest first: rule, signals, whom it went to, its
         deliveries and acknowledgement (codes and times only)."""
@@ -436,8 +440,3 @@ class ChildFile(Aggregate, FilePrivacy):
         if notice is None:
             raise InvalidCommand(f"no notification {notification_id!r} on this file")
         return notice
-
-
-def _signal_time(signals: list[dict[str, Any]]) -> datetime:
-    """When the newest of a match's signals happened (the alarm's own moment)."""
-    return max(datetime.fromisoformat(signal["at"]) for signal in signals)
