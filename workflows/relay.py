@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import structlog
@@ -254,6 +254,19 @@ class Relay:
                 parked.park(curs, parking)
             # The recorder's own statement (eventsourcing is pinned), on our transaction.
             self._tracking._insert_tracking(curs, Tracking(self.name, last))
+
+    async def retell(self, originator_id: UUID, version: int | None, topic: str) -> None:
+        """Tell Temporal again what a parked event was for (`wardship parked retry`): start
+        a pattern alarm's workflow from its event, else signal the case with its state now."""
+        if topic == ALARM_TOPIC and version is not None:
+            events = await asyncio.to_thread(
+                lambda: list(self.app.events.get(originator_id, gt=version - 1, lte=version)))
+            if not events:
+                raise LookupError(f"no event {version} of {originator_id}")
+            alarm = cast("ChildFile.PatternMatched", events[0])
+            await self._start_alarm(AlarmInput(str(originator_id), alarm.notification_id))
+            return
+        await self.signal(await asyncio.to_thread(self.state_of, originator_id))
 
     async def signal(self, state: CaseState) -> None:
         """Signal-with-start the case's workflow with `state` (`wardship parked retry` too)."""

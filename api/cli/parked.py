@@ -154,7 +154,7 @@ async def _retry_relayed(conn: psycopg.Connection[Any], app: Wardship, settings:
         try:
             if row.originator_id is None:
                 raise LookupError("the parked event names no case")
-            await relay.signal(await asyncio.to_thread(relay.state_of, row.originator_id))
+            await relay.retell(row.originator_id, row.originator_version, row.topic)
         except Exception as error:
             _still_failing(conn, row, error)
             failed += 1

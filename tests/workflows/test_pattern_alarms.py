@@ -8,7 +8,12 @@ import json
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+import psycopg
+
+from deploy.migrate import apply_migrations
 from domain.contacts import delivery_key
+from projections import parked
+from tests.undecodable import damage, restore
 from tests.workflows.receivers import Receiver, answer
 from tests.workflows.support import CASEWORKER, TOWNSHIP, eventually, seconds_policy_toml
 from tests.workflows.test_delivery import (  # the stand of receivers, as a fixture
@@ -19,6 +24,7 @@ from tests.workflows.test_delivery import (  # the stand of receivers, as a fixt
     stand,  # noqa: F401
     store,
 )
+from workflows.alarm_workflow import alarm_workflow_id
 from workflows.relay import Relay
 from workflows.transports import (
     IDEMPOTENCY_HEADER,
@@ -95,3 +101,31 @@ async def test_a_second_report_within_days_alarms_the_townships_contacts_at_once
     assert stand.county_wecom.requests == []  # the township has someone on duty
 
 
+
+
+async def test_an_unreadable_alarm_is_parked_and_retold_once_restored(
+    dev_server: WorkflowEnvironment, db_url: str, task_queue: str,
+) -> None:
+    """A damaged alarm event stops nothing (the relay parks it and moves on); restored from a
+    backup, `wardship parked retry`'s retell starts the alarm's workflow."""
+    app = store(db_url, seconds_policy_toml(intake="1h") + PATTERNS)
+    try:
+        apply_migrations(db_url)
+        file_id = report(app)
+        report(app)
+        version = app.store.load(file_id).version  # the alarm is the file's newest event
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            original = damage(conn, file_id, version)
+            relay = Relay(app, dev_server.client, task_queue)
+            await relay.run_once()
+            assert relay.position() == app.recorder.max_notification_id()
+            [row] = [r for r in parked.rows(conn) if r.consumer == "relay:wardship"]
+            assert (row.originator_id, row.originator_version) == (file_id, version)
+            restore(conn, file_id, version, original)
+        (alarm,) = app.child_file(file_id)["alarms"]
+        await relay.retell(file_id, version, row.topic)
+        handle = dev_server.client.get_workflow_handle(
+            alarm_workflow_id(alarm["notification_id"]))
+        assert (await handle.describe()).id == alarm_workflow_id(alarm["notification_id"])
+    finally:
+        app.close()
