@@ -80,10 +80,14 @@ class Scenario:
         )
         case_id = UUID(view["id"])
         clock = [opened]
+        # Once a step would fall after now, the case stops there: a later step with a shorter
+        # gap must not run without the one before it (an approval without its request).
+        stopped = [False]
 
         def act(action: str, who: Actor = worker, gap_hours: float = 6.0, **params: Any) -> bool:
             at = clock[0] + timedelta(hours=gap_hours * (0.5 + rng.random()))
-            if at >= self.now:
+            if stopped[0] or at >= self.now:
+                stopped[0] = True
                 return False
             clock[0] = at
             app.perform(case_id, who, action, params, occurred_at=at, now=self.now)
