@@ -114,9 +114,15 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root.handlers = [handler]
     root.setLevel(level.upper())
     # uvicorn installs its own handlers unless told otherwise; route them to the root.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    # Our middleware writes the access line, without the query string: uvicorn's would carry
+    # it (an OIDC authorization code, search terms) and cost a second line per request.
+    # uvicorn writes its line only while this logger has a handler somewhere.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
     # httpx logs every request at INFO, including URLs with query strings.
     logging.getLogger("httpx").setLevel(logging.WARNING)

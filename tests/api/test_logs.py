@@ -98,6 +98,7 @@ class TestServedApi:
         self, tmp_path: Path, db_url: str
     ) -> None:
         name, phone = f"Zq{uuid.uuid4().hex[:10]}", f"139{uuid.uuid4().int % 10**8:08d}"
+        code = f"authcode{uuid.uuid4().hex}"
         settings = Settings(state_dir=tmp_path, database_url=db_url)
         migrate_database(settings)  # as a deployment does before the API starts
         token = dev_token(settings, subject="cw-1", roles=["caseworker"],
@@ -124,6 +125,8 @@ class TestServedApi:
                                             headers={"Content-Type": "application/json"}
                                             ).status_code)
                 statuses.append(client.post("/v1/cases", json={**body, "x": name}).status_code)
+                # A query string carries what a path does not: an OIDC authorization code.
+                client.get("/ui/oidc/callback", params={"code": code, "state": name})
                 # The database drops every connection while cases are being opened.
                 statuses += _open_cases_through_outages(client, body, db_url)
         finally:
@@ -136,6 +139,8 @@ class TestServedApi:
                    ('"unhandled_error"', "Exception in ASGI", '"database_unavailable"'))
         assert name not in logs
         assert phone not in logs
+        assert code not in logs
+        assert '"request"' in logs  # the access lines are there, without their query strings
         for part in token.split("."):
             assert part[:16] not in logs
 
