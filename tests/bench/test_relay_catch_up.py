@@ -1,10 +1,12 @@
-"""Benchmark: the relay catching up after Temporal was away while actions went on.
+"""Benchmark: the relay and the read models catching up after an outage while actions went on.
 
 Run with `./run bench -k relay_catch_up` (dev server in memory, real PostgreSQL).
-`CATCH_UP_CASES` cases are opened and relayed, then, with no relay running (Temporal away),
-each gets `CATCH_UP_ACTIONS` more actions; then a relay with a cold cache starts and the time
-until its position reaches the head of the log is measured, beside the raw rate of reading
-and decoding the same events from the log in the same run.
+`CATCH_UP_CASES` cases are opened, relayed and projected, then, with no relay and no
+projection runner running (Temporal and the runners away), each gets `CATCH_UP_ACTIONS` more
+actions; then a relay with a cold cache starts and the time until its position reaches the
+head of the log is measured, and so is a restarted runner of every read model (one fleet, as
+`wardship projections run` runs them), beside the raw rate of reading and decoding the same
+events from the log in the same run.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from deploy.migrate import apply_migrations
 from domain.application import Wardship
 from domain.policy import parse_policy
 from domain.storage import event_store_env
+from projections.registry import MODELS
+from projections.runner import Fleet, ensure, position_of
 from tests.projections.conftest import CIPHER_KEY
 from tests.workflows.conftest import dev_server, task_queue  # noqa: F401 - fixtures
 from tests.workflows.support import CASEWORKER, eventually, open_red_report, seconds_policy_toml
@@ -71,6 +76,7 @@ async def test_relay_catches_up_after_temporal_was_away(
             await eventually(lambda: relay.position() >= head, 300)
             stop.set()
             await running
+            await asyncio.to_thread(_project, db_url, head)
             start = time.perf_counter()
             # Temporal "away": actions go on, nothing relays them.
             with ThreadPoolExecutor(16) as pool:
@@ -96,6 +102,9 @@ async def test_relay_catches_up_after_temporal_was_away(
                     await running
                 finally:
                     fresh.close()
+            start = time.perf_counter()
+            await asyncio.to_thread(_project, db_url, head)
+            projected = time.perf_counter() - start
     finally:
         app.close()
     assert read == backlog
@@ -105,6 +114,23 @@ async def test_relay_catches_up_after_temporal_was_away(
     for name, label in (("before", "relay as before (a page a batch, every case told)"),
                         ("now", "relay now (catch-up pages, unchanged cases not told)")):
         print(f"  {label}: {caught[name]:.1f} s ({backlog / caught[name]:,.0f} events/s)")
+    print(f"  read models, a restarted runner of all {len(MODELS)}: {projected:.1f} s "
+          f"({backlog / projected:,.0f} events/s)")
+
+
+def _project(db_url: str, head: int) -> None:
+    """A runner of every read model started afresh (nothing cached), until it reaches `head`."""
+    fresh = _store(db_url)
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            models = [model() for model in MODELS.values()]
+            for model in models:
+                ensure(conn, model)
+            fleet = Fleet(models, fresh, conn)
+            while min(position_of(conn, model.name) for model in models) < head:
+                fleet.step()
+    finally:
+        fresh.close()
 
 
 def _reached(relay: Relay, head: int) -> bool:
