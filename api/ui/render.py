@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 # What the API answers with its 503 "database unavailable" (api.http.problems).
 OUTAGES: tuple[type[Exception], ...] = DATABASE_UNAVAILABLE
+log = structlog.get_logger("wardship.ui")
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
@@ -102,5 +104,11 @@ class PageRoute(APIRoute):
             except OUTAGES:
                 # The API's answer to an outage (503, retry later), as a page.
                 return error_page(request, 503, database_unavailable().code)
+            except Exception as error:
+                # A fault of ours: logged as the API logs one (type only, no locals), and
+                # answered as a page in the user's language rather than the API's JSON.
+                log.exception("unhandled_error", path=request.url.path,
+                              error_type=type(error).__name__)
+                return error_page(request, 500, "internal_error")
 
         return page_handler

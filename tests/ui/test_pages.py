@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from api.ui import board as board_page_module
 from api.ui.render import TEMPLATES_DIR
 from api.ui.security import CONTENT_SECURITY_POLICY
 from domain.i18n import translate
@@ -19,6 +20,7 @@ from tests.projections.test_api_reads import overdue_case
 from tests.ui.support import csrf_of, sign_in
 
 if TYPE_CHECKING:
+    import pytest
     from fastapi.testclient import TestClient
 
 MESSAGE = re.compile(r"""_\((["'])(.+?)\1\)""")
@@ -211,3 +213,21 @@ class TestPages:
         download = client.get(f"/ui/cases/{case_id}/export")
         assert download.headers["content-disposition"].startswith("attachment")
         assert str(case_id) in download.text
+
+
+class TestFaults:
+    def test_a_fault_of_ours_answers_a_page_in_chinese_not_the_apis_json(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        client = sign_in(api, "sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("a fault in the board's query")
+
+        monkeypatch.setattr(board_page_module, "board", broken)
+        answer = client.get("/ui/board")
+        assert answer.status_code == 500
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "系统内部出错" in answer.text
+        assert "internal_error" in answer.text
+        assert "a fault in the board's query" not in answer.text
