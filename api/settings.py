@@ -49,8 +49,11 @@ class PartitionSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything a Wardship process reads from its environment."""
 
+    # hide_input_in_errors: a refused setting's error would otherwise show every value read,
+    # the cipher key and the HSM PIN among them.
     model_config = SettingsConfigDict(
-        env_prefix="WARDSHIP_", populate_by_name=True, extra="ignore", frozen=True
+        env_prefix="WARDSHIP_", populate_by_name=True, extra="ignore", frozen=True,
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "production"] = "development"

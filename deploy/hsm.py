@@ -53,9 +53,12 @@ class Pkcs11KeyProvider:
         self._where = (module, token_label)
         self._pin = pin  # to log in again after the token was lost; never shown
         self._labels = list(key_labels)
+        self._session: Any = None
         with _CALLS:
-            self._session = self._open()
-            self._keys = self._find_keys()
+            try:
+                self._connect()
+            except _LOST:  # a session the token has forgotten (restarted)
+                self._connect()
 
     @property
     def master_key_id(self) -> str:
@@ -83,11 +86,16 @@ class Pkcs11KeyProvider:
             try:
                 return use(self._keys[label])
             except _LOST:
-                if _SESSIONS.get(self._where) is self._session:
-                    del _SESSIONS[self._where]
-                self._session = self._open()
-                self._keys = self._find_keys()
+                self._connect()
                 return use(self._keys[label])
+
+    def _connect(self) -> None:
+        """Find the keys through the process's session, after dropping a session that was
+        lost (another provider of the process may have opened a new one already)."""
+        if self._session is not None and _SESSIONS.get(self._where) is self._session:
+            del _SESSIONS[self._where]
+        self._session = self._open()
+        self._keys = self._find_keys()
 
     def _open(self) -> Any:
         """The process's session with the token, logging in when there is none yet."""
