@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -18,7 +16,6 @@ from uuid import UUID
 import pkcs11
 import pytest
 from cryptography.exceptions import InvalidTag
-from pkcs11 import Attribute, KeyType
 
 from api.bootstrap import bootstrap
 from api.cli import main as wardship
@@ -36,60 +33,23 @@ from tests.inspection.support import (
     open_case,
     wardship_on,
 )
+from tests.softhsm import MODULE, Token
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from domain.application import Wardship
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"  # Debian's softhsm2
 _REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
-class Token:
-    """The session's SoftHSM2 token: its configuration file, label and user PIN."""
-
-    conf: Path
-    label: str
-    pin: str
+def provider(hsm_token: Token, *labels: str) -> Pkcs11KeyProvider:
+    return Pkcs11KeyProvider(MODULE, hsm_token.label, hsm_token.pin, labels)
 
 
-@pytest.fixture(scope="module")
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
-    """A token in a directory of its own, holding master keys hsm-1 and hsm-2 (AES-256, not
-    extractable) and `loose`, one that could leave the token."""
-    if shutil.which("softhsm2-util") is None or not Path(MODULE).exists():
-        pytest.skip("SoftHSM2 is not installed: `apt-get install softhsm2` (.ci/run installs "
-                    "it) to run the HSM key tests")
-    root = tmp_path_factory.mktemp("softhsm")
-    (root / "tokens").mkdir()
-    conf = root / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n"
-                    "log.level = ERROR\n")
-    made = Token(conf, "wardship-test", "4321-user")
-    with pytest.MonkeyPatch.context() as env:
-        # Read by SoftHSM when this process first loads it, and by the subprocesses.
-        env.setenv("SOFTHSM2_CONF", str(conf))
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", made.label,
-                        "--pin", made.pin, "--so-pin", "8765-so"],
-                       check=True, capture_output=True)
-        # Closing this session logs the process out: the providers log in themselves.
-        with pkcs11.lib(MODULE).get_token(token_label=made.label).open(
-                rw=True, user_pin=made.pin) as session:
-            for label, extractable in (("hsm-1", False), ("hsm-2", False), ("loose", True)):
-                session.generate_key(KeyType.AES, 256, label=label, store=True, template={
-                    Attribute.EXTRACTABLE: extractable, Attribute.SENSITIVE: not extractable})
-        yield made
-
-
-def provider(token: Token, *labels: str) -> Pkcs11KeyProvider:
-    return Pkcs11KeyProvider(MODULE, token.label, token.pin, labels)
-
-
-def hsm_settings(db_url: str, token: Token, keys: str) -> Settings:
+def hsm_settings(db_url: str, hsm_token: Token, keys: str) -> Settings:
     return Settings(database_url=db_url, cipher_key=CIPHER_KEY, key_provider="pkcs11",
-                    pkcs11_token=token.label, pkcs11_pin=token.pin, pkcs11_keys=keys)
+                    pkcs11_token=hsm_token.label, pkcs11_pin=hsm_token.pin, pkcs11_keys=keys)
 
 
 @contextlib.contextmanager
@@ -114,8 +74,8 @@ def report(app: Wardship, n: int) -> UUID:
 
 
 def test_a_data_key_wrapped_in_the_token_unwraps_only_for_its_own_child(
-        token: Token) -> None:
-    ring = Keyring(MemoryKeyTable(), provider(token, "hsm-1"))
+        hsm_token: Token) -> None:
+    ring = Keyring(MemoryKeyTable(), provider(hsm_token, "hsm-1"))
     key = ring.data_key("child-1", create=True)
     row = ring.table.get("child-1")
     assert row is not None
@@ -123,24 +83,24 @@ def test_a_data_key_wrapped_in_the_token_unwraps_only_for_its_own_child(
     assert row.master_key_id == "hsm-1"
     assert key not in row.wrapped
     # A process that never saw the key unwraps it through the token.
-    assert Keyring(ring.table, provider(token, "hsm-1")).data_key("child-1") == key
+    assert Keyring(ring.table, provider(hsm_token, "hsm-1")).data_key("child-1") == key
     # The wrapped key copied to another child's row does not unwrap.
     ring.table.insert("child-2", row.wrapped, row.master_key_id)
     with pytest.raises(InvalidTag):
-        Keyring(ring.table, provider(token, "hsm-1")).data_key("child-2")
+        Keyring(ring.table, provider(hsm_token, "hsm-1")).data_key("child-2")
 
 
 def test_master_keys_that_could_leave_the_token_or_are_not_there_are_refused(
-        token: Token) -> None:
+        hsm_token: Token) -> None:
     with pytest.raises(KeyProviderError, match="can leave the token"):
-        provider(token, "loose")
+        provider(hsm_token, "loose")
     with pytest.raises(KeyProviderError, match="no AES key labelled 'hsm-9'"):
-        provider(token, "hsm-1", "hsm-9")
+        provider(hsm_token, "hsm-1", "hsm-9")
 
 
 def test_threads_wrap_and_unwrap_at_once_and_the_provider_survives_a_module_restart(
-        token: Token) -> None:
-    hsm = provider(token, "hsm-1")
+        hsm_token: Token) -> None:
+    hsm = provider(hsm_token, "hsm-1")
     failures: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -161,13 +121,13 @@ def test_threads_wrap_and_unwrap_at_once_and_the_provider_survives_a_module_rest
     # The module restarts (every session is gone): the providers made before and after it
     # log in again.
     pkcs11.lib(MODULE).reinitialize()
-    assert provider(token, "hsm-1").unwrap(wrapped, "hsm-1", b"child-x") == b"k" * 32
+    assert provider(hsm_token, "hsm-1").unwrap(wrapped, "hsm-1", b"child-x") == b"k" * 32
     assert hsm.unwrap(wrapped, "hsm-1", b"child-x") == b"k" * 32
 
 
 def test_the_application_on_postgresql_keeps_children_keys_in_the_hsm_and_erases_them(
-        db_url: str, token: Token) -> None:
-    settings = hsm_settings(db_url, token, "hsm-1")
+        db_url: str, hsm_token: Token) -> None:
+    settings = hsm_settings(db_url, hsm_token, "hsm-1")
     with built(settings) as app:
         case_id = open_case(app)
         file_id = UUID(app.get_case(case_id)["child_id"])
@@ -185,7 +145,7 @@ def test_the_application_on_postgresql_keeps_children_keys_in_the_hsm_and_erases
 
 
 def test_rotation_moves_keys_from_the_local_master_key_into_the_hsm_resuming_a_stopped_run(
-        db_url: str, token: Token, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        db_url: str, hsm_token: Token, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     with wardship_on(db_url) as local:  # the master key derived from the cipher key
         cases = {report(local, n): f"Invented Child {n}" for n in range(12)}
@@ -200,7 +160,7 @@ def test_rotation_moves_keys_from_the_local_master_key_into_the_hsm_resuming_a_s
         if len(rewrapped) == 5:
             raise Stopped
 
-    with built(hsm_settings(db_url, token, "hsm-1")) as app:
+    with built(hsm_settings(db_url, hsm_token, "hsm-1")) as app:
         # Until rotated, the local key still unwraps; new children's keys go into the HSM.
         first = next(iter(cases))
         assert app.get_case_aggregate(first).child["name"] == cases[first]
@@ -211,9 +171,9 @@ def test_rotation_moves_keys_from_the_local_master_key_into_the_hsm_resuming_a_s
 
     # The run is started again, as an operator would, with the PIN in a mounted file.
     pin_file = tmp_path / "pin"
-    pin_file.write_text(token.pin + "\n")
+    pin_file.write_text(hsm_token.pin + "\n")
     for name, value in (("DATABASE_URL", db_url), ("CIPHER_KEY", CIPHER_KEY),
-                        ("KEY_PROVIDER", "pkcs11"), ("PKCS11_TOKEN", token.label),
+                        ("KEY_PROVIDER", "pkcs11"), ("PKCS11_TOKEN", hsm_token.label),
                         ("PKCS11_PIN_FILE", str(pin_file)), ("PKCS11_KEYS", "hsm-1")):
         monkeypatch.setenv(f"WARDSHIP_{name}", value)
     get_settings.cache_clear()
@@ -232,21 +192,21 @@ def test_rotation_moves_keys_from_the_local_master_key_into_the_hsm_resuming_a_s
     finally:
         get_settings.cache_clear()
 
-    with built(hsm_settings(db_url, token, "hsm-2")) as retired:  # hsm-1 retired
+    with built(hsm_settings(db_url, hsm_token, "hsm-2")) as retired:  # hsm-1 retired
         for case_id, name in cases.items():
             assert retired.get_case_aggregate(case_id).child["name"] == name
 
 
 def test_a_wrong_pin_stops_startup_with_a_clear_error_that_does_not_show_the_pin(
-        db_url: str, token: Token, tmp_path: Path) -> None:
+        db_url: str, hsm_token: Token, tmp_path: Path) -> None:
     pin_file = tmp_path / "pin"
     pin_file.write_text("wrong-pin-4471\n")
-    env = {**os.environ, "PYTHONPATH": str(_REPO), "SOFTHSM2_CONF": str(token.conf),
+    env = {**os.environ, "PYTHONPATH": str(_REPO), "SOFTHSM2_CONF": str(hsm_token.conf),
            "WARDSHIP_DATABASE_URL": db_url, "WARDSHIP_CIPHER_KEY": CIPHER_KEY,
-           "WARDSHIP_KEY_PROVIDER": "pkcs11", "WARDSHIP_PKCS11_TOKEN": token.label,
+           "WARDSHIP_KEY_PROVIDER": "pkcs11", "WARDSHIP_PKCS11_TOKEN": hsm_token.label,
            "WARDSHIP_PKCS11_PIN_FILE": str(pin_file), "WARDSHIP_PKCS11_KEYS": "hsm-1"}
     done = subprocess.run([sys.executable, "-m", "api.cli", "keys", "status"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
-    assert f"the PKCS#11 token {token.label!r} refused the PIN" in done.stderr
+    assert f"the PKCS#11 token {hsm_token.label!r} refused the PIN" in done.stderr
     assert "4471" not in done.stdout + done.stderr
