@@ -1,7 +1,8 @@
 """The one place a Wardship application is built, for every process (API, worker, runners, CLI).
 
-From the settings: the event store and its cipher, the deadline policy. The services never
-change the schema: only `wardship migrate` (`create_tables=True`, as the tables' owner) does.
+From the settings: the event store and its cipher, the master key provider, the deadline
+policy. The services never change the schema: only `wardship migrate` (`create_tables=True`,
+as the tables' owner) does.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from deploy.hsm import Pkcs11KeyProvider
 from deploy.outages import CONNECT_TIMEOUT
 from domain.application import Wardship
 from domain.policy import load_policy
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from api.settings import Settings
+    from domain.keyring import KeyProvider
 
 # Seconds a pool keeps retrying a lost connection (delays doubling from 1 s) before it waits
 # for the next request to try again. psycopg_pool's default of 5 minutes let a pool sleep up
@@ -51,9 +54,20 @@ def bootstrap(
         # Set here, whatever the process environment says: a service never issues DDL.
         env["CREATE_TABLE"] = "y" if create_tables else "n"
         env.update(tuning or {})
-    app = Wardship(env=env, policy=load_policy(settings.policy))
+    app = Wardship(env=env, policy=load_policy(settings.policy),
+                   key_provider=key_provider(settings))
     ride_out_outages(app, pool_wait)
     return app
+
+
+def key_provider(settings: Settings) -> KeyProvider | None:
+    """The provider of the master keys that wrap the children's data keys; None: the local
+    ones (WARDSHIP_MASTER_KEYS, or derived from the cipher key)."""
+    if settings.key_provider != "pkcs11":
+        return None
+    assert settings.pkcs11_token is not None  # the settings require it
+    return Pkcs11KeyProvider(str(settings.pkcs11_module), settings.pkcs11_token,
+                             settings.effective_pkcs11_pin(), settings.pkcs11_key_labels())
 
 
 def ride_out_outages(app: Wardship, pool_wait: float = POOL_WAIT) -> None:

@@ -49,8 +49,11 @@ class PartitionSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything a Wardship process reads from its environment."""
 
+    # hide_input_in_errors: a refused setting's error would otherwise show every value read,
+    # the cipher key and the HSM PIN among them.
     model_config = SettingsConfigDict(
-        env_prefix="WARDSHIP_", populate_by_name=True, extra="ignore", frozen=True
+        env_prefix="WARDSHIP_", populate_by_name=True, extra="ignore", frozen=True,
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "production"] = "development"
@@ -88,6 +91,18 @@ class Settings(BaseSettings):
 
     # Base64 of a 16/24/32-byte AES key (eventsourcing's CIPHER_KEY format).
     cipher_key: SecretStr | None = None
+
+    # Where the master keys that wrap each child's data key live (docs/privacy.md): `local`,
+    # WARDSHIP_MASTER_KEYS or one derived from the cipher key; `pkcs11`, an HSM's token.
+    key_provider: Literal["local", "pkcs11"] = "local"
+    pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")  # Debian's softhsm2
+    pkcs11_token: str | None = None
+    # The token user's PIN, or a file holding it (a mounted secret).
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_pin_file: Path | None = None
+    # Labels of the master keys in the token, comma-separated, current first; the others
+    # still unwrap data keys until `wardship keys rotate` has re-wrapped them.
+    pkcs11_keys: str = ""
 
     # Tokens: a shared HS256 secret in development; a public key or JWKS in production.
     jwt_secret: SecretStr | None = None
@@ -218,6 +233,30 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses WARDSHIP_SMTP_SECURITY=plain: "
                                  "use starttls or ssl")
         return self
+
+    @model_validator(mode="after")
+    def _pkcs11_is_complete(self) -> Settings:
+        if self.key_provider == "pkcs11":
+            missing = [name for name, value in (
+                ("WARDSHIP_PKCS11_TOKEN", self.pkcs11_token),
+                ("WARDSHIP_PKCS11_PIN or WARDSHIP_PKCS11_PIN_FILE",
+                 self.pkcs11_pin or self.pkcs11_pin_file),
+                ("WARDSHIP_PKCS11_KEYS", self.pkcs11_key_labels())) if not value]
+            if missing:
+                raise ValueError("WARDSHIP_KEY_PROVIDER=pkcs11 requires " + ", ".join(missing))
+        return self
+
+    def pkcs11_key_labels(self) -> list[str]:
+        """The master keys' labels in the token, current first."""
+        return [label.strip() for label in self.pkcs11_keys.split(",") if label.strip()]
+
+    def effective_pkcs11_pin(self) -> str:
+        """The token user's PIN: WARDSHIP_PKCS11_PIN, else the first line of its file."""
+        if self.pkcs11_pin is not None:
+            return self.pkcs11_pin.get_secret_value()
+        if self.pkcs11_pin_file is None:
+            raise RuntimeError("no PKCS#11 PIN configured")
+        return self.pkcs11_pin_file.read_text("utf-8").strip()
 
     def effective_cipher_key(self) -> str:
         """The configured cipher key, else a development key kept in the state dir."""

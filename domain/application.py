@@ -45,6 +45,7 @@ from domain.importing import BatchRecorder, child_file_ids
 from domain.imports import LAYOUTS
 from domain.keyring import (
     CACHE_TTL,
+    KeyProviders,
     Keyring,
     MemoryKeyTable,
     PostgresKeyTable,
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
     from domain.digests import HeldNotice
     from domain.events import CaseEvent
     from domain.holders import DeadlineHolder, NoticeHolder
+    from domain.keyring import KeyProvider
     from domain.monitoring import MonitoringRecord
     from domain.policy import Policy
 
@@ -105,8 +107,10 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
 
     def __init__(
         self, env: dict[str, str] | None = None, policy: Policy | None = None,
-        clock: Clock | None = None,
+        clock: Clock | None = None, key_provider: KeyProvider | None = None,
     ) -> None:
+        # Read by construct_mapper, which the base class calls.
+        self._key_provider = key_provider
         # Cached aggregates are replaced, never brought up to date in place (domain.store).
         super().__init__({**(env or {}), self.AGGREGATE_CACHE_FASTFORWARD: "n"})
         # The mapper is made before the recorder: its keys move to the store's database now.
@@ -135,9 +139,15 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
 
     def construct_mapper(self) -> Mapper[UUID]:
         """The mapper that seals each child's personal fields under their own data key (and
-        hands each event's timestamp to the recorder, for the time index)."""
+        hands each event's timestamp to the recorder, for the time index).
+
+        A given key provider wraps; the local master keys (MASTER_KEYS, or the one derived
+        from CIPHER_KEY) still unwrap the keys wrapped before it came, until rotated."""
         ttl = float(self.env.get("KEY_CACHE_TTL") or CACHE_TTL)
-        self.keyring = Keyring(MemoryKeyTable(), provider_from_env(self.env), ttl=ttl)
+        local = provider_from_env(self.env)
+        provider = local if self._key_provider is None else KeyProviders(
+            self._key_provider, local)
+        self.keyring = Keyring(MemoryKeyTable(), provider, ttl=ttl)
         return SealingMapper(self.construct_transcoder(), self.keyring,
                              get_topic(ProtectionCase), self.factory.compressor(),
                              self.factory.cipher())

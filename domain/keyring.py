@@ -2,13 +2,15 @@
 keys table, unwrapped into a bounded cache with a time-to-live, destroyed to erase a child.
 
 The master key is behind `KeyProvider` (wrap, unwrap): `LocalKeyProvider` holds master keys
-from the environment for development; a KMS or Vault transit provider makes the same two
-calls to its service (docs/privacy.md). Boxes are AES-256-GCM (`cryptography`'s AESGCM).
+from the environment for development; `deploy.hsm.Pkcs11KeyProvider` keeps them in an HSM; a
+KMS or Vault transit provider would make the same two calls to its service (docs/privacy.md).
+Boxes are AES-256-GCM (`cryptography`'s AESGCM).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import threading
@@ -49,7 +51,9 @@ class KeyDestroyed(InvalidCommand):
 
 
 class KeyProvider(Protocol):
-    """Wraps data keys under the current master key and unwraps them under any known one."""
+    """Wraps data keys under the current master key and unwraps them under any known one:
+    `unwrap` raises LookupError for a master key it does not hold, and cryptography's
+    InvalidTag for a wrapped key not wrapped with this context."""
 
     @property
     def master_key_id(self) -> str: ...
@@ -85,6 +89,27 @@ class LocalKeyProvider:
         if key is None:
             raise LookupError(f"master key {master_key_id!r} is not configured (retired?)")
         return AESGCM(key).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
+
+
+class KeyProviders:
+    """Several providers as one: the first wraps, and each unwraps the keys under its own
+    master keys (a rotation from the local keys to an HSM)."""
+
+    def __init__(self, current: KeyProvider, *older: KeyProvider) -> None:
+        self._providers = (current, *older)
+
+    @property
+    def master_key_id(self) -> str:
+        return self._providers[0].master_key_id
+
+    def wrap(self, data_key: bytes, context: bytes) -> bytes:
+        return self._providers[0].wrap(data_key, context)
+
+    def unwrap(self, wrapped: bytes, master_key_id: str, context: bytes) -> bytes:
+        for provider in self._providers[:-1]:
+            with contextlib.suppress(LookupError):
+                return provider.unwrap(wrapped, master_key_id, context)
+        return self._providers[-1].unwrap(wrapped, master_key_id, context)
 
 
 def provider_from_env(env: Mapping[str, str]) -> LocalKeyProvider:

@@ -12,6 +12,7 @@ import pytest
 from psycopg import sql
 
 from deploy.testing import session_database_url
+from tests.softhsm import Token, softhsm_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,3 +45,10 @@ def db_url(database_url: str) -> Iterator[str]:
     """URL of a new, empty database for this test only; dropped afterwards."""
     with new_database(database_url) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def hsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
+    """The session's SoftHSM2 token (SoftHSM reads its configuration once per process)."""
+    with softhsm_token(tmp_path_factory.mktemp("softhsm")) as made:
+        yield made

@@ -1,10 +1,11 @@
 """`wardship keys status` and `wardship keys rotate`: the per-child data keys (docs/privacy.md).
 
 `rotate` re-wraps every live data key under the current master key (the first of
-WARDSHIP_MASTER_KEYS), with a progress bar, while the service runs: each key is changed alone
-and only if still under the master key it was read under, so a run stopped half way is
-simply run again. No event is rewritten. When `status` shows no key under an old master key,
-that key can be removed from WARDSHIP_MASTER_KEYS (retired).
+WARDSHIP_PKCS11_KEYS with WARDSHIP_KEY_PROVIDER=pkcs11, else of WARDSHIP_MASTER_KEYS), with a
+progress bar, while the service runs: each key is changed alone and only if still under the
+master key it was read under, so a run stopped half way is simply run again. No event is
+rewritten. When `status` shows no key under an old master key, that key can be removed from
+the list (retired).
 """
 
 from __future__ import annotations
@@ -26,19 +27,24 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when done; 2 without a database."""
+    """Exit 0 when done; 2 without a database or its master keys."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from api.bootstrap import bootstrap
     from api.settings import get_settings
+    from deploy.hsm import KeyProviderError
     from domain.keyring import DESTROYED
 
     settings = get_settings()
     if settings.database_url is None:
         print("set DATABASE_URL (or WARDSHIP_DATABASE_URL) to the event store", file=sys.stderr)
         return 2
-    app = bootstrap(settings, pool_size=2)
+    try:
+        app = bootstrap(settings, pool_size=2)
+    except KeyProviderError as error:
+        print(error, file=sys.stderr)
+        return 2
     try:
         keyring = app.keyring
         current = keyring.provider.master_key_id

@@ -34,6 +34,19 @@ class TestSettings:
         with pytest.raises(ValidationError, match="WARDSHIP_CIPHER_KEY"):
             Settings(environment="production")
 
+    def test_refused_settings_do_not_show_the_secrets_read(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("WARDSHIP_KEY_PROVIDER", "pkcs11")
+        monkeypatch.setenv("WARDSHIP_PKCS11_PIN", "pin-9911")
+        monkeypatch.setenv("WARDSHIP_CIPHER_KEY", "cipher-5555")
+        with pytest.raises(ValidationError) as refused:
+            Settings()  # no token nor key labels
+        assert "WARDSHIP_PKCS11_TOKEN" in str(refused.value)
+        assert "WARDSHIP_PKCS11_KEYS" in str(refused.value)
+        assert "9911" not in str(refused.value)
+        assert "5555" not in str(refused.value)
+
     def test_production_requires_the_token_issuer_and_audience(self) -> None:
         keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
                 "temporal_address": "t:7233", "jwt_public_key": "pem"}

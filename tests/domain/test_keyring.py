@@ -12,6 +12,7 @@ from cryptography.exceptions import InvalidTag
 from domain.application import Wardship
 from domain.keyring import (
     KeyDestroyed,
+    KeyProviders,
     Keyring,
     LocalKeyProvider,
     MemoryKeyTable,
@@ -92,6 +93,21 @@ def rotation(table: KeyTable) -> None:
 
 def test_rotation_rewraps_every_live_key_in_memory() -> None:
     rotation(MemoryKeyTable())
+
+
+def test_rotation_moves_keys_from_one_provider_to_another() -> None:
+    table = MemoryKeyTable()
+    keys = {f"child-{n}": Keyring(table, OLD).data_key(f"child-{n}", create=True)
+            for n in range(5)}
+    elsewhere = LocalKeyProvider({"hsm-1": b"h" * 32})  # as an HSM's key would be
+    moving = Keyring(table, KeyProviders(elsewhere, OLD))
+    assert moving.data_key("child-0") == keys["child-0"]  # the old provider still unwraps
+    assert moving.rotate() == 5
+    assert table.counts() == {"hsm-1": 5}
+    moved = Keyring(table, elsewhere)  # the old provider gone
+    assert all(moved.data_key(key_id) == key for key_id, key in keys.items())
+    with pytest.raises(LookupError, match="'m1' is not configured"):
+        KeyProviders(elsewhere).unwrap(b"", "m1", b"")
 
 
 @pytest.fixture
