@@ -178,3 +178,44 @@ def test_reasons_stored_before_they_were_sealed_still_verify_and_erasure_proceed
         assert app.verify_chain(case_id)["valid"]
     assert app.get_case(discovery)["closed_reason"] == DISMISSED  # stays as it was stored
     assert app.get_case_aggregate(discovery).child["name"] == ERASED
+
+
+def test_monitoring_reasons_and_a_merge_reason_are_erased_with_the_file(
+        app: Wardship) -> None:
+    words = ["Invented-Sun drinks", "sleeps in the shed", "Sun went to prison",
+             "left with Invented-Sun", "the same girl, says Invented-Ma"]
+    nameless = app.open_case(
+        CASEWORKER, entry="discovery", jurisdiction="511102001",
+        child={**CHILD, "name": "不详", "id_number": None}, source=dict(SOURCE),
+        concern={"categories": ["neglect"], "summary": "", "danger_now": False})
+    app.perform(UUID(nameless["id"]), CASEWORKER, "dismiss", {"reason": "duplicate"})
+    _, discovery, file_id = two_closed_cases(app)
+    source = UUID(nameless["child_id"])
+    app.merge_child_files(CASEWORKER, source, file_id, words[4])
+    township = Actor("cs-1", frozenset({Role.CHILD_SUPERVISOR}), "511102001", "Invented CS")
+    guardian = {"name": "Invented Grandmother", "relation": "grandmother"}
+    for action, params in (
+            ("start_monitoring", {"jurisdiction": "511102001001", "category": "left_behind",
+                                  "risk_level": "medium", "risk_reason": words[0],
+                                  "guardian": guardian}),
+            ("record_visit", {"child_seen": True, "living_situation": words[1],
+                              "guardian_capacity": "impaired", "risk_level": "high",
+                              "risk_reason": words[2]}),
+            ("stop_monitoring", {"reason": words[3]})):
+        app.monitoring_action(CASEWORKER if action == "record_visit" else township,
+                              file_id, action, params)
+    record = app.monitoring(file_id)
+    assert (record.risk_reason, record.stopped_reason) == (words[2], words[3])
+
+    erase(app, file_id)
+
+    record = app.monitoring(file_id)
+    assert (record.risk_reason, record.stopped_reason) == (ERASED, ERASED)
+    merged = [e for f in (source, file_id) for e in app.events.get(f)
+              if type(e).__name__ in ("MergedInto", "FileMerged")]
+    assert [e.reason for e in merged] == [ERASED, ERASED]  # type: ignore[attr-defined]
+    for record_ in app.recorder.select_notifications(0, 10_000):
+        state = app.mapper.cipher.decrypt(record_.state).decode(  # type: ignore[union-attr]
+            "utf-8", errors="replace")
+        assert [word for word in words if word in state] == []
+    assert app.verify_chain(discovery)["valid"]
