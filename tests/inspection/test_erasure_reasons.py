@@ -113,6 +113,9 @@ def test_reasons_and_a_linked_callers_details_read_erased_everywhere_after_erasu
     linked = next(e for e in app.case_events(report) if type(e).__name__ ==
                   "HotlineOrderLinked" and not e.opened)  # type: ignore[attr-defined]
     assert linked.caller == {"name": CALLER_NAME, "phone": CALLER_PHONE}  # type: ignore[attr-defined]
+    # Readers who may not see personal data (the replay CLI, inspectors) get them masked.
+    masked = [history_entry(e, reveal_personal=False) for e in app.case_events(report)]
+    assert shown(text_of(masked)) == []
 
     erase(app, file_id)
 
