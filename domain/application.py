@@ -412,7 +412,9 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
             return self._order_answer(known, actor), False
         open_case = self._open_case_of(child, jurisdiction, actor)
         if open_case is not None:
-            linked = self._link_order(open_case, actor, ticket, received_at, urgent, now)
+            caller_details = {"name": caller.get("name"), "phone": caller.get("phone")}
+            linked = self._link_order(open_case, actor, ticket, received_at, urgent, now,
+                                      content, caller_details)
             if linked is not None:
                 return linked, False
         reporter = {"name": caller.get("name"), "organisation": "12345",
@@ -477,10 +479,11 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
 
     def _link_order(
         self, case_id: UUID, actor: Actor, ticket: str, received_at: datetime, urgent: bool,
-        now: datetime | None,
+        now: datetime | None, content: str, caller: dict[str, Any],
     ) -> dict[str, Any] | None:
-        """Link the order to the open case with its ticket record, in one transaction; None
-        when the case closed meanwhile (the order then opens a case of its own)."""
+        """Link the order, with its report and caller, to the open case with its ticket
+        record, in one transaction; None when the case closed meanwhile (the order then
+        opens a case of its own)."""
         for _attempt in range(SAVE_ATTEMPTS):
             case = self._case(case_id)
             if case.stage == Stage.CLOSED:
@@ -488,7 +491,8 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
             ctx = Context(actor=actor, policy=self._policy_of(case),
                           now=now or datetime.now(UTC), occurred_at=received_at,
                           command_id=order_command_id(ticket))
-            case.link_hotline_order(ctx, ticket=ticket, opened=False, urgent=urgent)
+            case.link_hotline_order(ctx, ticket=ticket, opened=False, urgent=urgent,
+                                    content=content, caller=caller)
             record = HotlineTicket.receive(ticket, case_id, opened=False, filed_by=actor.subject)
             file = self._child_file(UUID(case.child_id))
             self.record_alarms(file, Signal(REPORT, received_at, f"{case_id}:{ticket}"),

@@ -108,6 +108,9 @@ class ProtectionCase(Aggregate):
     # from (`domain.handover`); class defaults, as snapshots before partitions lack them.
     handed_over_to: str | None = None
     received_from: str | None = None
+    # Whether `closed_reason` is sealed in the event that gave it, so in snapshots too
+    # (docs/privacy.md); a class default, as reasons stored before sealing leave it unset.
+    closed_reason_sealed: bool = False
 
     def __init__(self) -> None:
         # State is set by CaseOpened.apply; defaults here keep snapshots and replays uniform.
@@ -547,9 +550,11 @@ class ProtectionCase(Aggregate):
 
     # --- the 12345 desk -------------------------------------------------------------------
 
-    def link_hotline_order(self, ctx: Context, *, ticket: str, opened: bool, urgent: bool
-                           ) -> bool:
-        """Record a work order on the case and start its reply clock; False if already on it."""
+    def link_hotline_order(self, ctx: Context, *, ticket: str, opened: bool, urgent: bool,
+                           content: str = "", caller: dict[str, Any] | None = None) -> bool:
+        """Record a work order on the case and start its reply clock; False if already on it.
+        An order linked to the case brings its report and caller; one that opened the case
+        has them in its opening."""
         if ticket in self.hotline_orders:
             return False
         if not access.may_file_hotline_order(ctx.actor, self.jurisdiction):
@@ -560,8 +565,10 @@ class ProtectionCase(Aggregate):
         if due is not None:  # a policy without the kind asks for no reply time
             changes.append(opening(f"{REPLY_KIND}-{self.version + 1}", REPLY_KIND, due, None,
                                    ticket))
+        # Every field given, defaults too: the event's hash covers what the event holds.
         self._record_event(ev.HotlineOrderLinked, ctx, self.stage, changes, ticket=ticket,
-                           opened=opened, urgent=urgent)
+                           opened=opened, urgent=urgent, content=content,
+                           caller=None if caller is None else dict(caller))
         return True
 
     @property

@@ -114,7 +114,7 @@ class CaseDismissed(CaseEvent):
     reason: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.closed_reason = self.reason
+        _closed_for(case, self)
 
 
 class ReportAccepted(CaseEvent):
@@ -135,7 +135,7 @@ class ReportScreenedOut(CaseEvent):
     referral: str | None
 
     def change(self, case: ProtectionCase) -> None:
-        case.closed_reason = self.reason
+        _closed_for(case, self)
 
 
 class ResponseDispatched(CaseEvent):
@@ -184,7 +184,7 @@ class AssessmentCompleted(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         if self.outcome == "close":
-            case.closed_reason = "assessment completed: no further action"
+            _closed_reason(case, "assessment completed: no further action")
 
 
 class PlanCreated(CaseEvent):
@@ -242,7 +242,7 @@ class AssistanceCompleted(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         if self.outcome == "close":
-            case.closed_reason = "assistance completed"
+            _closed_reason(case, "assistance completed")
 
 
 class GuardianAdmonished(CaseEvent):
@@ -304,7 +304,7 @@ class InterventionEnded(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         if self.outcome == "close":
-            case.closed_reason = "intervention ended"
+            _closed_reason(case, "intervention ended")
 
 
 class CaseAssigned(CaseEvent):
@@ -404,7 +404,7 @@ class CaseClosed(CaseEvent):
     outcome: str
 
     def change(self, case: ProtectionCase) -> None:
-        case.closed_reason = self.reason
+        _closed_for(case, self)
 
 
 class CaseReviewed(CaseEvent):
@@ -423,7 +423,7 @@ class CaseReopened(CaseEvent):
         # A new report is graded afresh at intake; no approval outlives the closed case.
         case.later_reports = [*case.later_reports,
                               [f"reopen-{self.originator_version}", self.occurred_at]]
-        case.closed_reason = None
+        _closed_reason(case, None)
         case.grade = None
         case.approvals.clear()
 
@@ -540,6 +540,11 @@ class HotlineOrderLinked(CaseEvent):
     ticket: str
     opened: bool
     urgent: bool
+    # A linked order's report and caller (an opening order's are in the case's CaseOpened):
+    # personal, sealed. Class defaults, so that orders stored before they were kept read
+    # (and hash) as they were stored.
+    content: str = ""
+    caller: dict[str, Any] | None = None
 
     def change(self, case: ProtectionCase) -> None:
         case.hotline_orders[self.ticket] = AWAITING
@@ -567,6 +572,19 @@ class HotlineReplyFailed(CaseEvent):
 
     def change(self, case: ProtectionCase) -> None:
         case.hotline_orders[self.ticket] = FAILED
+
+
+def _closed_for(case: ProtectionCase, event: CaseDismissed | ReportScreenedOut | CaseClosed
+                ) -> None:
+    """The case's closed reason is the event's; a snapshot seals it where the event did."""
+    _closed_reason(case, event.reason,
+                   sealed=event.seal is not None and "reason" in event.seal["digests"])
+
+
+def _closed_reason(case: ProtectionCase, reason: str | None, *, sealed: bool = False) -> None:
+    case.closed_reason = reason
+    if sealed or case.closed_reason_sealed:  # left unset by cases that never sealed one
+        case.closed_reason_sealed = sealed
 
 
 def _regrade(case: ProtectionCase, grade: str) -> None:

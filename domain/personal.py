@@ -32,16 +32,34 @@ _FREE_TEXT = {
     "CourtDecisionRecorded": ("summary",), "GuardianshipReviewed": ("findings",),
     "NoteAdded": ("text",), "CaseReviewed": ("findings",),
 }
-# Case events (domain.events), by class name: sealed by the case itself, under its chain.
-CASE_FIELDS: dict[str, tuple[str, ...]] = {
+# Sealed since per-child keys came (chain version 2): a stored event with one of these set
+# and no seal was recorded before, under the shared key only (`recorded_in_clear`).
+_SINCE_KEYS: dict[str, tuple[str, ...]] = {
     "CaseOpened": ("child.*", "concern.summary", "source.reporter.name",
                    "source.reporter.organisation", "source.reporter.phone"),
     **_FREE_TEXT,
 }
+# Reasons, answers and decisions staff type, and a linked 12345 order's caller and report:
+# sealed since this change. Those stored before stay readable (written under the rule that
+# a reason names no one) and do not hold up an erasure (docs/privacy.md).
+_REASONS: dict[str, tuple[str, ...]] = {
+    "CaseDismissed": ("reason",), "ReportScreenedOut": ("reason", "referral"),
+    "CaseReferred": ("reason",), "ReferralResponseRecorded": ("response",),
+    "CaseEscalated": ("reason",), "CaseClosed": ("reason", "outcome"),
+    "CaseReopened": ("reason",), "CourtDecisionRecorded": ("decision",),
+    "ApprovalRequested": ("reason",), "ApprovalGranted": ("reason",),
+    "ApprovalRejected": ("reason",),
+    "HotlineOrderLinked": ("content", "caller.name", "caller.phone"),
+}
+# Case events (domain.events), by class name: sealed by the case itself, under its chain.
+CASE_FIELDS: dict[str, tuple[str, ...]] = {
+    **_SINCE_KEYS,
+    **{name: _SINCE_KEYS.get(name, ()) + fields for name, fields in _REASONS.items()},
+}
 # Events of the child file (domain.child) and of its monitoring record
 # (domain.monitoring_events), by module and qualified name: not chained, so sealed by the
 # mapper alone, under the key of the aggregate itself (the file's id, the record's id).
-OWN_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+_OWN_SINCE_KEYS: dict[str, tuple[str, ...]] = {
     "domain.child:ChildFile.Registered": ("personal.*",),
     "domain.child:ChildFile.CaseLinked": ("personal.*",),
     "domain.child:ChildFile.Imported": ("personal.*", "row_key"),
@@ -53,6 +71,21 @@ OWN_KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "domain.monitoring_events:ChildFileReviewed": ("findings",),
     "domain.monitoring_events:ConcernRaised": ("summary",),
 }
+# Their reasons, as `_REASONS` for cases. The erasure's own events (request, rejection,
+# erasure) and legal holds stay readable: they are the audit of what was erased and why it
+# was kept, and a hold may be put on an erased file's record (docs/privacy.md).
+_OWN_REASONS: dict[str, tuple[str, ...]] = {
+    "domain.child:ChildFile.MergedInto": ("reason",),
+    "domain.child:ChildFile.FileMerged": ("reason",),
+    "domain.monitoring_events:MonitoringStarted": ("risk_reason",),
+    "domain.monitoring_events:MonitoringVisitRecorded": ("living_situation", "risk_reason"),
+    "domain.monitoring_events:RiskLevelSet": ("risk_reason",),
+    "domain.monitoring_events:MonitoringStopped": ("reason",),
+}
+OWN_KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    **_OWN_SINCE_KEYS,
+    **{name: _OWN_SINCE_KEYS.get(name, ()) + fields for name, fields in _OWN_REASONS.items()},
+}
 
 
 def own_key_fields(cls: type[Any]) -> tuple[str, ...] | None:
@@ -62,6 +95,15 @@ def own_key_fields(cls: type[Any]) -> tuple[str, ...] | None:
 CASE_STATE_FIELDS: tuple[str, ...] = (
     "state.child.*", "state.concern.summary", "state.source.reporter.name",
     "state.source.reporter.organisation", "state.source.reporter.phone")
+
+
+def case_state_paths(snapshot: Mapping[str, Any]) -> list[str]:
+    """The personal paths of a case snapshot: what CaseOpened told it, and its closed reason
+    where the event that gave it sealed it (so that the snapshot reads as its events do)."""
+    patterns = CASE_STATE_FIELDS
+    if snapshot["state"].get("closed_reason_sealed"):
+        patterns = (*patterns, "state.closed_reason")
+    return paths(patterns, snapshot)
 
 
 def paths(patterns: tuple[str, ...], state: Mapping[str, Any]) -> list[str]:
@@ -164,6 +206,7 @@ def recorded_in_clear(event: Any) -> bool:
     per-child keys, so under the shared key only (docs/privacy.md)."""
     if getattr(event, "seal", None):
         return False
-    patterns = CASE_FIELDS.get(type(event).__name__) if type(event).__module__ == \
-        "domain.events" else own_key_fields(type(event))
+    cls = type(event)
+    patterns = _SINCE_KEYS.get(cls.__name__) if cls.__module__ == "domain.events" else \
+        _OWN_SINCE_KEYS.get(f"{cls.__module__}:{cls.__qualname__}")
     return patterns is not None and bool(paths(patterns, vars(event)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -25,7 +25,7 @@ from domain.personal import recorded_in_clear
 from domain.retention import erasure_due
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from domain.actors import Actor
     from domain.case import ProtectionCase
@@ -184,11 +184,15 @@ class PrivacyCommands:
         backup taken before some erasures, or on a copy of the keys table. The number of
         erasures applied (destroying is idempotent)."""
         count = 0
-        for notification in notifications_of(self.recorder, [get_topic(PersonalDataErased)]):
-            event = self.mapper.to_domain_event(notification)
+        for event in self.erasures_in_log():
             self._shred(list(event.key_ids), list(event.case_ids))
             count += 1
         return count
+
+    def erasures_in_log(self) -> Iterator[PersonalDataErased]:
+        """Every erasure the log records, oldest first."""
+        for notification in notifications_of(self.recorder, [get_topic(PersonalDataErased)]):
+            yield cast("PersonalDataErased", self.mapper.to_domain_event(notification))
 
     def _on_file(self, file_id: UUID, command: Callable[[ChildFile], Any]) -> dict[str, Any]:
         def on_file(aggregate: Any) -> Any:

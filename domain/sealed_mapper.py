@@ -27,8 +27,8 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.keyring import KeyDestroyed, open_box, seal_box
 from domain.personal import (
-    CASE_STATE_FIELDS,
     ERASED,
+    case_state_paths,
     get_path,
     own_key_fields,
     paths,
@@ -147,7 +147,7 @@ class SealingMapper(Mapper["UUID"]):
         if issubclass(cls, Snapshot) and state.get("topic") == self._case_topic:
             child_id = state["state"].get("child_id")
             if child_id:
-                return paths(CASE_STATE_FIELDS, state), str(child_id)
+                return case_state_paths(state), str(child_id)
         return [], ""
 
     def _open(self, stored: StoredEvent, state: dict[str, Any]) -> dict[str, Any]:

@@ -60,14 +60,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def reapply_erasures(settings: Settings) -> int:
-    """Destroy again the data keys of every erasure recorded in the restored log."""
+    """Destroy again the data keys of every erasure recorded in the restored log, and drop
+    the stored answers that name the erased records (`FORGET_ANSWERS`)."""
+    import psycopg
+
     from api.bootstrap import bootstrap
+    from api.http.idempotency import FORGET_ANSWERS
 
     app = bootstrap(settings, pool_size=1)
     try:
-        return app.reapply_erasures()
+        count = app.reapply_erasures()
+        erased = [i for e in app.erasures_in_log() for i in (*e.key_ids, *e.case_ids)]
     finally:
         app.close()
+    with psycopg.connect(str(settings.database_url)) as conn:
+        conn.execute(FORGET_ANSWERS, (erased,))
+    return count
 
 
 COMMAND = Command("restore", "load a backup into an empty database (then verify and rearm)",

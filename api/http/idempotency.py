@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from api.http.problems import Problem
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from psycopg_pool import AsyncConnectionPool
 
@@ -69,6 +69,17 @@ def in_progress() -> Problem:
         409, "idempotency_in_progress", "The first request with this key is still running",
         "retry in a moment to get its answer", headers={"Retry-After": "1"},
     )
+
+
+# Drops the first answers that name any of the given records: an answer may hold their
+# personal data (a case's closed reason, a monitoring record's risk reason), which must not
+# outlive the key an erasure destroys. A retry of such a request then runs again (its
+# command id finds what it recorded) and reads erased.
+FORGET_ANSWERS = (
+    "DELETE FROM wardship_idempotency WHERE body IS NOT NULL AND EXISTS ("
+    "SELECT 1 FROM unnest(%s::text[]) AS named"
+    " WHERE position(convert_to(named, 'UTF8') IN body) > 0)"
+)
 
 
 class IdempotencyStore:
@@ -131,6 +142,16 @@ class IdempotencyStore:
                 "DELETE FROM wardship_idempotency WHERE subject = %s AND key = %s"
                 " AND status IS NULL", (subject, key),
             )
+
+    async def forget_answers_about(self, record_ids: Sequence[str]) -> None:
+        """Drop every stored answer naming one of these records (`FORGET_ANSWERS`)."""
+        if self._pool is None:
+            for place, (_, answer) in list(self._memory.items()):
+                if answer is not None and any(i.encode() in answer.body for i in record_ids):
+                    del self._memory[place]
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute(FORGET_ANSWERS, (list(record_ids),))
 
     def _reserve_in_memory(self, subject: str, key: str, digest: str) -> StoredAnswer | None:
         found = self._memory.get((subject, key))

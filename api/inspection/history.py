@@ -18,6 +18,8 @@ PERSONAL_FIELDS: tuple[tuple[str, ...], ...] = (
     ("child", "phone"),
     ("source", "reporter", "name"),
     ("source", "reporter", "phone"),
+    ("caller", "name"),
+    ("caller", "phone"),
     ("caregiver",),
     # Free text can name people too: summaries, findings, notes, reasons, answers.
     ("concern", "summary"),
@@ -29,6 +31,7 @@ PERSONAL_FIELDS: tuple[tuple[str, ...], ...] = (
     ("response",),
     ("decision",),
     ("referral",),
+    ("content",),
 )
 # Where a field of that name is free text in one event only (elsewhere it is a code).
 EVENT_FREE_TEXT: dict[str, tuple[str, ...]] = {"CaseClosed": ("outcome",)}
