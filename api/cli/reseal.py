@@ -47,6 +47,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the store copied and the link record stored; 1 (nothing more written)
     when the copy cannot go on; 2 when misused."""
+    import psycopg
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from api.inspection.links import link_document, store_links, stored_links
     from api.inspection.signing import service_signing_key
     from api.settings import get_settings
+    from deploy.migrate import SCHEMA_VERSION, applied_version
     from domain.reseal import ResealError, reseal
 
     settings = get_settings()
@@ -64,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if _where(args.target) == _where(settings.database_url):
         print("the target must be another database than DATABASE_URL", file=sys.stderr)
+        return 2
+    with psycopg.connect(settings.database_url) as conn:
+        version = applied_version(conn)
+    if version is None or version < SCHEMA_VERSION:
+        print(f"the source is at schema version {version}, this code at {SCHEMA_VERSION}: run "
+              "`wardship migrate` on it first", file=sys.stderr)
         return 2
     started = time.monotonic()
     target_settings = settings.model_copy(update={"database_url": args.target})

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from api.inspection.casefile import check_case_file
 
     if (args.all or args.links) == (args.file is not None):
-        print("give either a case file, or --all and/or --links")
+        print("give either a case file or --all and/or --links")
         return 2
     if args.all or args.links:
         status = verify_all() if args.all else 0
@@ -106,7 +106,10 @@ def verify_links(public_key: str | None) -> int:
     for number, check in enumerate(checks, start=1):
         print(("OK: " if check.valid else "INVALID: ") + f"link record {number}: "
               + check.message)
-    return 0 if all(check.valid for check in checks) else 1
+    valid = all(check.valid for check in checks)
+    if valid and public_key is None:
+        print("compare the key id with the one published at GET /v1/inspection/signing-key")
+    return 0 if valid else 1
 
 
 COMMAND = Command("verify", "check an exported case file, or every case's chain (--all) and the "
