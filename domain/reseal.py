@@ -88,15 +88,15 @@ def reseal(source: Wardship, target: Wardship, *, page: int = PAGE,
         position = batch[-1].id
         written = {n.id: n for n in target.recorder.select_notifications(
             batch[0].id, page, stop=position)} if batch[0].id <= done else {}
-        rows: list[tuple[int, StoredEvent]] = []
-        for notification in batch:
-            stored = _reseal_one(source, target, notification, result.chains, written)
-            result.events += 1
-            if stored is not notification:
-                result.resealed += 1
-            if notification.id > done:
-                rows.append((notification.id, stored))
-        recorder.insert_at(rows)
+        copies = [_resealed(source, target, n, result.chains, written) for n in batch]
+        changed = [event for _, event in copies if event is not None]
+        # The keys of the page's children made in a few queries, not one each.
+        target.mapper.prepare(changed)  # type: ignore[attr-defined]
+        result.events += len(batch)
+        result.resealed += len(changed)
+        recorder.insert_at([(n.id, _encoded(target, n, verbatim, event))
+                            for n, (verbatim, event) in zip(batch, copies, strict=True)
+                            if n.id > done])
         result.position = position
         if progress is not None:
             progress(len(batch))
@@ -108,9 +108,10 @@ def _page(source: Wardship, after: int, page: int) -> list[Notification]:
     return list(source.recorder.select_notifications(after, page, inclusive_of_start=False))
 
 
-def _reseal_one(source: Wardship, target: Wardship, notification: Notification,
-                chains: dict[UUID, Chain], written: dict[int, Notification]) -> StoredEvent:
-    """The event as the target stores it: the notification itself when unchanged."""
+def _resealed(source: Wardship, target: Wardship, notification: Notification,
+              chains: dict[UUID, Chain], written: dict[int, Notification]
+              ) -> tuple[StoredEvent, Any | None]:
+    """The event copied as it is stored, and the event to seal instead (None: none)."""
     try:
         event: Any = source.mapper.to_domain_event(notification)
     except Exception as error:
@@ -120,10 +121,15 @@ def _reseal_one(source: Wardship, target: Wardship, notification: Notification,
     verbatim = TimedStoredEvent(notification.originator_id, notification.originator_version,
                                 notification.topic, notification.state, event.timestamp)
     if isinstance(event, CaseEvent):
-        event = _rechained(event, chains.setdefault(event.originator_id, Chain()),
-                           written.get(notification.id), target)
-    elif own_key_fields(type(event)) is None or not recorded_in_clear(event):
-        event = None
+        return verbatim, _rechained(event, chains.setdefault(event.originator_id, Chain()),
+                                    written.get(notification.id), target)
+    if own_key_fields(type(event)) is not None and recorded_in_clear(event):
+        return verbatim, event  # the target's mapper seals it under its own key
+    return verbatim, None
+
+
+def _encoded(target: Wardship, notification: Notification, verbatim: StoredEvent,
+             event: Any | None) -> StoredEvent:
     if event is None:
         return verbatim
     try:
