@@ -84,19 +84,18 @@ def reseal(source: Wardship, target: Wardship, *, page: int = PAGE,
     done = recorder.max_notification_id() or 0
     result = ResealResult()
     position = 0
-    while batch := list(_page(source, position, page)):
+    while batch := _page(source, position, page):
         position = batch[-1].id
         written = {n.id: n for n in target.recorder.select_notifications(
             batch[0].id, page, stop=position)} if batch[0].id <= done else {}
-        copies = [_resealed(source, target, n, result.chains, written) for n in batch]
-        changed = [event for _, event in copies if event is not None]
-        # The keys of the page's children made in a few queries, not one each.
-        target.mapper.prepare(changed)  # type: ignore[attr-defined]
+        copies = [(n, *_resealed(source, target, n, result.chains, written)) for n in batch]
         result.events += len(batch)
-        result.resealed += len(changed)
+        result.resealed += sum(1 for _, _, event in copies if event is not None)
+        todo = [copy for copy in copies if copy[0].id > done]
+        # The keys of the page's children made in a few queries, not one each.
+        target.mapper.prepare([e for _, _, e in todo if e is not None])  # type: ignore[attr-defined]
         recorder.insert_at([(n.id, _encoded(target, n, verbatim, event))
-                            for n, (verbatim, event) in zip(batch, copies, strict=True)
-                            if n.id > done])
+                            for n, verbatim, event in todo])
         result.position = position
         if progress is not None:
             progress(len(batch))
