@@ -232,7 +232,8 @@ class PrivacyCommands:
         if clear:
             raise ActionNotAllowed(ERASE, "-", [], f"{clear} records about this child were made "
                                    "before per-child keys and are under the shared key only: "
-                                   "shredding cannot erase them (docs/privacy.md)")
+                                   "shredding cannot erase them until the store is resealed "
+                                   "(`wardship reseal`, docs/privacy.md)")
 
     def _key_ids(self, file: ChildFile) -> list[str]:
         """The keys the file's personal data is under: its own and its monitoring record's,

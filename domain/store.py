@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 from domain.case_state import RECORD_TYPES, from_plain, private_copy
 from domain.deadlines import Deadline
 from domain.errors import DomainError, StoreUnavailable, VersionConflict
+from domain.keyring import KeyDestroyed
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -223,11 +224,21 @@ class AggregateStore:
                    if (interval := intervals.get(e.originator_id, (None, None))[1])
                    and e.originator_version % interval == 0}
         for aggregate_id in crossed:
-            aggregate = intervals[aggregate_id][0]
-            snapshot_class = getattr(type(aggregate), "Snapshot", None) or type(
-                self._app).snapshot_class
-            assert snapshot_class is not None, "aggregates here define their Snapshot"
+            self.take_snapshot(intervals[aggregate_id][0])
+
+    def take_snapshot(self, aggregate: Any) -> bool:
+        """Store a snapshot of the aggregate as it is; False when its personal data is
+        erased (it is then loaded from its events) or the store keeps no snapshots."""
+        if self._app.snapshots is None:
+            return False
+        snapshot_class = getattr(type(aggregate), "Snapshot", None) or type(
+            self._app).snapshot_class
+        assert snapshot_class is not None, "aggregates here define their Snapshot"
+        try:
             self._app.snapshots.put([snapshot_class.take(aggregate)])
+        except KeyDestroyed:
+            return False
+        return True
 
     def _remember(self, aggregate: Any) -> None:
         """Cache the aggregate, never to be changed again, unless a newer one is there."""

@@ -84,6 +84,28 @@ class TimeIndexedRecorder(PostgresApplicationRecorder):
                     ([e.originator_id for e in timed], [e.originator_version for e in timed],
                      [e.recorded_at for e in timed]), prepare=False)
 
+    def insert_at(self, rows: Sequence[tuple[int, StoredEvent]]) -> None:
+        """Store events at the given log positions, with their index rows, in one transaction
+        (`domain.reseal` copies a log position for position; new events number on after)."""
+        if not rows:
+            return
+        events = [e for _, e in rows]
+        timed = [e for e in events if isinstance(e, TimedStoredEvent) and e.recorded_at]
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"INSERT INTO {self._events} (originator_id, originator_version, topic, "  # noqa: S608
+                "state, notification_id) SELECT * FROM unnest(%s::uuid[], %s::bigint[], "
+                "%s::text[], %s::bytea[], %s::bigint[])",
+                ([e.originator_id for e in events], [e.originator_version for e in events],
+                 [e.topic for e in events], [e.state for e in events], [n for n, _ in rows]))
+            curs.execute(
+                f"INSERT INTO {self._times} (originator_id, originator_version, recorded_at) "  # noqa: S608
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])",
+                ([e.originator_id for e in timed], [e.originator_version for e in timed],
+                 [e.recorded_at for e in timed]))
+            curs.execute("SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
+                         (self._events, max(n for n, _ in rows)))
+
     def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
         """The greatest version of the aggregate recorded at or before `moment` (None: it
         had no event by then). One backward step in the index, whatever the length."""

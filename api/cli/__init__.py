@@ -23,6 +23,7 @@ from api.cli import (
     projections,
     rearm,
     replay,
+    reseal,
     restore,
     token,
     verify,
@@ -52,6 +53,7 @@ COMMANDS: tuple[Command, ...] = (
     contacts.COMMAND,
     imports.COMMAND,
     keys.COMMAND,
+    reseal.COMMAND,
 )
 
 

@@ -1,7 +1,8 @@
 """`wardship verify FILE`: check an exported case file offline (signature and hash chain).
 
 `wardship verify --all` checks the hash chain of every case in the event store instead
-(DATABASE_URL), e.g. after `wardship restore`.
+(DATABASE_URL), e.g. after `wardship restore`. `--links` checks the signed link records that
+`wardship reseal` stored there (docs/privacy.md), alone or with `--all`.
 """
 
 from __future__ import annotations
@@ -27,17 +28,22 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--all", action="store_true",
         help="instead of a file, check every case's hash chain in the event store (DATABASE_URL)")
+    parser.add_argument(
+        "--links", action="store_true",
+        help="check the store's reseal link records: signed, and each new head in a chain "
+             "that verifies (DATABASE_URL)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the file is intact and signed; 1, naming the first bad event, when not."""
     from api.inspection.casefile import check_case_file
 
-    if args.all == (args.file is not None):
-        print("give either a case file or --all")
+    if (args.all or args.links) == (args.file is not None):
+        print("give either a case file or --all and/or --links")
         return 2
-    if args.all:
-        return verify_all()
+    if args.all or args.links:
+        status = verify_all() if args.all else 0
+        return max(status, verify_links(args.public_key)) if args.links else status
     try:
         document = json.loads(Path(args.file).read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -78,5 +84,34 @@ def verify_all() -> int:
     return 0
 
 
-COMMAND = Command("verify", "check an exported case file, or every case's chain (--all)",
+def verify_links(public_key: str | None) -> int:
+    """Exit 0 when every link record in the store checks (and there is one); 1 when not."""
+    from api.bootstrap import bootstrap
+    from api.inspection.links import check_links, stored_links
+    from api.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url is None:
+        print("set DATABASE_URL (or WARDSHIP_DATABASE_URL) to the event store to verify")
+        return 2
+    app = bootstrap(settings, pool_size=2)
+    try:
+        records = stored_links(app)
+        checks = [check_links(app, record, public_key) for record in records]
+    finally:
+        app.close()
+    if not records:
+        print("INVALID: no link record in this store (it was not made by `wardship reseal`)")
+        return 1
+    for number, check in enumerate(checks, start=1):
+        print(("OK: " if check.valid else "INVALID: ") + f"link record {number}: "
+              + check.message)
+    valid = all(check.valid for check in checks)
+    if valid and public_key is None:
+        print("compare the key id with the one published at GET /v1/inspection/signing-key")
+    return 0 if valid else 1
+
+
+COMMAND = Command("verify", "check an exported case file, or every case's chain (--all) and the "
+                  "reseal link records (--links)",
                   run, _add_arguments)

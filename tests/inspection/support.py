@@ -6,16 +6,24 @@ import base64
 import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from unittest import mock
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 
 from deploy.migrate import apply_migrations
 from domain.actors import Actor
 from domain.application import Wardship
 from domain.codes import Role
+from domain.events import CaseEvent
+from domain.keyring import Keyring, MemoryKeyTable, provider_from_env
 from domain.storage import event_store_env
+from domain.time_index import TimedStoredEvent
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from uuid import UUID
 
 # An invented key: test data is encrypted at rest as in production.
 CIPHER_KEY = base64.b64encode(b"k" * 32).decode()
@@ -82,3 +90,49 @@ def long_case(app: Wardship, events: int) -> tuple[UUID, dict[int, dict[str, Any
         else:
             step("record_visit", child_seen=True, findings=f"visit {n}")
     return case_id, views
+
+
+class LegacyMapper(Mapper[UUID]):
+    """How events were stored before per-child keys: the whole event under CIPHER_KEY only;
+    case events without a seal, at the class version before it."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id, version = state.pop("originator_id"), state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if isinstance(domain_event, CaseEvent):
+            assert state.pop("seal") is None
+            class_version -= 1  # the seal was the latest version of every case event
+        if class_version > 1:
+            state["class_version"] = class_version
+        stored = self.transcoder.encode(state)
+        assert self.cipher is not None
+        return TimedStoredEvent(originator_id, version, get_topic(type(domain_event)),
+                                self.cipher.encrypt(stored), domain_event.timestamp)
+
+
+class BeforeKeys(Wardship):
+    """The service as it was before per-child keys (the same tables)."""
+
+    name = "wardship"  # a subclass would otherwise be named for itself
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        self.keyring = Keyring(MemoryKeyTable(), provider_from_env(self.env))
+        return LegacyMapper(self.construct_transcoder(), cipher=self.factory.cipher())
+
+    def construct_event_store(self) -> Any:
+        return Application.construct_event_store(self)
+
+
+@contextlib.contextmanager
+def before_per_child_keys(db_url: str) -> Iterator[Wardship]:
+    """The service as it was before per-child keys, on a database migrated as today."""
+    with wardship_on(db_url):
+        pass
+    # Before chain version 2 no case event had a seal: its hash covered the plaintext.
+    with mock.patch("domain.case.seal_of", return_value=None):
+        app = BeforeKeys(env=event_store_env(db_url, CIPHER_KEY))
+        try:
+            yield app
+        finally:
+            app.close()

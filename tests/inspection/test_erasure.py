@@ -12,15 +12,13 @@ from uuid import UUID
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eventsourcing.application import Application
-from eventsourcing.persistence import EventStore, Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
 from api.inspection.casefile import build_case_file, check_case_file
 from domain.actors import Actor
 from domain.application import Wardship
 from domain.codes import Role
 from domain.errors import ActionNotAllowed, ApprovalRefused, InvalidCommand
-from domain.keyring import Keyring, MemoryKeyTable, provider_from_env
 from domain.personal import ERASED
 from domain.storage import event_store_env
 from projections.runner import rebuild
@@ -31,6 +29,7 @@ from tests.inspection.support import (
     CIPHER_KEY,
     SOURCE,
     SUPERVISOR,
+    before_per_child_keys,
     open_case,
     wardship_on,
 )
@@ -312,25 +311,9 @@ def test_snapshots_hold_no_personal_data_once_erased(app: Wardship, db_url: str)
             assert shows_none(app.mapper.cipher.decrypt(bytes(state)).decode())  # type: ignore[union-attr]
 
 
-class BeforeKeys(Wardship):
-    """The store as written before per-child keys: the whole event under CIPHER_KEY only."""
-
-    name = "wardship"  # the same tables (a subclass would otherwise be named for itself)
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        self.keyring = Keyring(MemoryKeyTable(), provider_from_env(self.env))
-        return Application.construct_mapper(self)
-
-    def construct_event_store(self) -> EventStore[UUID]:
-        return Application.construct_event_store(self)
-
-
 def test_a_child_recorded_before_per_child_keys_is_not_falsely_erased(db_url: str) -> None:
-    before = BeforeKeys(env=event_store_env(db_url, CIPHER_KEY))
-    try:
+    with before_per_child_keys(db_url) as before:
         case_id, file_id = closed_case(before)
-    finally:
-        before.close()
     with wardship_on(db_url) as app:
         with pytest.raises(ActionNotAllowed, match="before per-child keys"):
             app.request_erasure(CASEWORKER, file_id, ERASE_NOW)
