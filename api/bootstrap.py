@@ -45,6 +45,8 @@ def bootstrap(
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=pool_size)
     env["SAVE_TIMEOUT"] = str(settings.save_timeout)
+    if settings.master_keys is not None:
+        env["MASTER_KEYS"] = settings.master_keys.get_secret_value()
     if settings.partition is not None:
         env["PARTITION"] = settings.partition  # the store refuses other provinces' cases
     if settings.database_url is not None:

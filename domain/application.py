@@ -137,7 +137,11 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
         """The mapper that seals each child's personal fields under their own data key (and
         hands each event's timestamp to the recorder, for the time index)."""
         ttl = float(self.env.get("KEY_CACHE_TTL") or CACHE_TTL)
-        self.keyring = Keyring(MemoryKeyTable(), provider_from_env(self.env), ttl=ttl)
+        # A store that outlives the process needs a master key the other processes share;
+        # only a store in memory may make up its own (NoMasterKey, before anything opens).
+        in_memory = type(self.factory).__module__ == "eventsourcing.popo"
+        provider = provider_from_env(self.env, persistent=not in_memory)
+        self.keyring = Keyring(MemoryKeyTable(), provider, ttl=ttl)
         return SealingMapper(self.construct_transcoder(), self.keyring,
                              get_topic(ProtectionCase), self.factory.compressor(),
                              self.factory.cipher())

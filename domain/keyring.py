@@ -87,21 +87,49 @@ class LocalKeyProvider:
         return AESGCM(key).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
 
 
-def provider_from_env(env: Mapping[str, str]) -> LocalKeyProvider:
+class NoMasterKey(ValueError):
+    """A store that outlives the process, without a master key every process shares."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a Wardship store in PostgreSQL needs a master key that every process shares: set "
+            "WARDSHIP_MASTER_KEYS (id:base64 of 32 bytes, current first) or WARDSHIP_CIPHER_KEY. "
+            "Without one this process would wrap the children's data keys under a random key "
+            "of its own, which no other process could unwrap (every case parked)")
+
+
+def parse_master_keys(configured: str) -> dict[str, bytes]:
+    """MASTER_KEYS (`id:base64,id:base64`, current first) as master key id -> key; raises
+    ValueError naming what is wrong."""
+    keys: dict[str, bytes] = {}
+    for item in configured.split(","):
+        key_id, _, encoded = item.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            key = b""
+        if not key_id or len(key) != 32:
+            raise ValueError(f"WARDSHIP_MASTER_KEYS: {key_id or '(no id)'!r} is not "
+                             "`id:base64` of a 32-byte key")
+        keys[key_id] = key
+    return keys
+
+
+def provider_from_env(env: Mapping[str, str], *, persistent: bool = False
+                      ) -> LocalKeyProvider:
     """MASTER_KEYS (`id:base64,id:base64`, current first; WARDSHIP_MASTER_KEYS in the process
-    environment); else one derived from CIPHER_KEY
-    (development and tests); else a random one (a store in memory, gone with the process)."""
+    environment); else one derived from CIPHER_KEY (development and tests); else, for a
+    store in memory only, a random one (gone with the process). Raises NoMasterKey for a
+    `persistent` store without either."""
     configured = env.get("MASTER_KEYS") or ""
     if configured.strip():
-        keys: dict[str, bytes] = {}
-        for item in configured.split(","):
-            key_id, _, encoded = item.strip().partition(":")
-            keys[key_id] = base64.b64decode(encoded)
-        return LocalKeyProvider(keys)
+        return LocalKeyProvider(parse_master_keys(configured))
     cipher_key = env.get("CIPHER_KEY") or ""
     if cipher_key:
         derived = hashlib.sha256(b"wardship-master-key:" + cipher_key.encode()).digest()
         return LocalKeyProvider({"cipher-key": derived})
+    if persistent:
+        raise NoMasterKey
     return LocalKeyProvider({"ephemeral": AESGCM.generate_key(256)})
 
 
