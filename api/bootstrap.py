@@ -1,6 +1,7 @@
 """The one place a Wardship application is built, for every process (API, worker, runners, CLI).
 
-From the settings: the event store and its cipher, the deadline policy. The services never
+From the settings: the event store and its cipher, the deadline policy, and on PostgreSQL the
+listener that makes the process forget keys other processes destroy. The services never
 change the schema: only `wardship migrate` (`create_tables=True`, as the tables' owner) does.
 """
 
@@ -12,6 +13,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 
 from deploy.outages import CONNECT_TIMEOUT
 from domain.application import Wardship
+from domain.key_listener import KeyListener
 from domain.policy import load_policy
 from domain.storage import event_store_env
 
@@ -55,7 +57,20 @@ def bootstrap(
         env.update(tuning or {})
     app = Wardship(env=env, policy=load_policy(settings.policy))
     ride_out_outages(app, pool_wait)
+    if settings.database_url is not None:
+        hear_destroyed_keys(app, settings.database_url)
     return app
+
+
+def hear_destroyed_keys(app: Wardship, database_url: str) -> None:
+    """Make this process forget a data key any process destroys, within about a second
+    (domain.key_listener); stopped when the application closes."""
+    listener = KeyListener(database_url, app.keyring, app.store,
+                           connect_timeout=CONNECT_TIMEOUT)
+    # Started listening, a process trusts its caches at once; a database out of reach
+    # leaves it distrusting them (and retrying) rather than failing to start.
+    listener.start(wait=CONNECT_TIMEOUT)
+    app.on_close.append(listener.close)
 
 
 def ride_out_outages(app: Wardship, pool_wait: float = POOL_WAIT) -> None:

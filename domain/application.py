@@ -128,8 +128,12 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
         self._contacts = LiveDirectory(self.recorder, self.mapper)
         # The province this store holds (`domain.partitions`); None: one store for all.
         self.partition: str | None = self.env.get("PARTITION") or None
+        # Machinery the wiring attaches to this application (api.bootstrap), stopped first.
+        self.on_close: list[Callable[[], None]] = []
 
     def close(self) -> None:
+        for stop in self.on_close:
+            stop()
         self.store.close()
         super().close()
 
