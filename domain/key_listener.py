@@ -73,13 +73,15 @@ class KeyListener:
         return self._listening.is_set()
 
     def _run(self) -> None:
+        warned = False  # logged once an outage, not once an attempt
         while not self._stop.is_set():
             try:
                 self._listen()
-            except Exception:
+            except Exception as error:
                 # Connection lost or refused, or a bug in forgetting: never trust blindly.
-                if self._listening.is_set():
-                    log.warning("key_listener_lost")
+                if self._listening.is_set() or not warned:
+                    warned = True
+                    log.warning("key_listener_deaf", extra={"error": type(error).__name__})
             if self._listening.is_set():
                 self._listening.clear()
                 self._distrust()
@@ -94,9 +96,8 @@ class KeyListener:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}".encode())
             # Heard from now on; whatever was destroyed before is forgotten here.
             self._trust()
-            if not self._listening.is_set():
-                log.info("key_listener_listening")
             self._listening.set()
+            log.info("key_listener_listening")
             pinged = time.monotonic()
             while not self._stop.is_set():
                 for notice in conn.notifies(timeout=POLL):
