@@ -1,8 +1,9 @@
 """The one place a Wardship application is built, for every process (API, worker, runners, CLI).
 
 From the settings: the event store and its cipher, the master key provider, the deadline
-policy. The services never change the schema: only `wardship migrate` (`create_tables=True`,
-as the tables' owner) does.
+policy, and on PostgreSQL the listener that makes the process forget keys other processes
+destroy. The services never change the schema: only `wardship migrate`
+(`create_tables=True`, as the tables' owner) does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from deploy.hsm import Pkcs11KeyProvider
 from deploy.outages import CONNECT_TIMEOUT
 from domain.application import Wardship
+from domain.key_listener import KeyListener
 from domain.policy import load_policy
 from domain.storage import event_store_env
 
@@ -48,6 +50,8 @@ def bootstrap(
     env = event_store_env(settings.database_url, settings.effective_cipher_key(),
                           pool_size=pool_size)
     env["SAVE_TIMEOUT"] = str(settings.save_timeout)
+    if settings.master_keys is not None:
+        env["MASTER_KEYS"] = settings.master_keys.get_secret_value()
     if settings.partition is not None:
         env["PARTITION"] = settings.partition  # the store refuses other provinces' cases
     if settings.database_url is not None:
@@ -57,6 +61,8 @@ def bootstrap(
     app = Wardship(env=env, policy=load_policy(settings.policy),
                    key_provider=key_provider(settings))
     ride_out_outages(app, pool_wait)
+    if settings.database_url is not None:
+        hear_destroyed_keys(app, settings.database_url)
     return app
 
 
@@ -68,6 +74,17 @@ def key_provider(settings: Settings) -> KeyProvider | None:
     assert settings.pkcs11_token is not None  # the settings require it
     return Pkcs11KeyProvider(str(settings.pkcs11_module), settings.pkcs11_token,
                              settings.effective_pkcs11_pin(), settings.pkcs11_key_labels())
+
+
+def hear_destroyed_keys(app: Wardship, database_url: str) -> None:
+    """Make this process forget a data key any process destroys, within about a second
+    (domain.key_listener); stopped when the application closes."""
+    listener = KeyListener(database_url, app.keyring, app.store,
+                           connect_timeout=CONNECT_TIMEOUT)
+    # Started listening, a process trusts its caches at once; a database out of reach
+    # leaves it distrusting them (and retrying) rather than failing to start.
+    listener.start(wait=CONNECT_TIMEOUT)
+    app.on_close.append(listener.close)
 
 
 def ride_out_outages(app: Wardship, pool_wait: float = POOL_WAIT) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.keyring import parse_master_keys
 from domain.partitions import is_partition_code
 from domain.store import SAVE_TIMEOUT
 from workflows.messages import DEFAULT_WAKE_EARLY
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
 
     # Base64 of a 16/24/32-byte AES key (eventsourcing's CIPHER_KEY format).
     cipher_key: SecretStr | None = None
+    # The master keys that wrap each child's data key, `id:base64,id:base64` (32-byte keys,
+    # the current one first; docs/privacy.md). Unset: one derived from the cipher key.
+    master_keys: SecretStr | None = None
 
     # Where the master keys that wrap each child's data key live (docs/privacy.md): `local`,
     # WARDSHIP_MASTER_KEYS or one derived from the cipher key; `pkcs11`, an HSM's token.
@@ -196,6 +200,13 @@ class Settings(BaseSettings):
         if self.partition is not None and self.partition not in self.partitions:
             raise ValueError(f"WARDSHIP_PARTITION {self.partition!r} is not one of "
                              "WARDSHIP_PARTITIONS")
+        return self
+
+    @model_validator(mode="after")
+    def _master_keys_are_keys(self) -> Settings:
+        # Refused here, at start, not on the first child's data key.
+        if self.master_keys is not None:
+            parse_master_keys(self.master_keys.get_secret_value())
         return self
 
     def for_partition(self, code: str) -> Settings:

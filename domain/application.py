@@ -132,8 +132,12 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
         self._contacts = LiveDirectory(self.recorder, self.mapper)
         # The province this store holds (`domain.partitions`); None: one store for all.
         self.partition: str | None = self.env.get("PARTITION") or None
+        # Machinery the wiring attaches to this application (api.bootstrap), stopped first.
+        self.on_close: list[Callable[[], None]] = []
 
     def close(self) -> None:
+        for stop in self.on_close:
+            stop()
         self.store.close()
         super().close()
 
@@ -144,7 +148,12 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
         A given key provider wraps; the local master keys (MASTER_KEYS, or the one derived
         from CIPHER_KEY) still unwrap the keys wrapped before it came, until rotated."""
         ttl = float(self.env.get("KEY_CACHE_TTL") or CACHE_TTL)
-        local = provider_from_env(self.env)
+        # A store that outlives the process needs a master key the other processes share;
+        # only a store in memory may make up its own (NoMasterKey, before anything opens).
+        # With an HSM the local keys only unwrap keys not yet rotated into it.
+        in_memory = type(self.factory).__module__ == "eventsourcing.popo"
+        local = provider_from_env(
+            self.env, persistent=not in_memory and self._key_provider is None)
         provider = local if self._key_provider is None else KeyProviders(
             self._key_provider, local)
         self.keyring = Keyring(MemoryKeyTable(), provider, ttl=ttl)

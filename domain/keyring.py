@@ -31,10 +31,15 @@ if TYPE_CHECKING:
 NONCE_BYTES = 12
 # Unwrapped keys kept in memory: enough for every child a busy county touches in minutes.
 CACHE_SIZE = 10_000
-# How long a process trusts what it learned of a key (seconds): another process's erasure
-# reaches this one within it (this process's own erasure at once).
+# How long a process trusts what it learned of a key (seconds). A backstop: a destroy is
+# announced on NOTIFY_CHANNEL and every listening process forgets the key within about a
+# second (domain.key_listener); a process that is not listening forgets it within this.
 CACHE_TTL = 60.0
 KEYS_TABLE = "wardship_data_keys"
+# Where a destroy is announced (PostgreSQL NOTIFY, sent only if the destroy commits): the
+# destroyed key ids, comma-separated, a few hundred to a message (its payload is < 8000 bytes).
+NOTIFY_CHANNEL = "wardship_keys_destroyed"
+NOTIFY_BYTES = 7000
 DESTROYED = "(destroyed)"  # how `counts` names the destroyed keys
 _TABLE_SQL = Path(__file__).resolve().parent.parent / "deploy" / "migrations" / \
     "0100_data_keys.sql"
@@ -112,21 +117,49 @@ class KeyProviders:
         return self._providers[-1].unwrap(wrapped, master_key_id, context)
 
 
-def provider_from_env(env: Mapping[str, str]) -> LocalKeyProvider:
+class NoMasterKey(ValueError):
+    """A store that outlives the process, without a master key every process shares."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a Wardship store in PostgreSQL needs a master key that every process shares: set "
+            "WARDSHIP_MASTER_KEYS (id:base64 of 32 bytes, current first) or WARDSHIP_CIPHER_KEY. "
+            "Without one this process would wrap the children's data keys under a random key "
+            "of its own, which no other process could unwrap (every case parked)")
+
+
+def parse_master_keys(configured: str) -> dict[str, bytes]:
+    """MASTER_KEYS (`id:base64,id:base64`, current first) as master key id -> key; raises
+    ValueError naming what is wrong."""
+    keys: dict[str, bytes] = {}
+    for item in configured.split(","):
+        key_id, _, encoded = item.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            key = b""
+        if not key_id or len(key) != 32:
+            raise ValueError(f"WARDSHIP_MASTER_KEYS: {key_id or '(no id)'!r} is not "
+                             "`id:base64` of a 32-byte key")
+        keys[key_id] = key
+    return keys
+
+
+def provider_from_env(env: Mapping[str, str], *, persistent: bool = False
+                      ) -> LocalKeyProvider:
     """MASTER_KEYS (`id:base64,id:base64`, current first; WARDSHIP_MASTER_KEYS in the process
-    environment); else one derived from CIPHER_KEY
-    (development and tests); else a random one (a store in memory, gone with the process)."""
+    environment); else one derived from CIPHER_KEY (development and tests); else, for a
+    store in memory only, a random one (gone with the process). Raises NoMasterKey for a
+    `persistent` store without either."""
     configured = env.get("MASTER_KEYS") or ""
     if configured.strip():
-        keys: dict[str, bytes] = {}
-        for item in configured.split(","):
-            key_id, _, encoded = item.strip().partition(":")
-            keys[key_id] = base64.b64decode(encoded)
-        return LocalKeyProvider(keys)
+        return LocalKeyProvider(parse_master_keys(configured))
     cipher_key = env.get("CIPHER_KEY") or ""
     if cipher_key:
         derived = hashlib.sha256(b"wardship-master-key:" + cipher_key.encode()).digest()
         return LocalKeyProvider({"cipher-key": derived})
+    if persistent:
+        raise NoMasterKey
     return LocalKeyProvider({"ephemeral": AESGCM.generate_key(256)})
 
 
@@ -268,14 +301,20 @@ class PostgresKeyTable:
         return {r["key_id"] for r in found}
 
     def destroy(self, key_ids: Iterable[str], at: datetime) -> None:
+        """Destroy the keys and announce it to every process, in one transaction: the
+        announcement is sent only if the destroy commits."""
         ids = list(key_ids)
-        # A key never created (a child with no personal data yet) is recorded destroyed, so
-        # none is created for it later.
-        self._query(f"INSERT INTO {KEYS_TABLE} (key_id, wrapped, master_key_id, "
-                    "destroyed_at) SELECT unnest(%s::text[]), NULL, '', %s "
-                    "ON CONFLICT (key_id) DO UPDATE SET wrapped = NULL, "
-                    "destroyed_at = coalesce(" + KEYS_TABLE + ".destroyed_at, "
-                    "excluded.destroyed_at)", (ids, at))
+        with self._datastore.get_connection() as connection, connection.transaction():
+            # A key never created (a child with no personal data yet) is recorded destroyed,
+            # so none is created for it later.
+            connection.execute((
+                f"INSERT INTO {KEYS_TABLE} (key_id, wrapped, master_key_id, "
+                "destroyed_at) SELECT unnest(%s::text[]), NULL, '', %s "
+                "ON CONFLICT (key_id) DO UPDATE SET wrapped = NULL, "
+                "destroyed_at = coalesce(" + KEYS_TABLE + ".destroyed_at, "
+                "excluded.destroyed_at)").encode(), (ids, at))
+            for payload in notify_payloads(ids):
+                connection.execute(b"SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
 
     def rewrap(self, key_id: str, old_master: str, wrapped: bytes, new_master: str) -> bool:
         rows = self._query(f"UPDATE {KEYS_TABLE} SET wrapped = %s, master_key_id = %s "  # noqa: S608
@@ -297,6 +336,18 @@ class PostgresKeyTable:
         return {r["name"]: int(r["n"]) for r in rows}
 
 
+def notify_payloads(key_ids: Iterable[str]) -> list[str]:
+    """The key ids as NOTIFY payloads: comma-separated, each under NOTIFY_BYTES."""
+    payloads: list[str] = []
+    current = ""
+    for key_id in key_ids:
+        if current and len(f"{current},{key_id}".encode()) > NOTIFY_BYTES:
+            payloads.append(current)
+            current = ""
+        current = f"{current},{key_id}" if current else key_id
+    return [*payloads, current] if current else payloads
+
+
 def _row(row: Any) -> KeyRow:
     wrapped = row["wrapped"]
     return KeyRow(row["key_id"], bytes(wrapped) if wrapped is not None else None,
@@ -305,19 +356,24 @@ def _row(row: Any) -> KeyRow:
 
 class Keyring:
     """The data keys by key id (a child file's id), unwrapped on demand into a bounded TTL
-    cache that also remembers destroyed keys; `destroy` empties the cache of them at once."""
+    cache that also remembers destroyed keys; `destroy` and `forget` empty the cache of them
+    at once."""
 
     def __init__(self, table: KeyTable, provider: KeyProvider, *, ttl: float = CACHE_TTL,
                  size: int = CACHE_SIZE, monotonic: Callable[[], float] = time.monotonic
                  ) -> None:
         self.table = table
         self.provider = provider
-        self._ttl = ttl
+        # Seconds a key read from now on is trusted (shortened while destroys may go unheard).
+        self.ttl = ttl
         self._size = size
         self._monotonic = monotonic
         # key id -> (expiry, key): the key, None once destroyed, b"" while none was made.
         self._cache: OrderedDict[str, tuple[float, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()
+        # Counts `forget` calls: a key read from the table before one is not kept after it
+        # (it may be the key just destroyed, read a moment before).
+        self._epoch = 0
 
     def data_key(self, key_id: str, *, create: bool = False) -> bytes:
         """The unwrapped key; with `create`, a new one when the child has none yet. Raises
@@ -329,6 +385,7 @@ class Keyring:
             if not cached[1]:
                 raise LookupError(f"no data key {key_id}")
             return cached[1]
+        epoch = self._epoch
         row = self.table.get(key_id)
         if row is None and create:
             fresh = AESGCM.generate_key(256)
@@ -336,11 +393,11 @@ class Keyring:
                               self.provider.master_key_id)
             row = self.table.get(key_id)  # ours, or the one another writer made first
         if row is None:
-            self._remember(key_id, b"")
+            self._remember(key_id, b"", epoch)
             raise LookupError(f"no data key {key_id}")
         key = None if row.wrapped is None else self.provider.unwrap(
             row.wrapped, row.master_key_id, _context(key_id))
-        self._remember(key_id, key)
+        self._remember(key_id, key, epoch)
         if key is None:
             raise KeyDestroyed(key_id)
         return key
@@ -351,6 +408,7 @@ class Keyring:
         wanted = sorted({k for k in key_ids if not self._usable(k)})
         if not wanted:
             return
+        epoch = self._epoch
         found = {row.key_id: row for row in self.table.get_many(wanted)}
         missing = [k for k in wanted if k not in found]
         if missing:
@@ -359,13 +417,13 @@ class Keyring:
                 [(k, self.provider.wrap(key, _context(k))) for k, key in fresh.items()],
                 self.provider.master_key_id)
             for key_id in made:
-                self._remember(key_id, fresh[key_id])
+                self._remember(key_id, fresh[key_id], epoch)
             # Another writer made the others first: theirs count.
             found.update((row.key_id, row) for row in self.table.get_many(
                 [k for k in missing if k not in made]))
         for key_id, row in found.items():
             self._remember(key_id, None if row.wrapped is None else self.provider.unwrap(
-                row.wrapped, row.master_key_id, _context(key_id)))
+                row.wrapped, row.master_key_id, _context(key_id)), epoch)
 
     def _usable(self, key_id: str) -> bool:
         cached = self._cached(key_id)
@@ -384,8 +442,16 @@ class Keyring:
         """Destroy the keys in the table and drop them from this process's cache."""
         ids = list(key_ids)
         self.table.destroy(ids, at or datetime.now(UTC))
+        self.forget(ids)
+
+    def forget(self, key_ids: Iterable[str] | None = None) -> None:
+        """Drop these keys (None: every key) from this process's cache, and keep nothing a
+        lookup under way read before now: they are read from the table again."""
         with self._lock:
-            for key_id in ids:
+            self._epoch += 1
+            if key_ids is None:
+                self._cache.clear()
+            for key_id in key_ids or ():
                 self._cache.pop(key_id, None)
 
     def cached_ids(self) -> set[str]:
@@ -423,9 +489,11 @@ class Keyring:
             self._cache.move_to_end(key_id)
             return entry
 
-    def _remember(self, key_id: str, key: bytes | None) -> None:
+    def _remember(self, key_id: str, key: bytes | None, epoch: int) -> None:
         with self._lock:
-            self._cache[key_id] = (self._monotonic() + self._ttl, key)
+            if epoch != self._epoch:
+                return  # read before a `forget`: perhaps a key destroyed since
+            self._cache[key_id] = (self._monotonic() + self.ttl, key)
             self._cache.move_to_end(key_id)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)

@@ -4,7 +4,6 @@ is on record (docs/privacy.md)."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
@@ -253,15 +252,11 @@ class PrivacyCommands:
         return files
 
     def _shred(self, key_ids: list[str], case_ids: list[str]) -> None:
-        """Destroy the keys, and forget every aggregate this process holds that read them."""
+        """Destroy the keys, and forget every aggregate this process holds that read them
+        (other processes forget them when they hear of the destroy: domain.key_listener)."""
         self.keyring.destroy(key_ids)
-        cache = self.repository.cache
-        if cache is None:
-            return
         # The key ids are the files' and monitoring records' own ids.
-        for aggregate_id in [*key_ids, *case_ids]:
-            with contextlib.suppress(KeyError):
-                cache.get(UUID(aggregate_id), evict=True)
+        self.store.forget([*key_ids, *case_ids])
 
 
 def _event(event: Any) -> dict[str, Any]:

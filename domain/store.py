@@ -10,6 +10,7 @@ command is first judged on the cached case without reading the store.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -18,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.application import AggregateNotFoundError, LRUCache, project_aggregate
 from eventsourcing.persistence import IntegrityError, Recording, Transcoding
 
 from domain.case_state import RECORD_TYPES, from_plain, private_copy
@@ -27,10 +28,10 @@ from domain.errors import DomainError, StoreUnavailable, VersionConflict
 from domain.keyring import KeyDestroyed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
     from uuid import UUID
 
-    from eventsourcing.application import Application
+    from eventsourcing.application import Application, Cache
     from eventsourcing.persistence import JSONTranscoder
 
 T = TypeVar("T")
@@ -59,9 +60,28 @@ class AggregateStore:
         self._group_commit = GroupCommit(self._record, timeout=save_timeout,
                                          prepare=getattr(app.mapper, "prepare", None))
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        # Off while this process may miss a destroyed key's announcement (domain.key_listener):
+        # every load reads the store, so no aggregate decoded under the key outlives it.
+        self.caching = True
+        # Counts `forget` calls: an aggregate read before one is not cached after it.
+        self._epoch = 0
 
     def close(self) -> None:
         self._group_commit.close()
+
+    def forget(self, key_ids: Collection[str] | None = None) -> None:
+        """Drop the cached aggregates holding personal data under these data keys (None:
+        every aggregate): the files and records with these ids and these children's cases."""
+        self._epoch += 1
+        cache = self._app.repository.cache
+        if cache is None:
+            return
+        wanted = None if key_ids is None else set(key_ids)
+        for aggregate_id, aggregate in _entries(cache):
+            if wanted is None or str(aggregate_id) in wanted or \
+                    getattr(aggregate, "child_id", None) in wanted:
+                with contextlib.suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
 
     def load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True,
              snapshotted: bool = True) -> Any:
@@ -73,11 +93,12 @@ class AggregateStore:
         whose save will find out. `snapshotted=False` skips looking for a snapshot, for
         aggregates that are never snapshotted. Raises the library's AggregateNotFoundError.
         """
+        epoch = self._epoch
         cached = self._cached(aggregate_id) if version is None else None
         if cached is None:
             found = self._rebuild(aggregate_id, version, snapshotted)
             if version is None:
-                self._remember(found)
+                self._remember(found, epoch)
                 return private_copy(found)
             return found
         aggregate = private_copy(cached)
@@ -85,7 +106,7 @@ class AggregateStore:
             newer = list(self._app.events.get(aggregate_id, gt=aggregate.version))
             aggregate = project_aggregate(aggregate, newer)
             if newer:
-                self._remember(private_copy(aggregate))
+                self._remember(private_copy(aggregate), epoch)
         return aggregate
 
     def save(self, *aggregates: Any) -> int | None:
@@ -94,6 +115,7 @@ class AggregateStore:
         Raises VersionConflict when another writer saved one of them first, StoreUnavailable
         when the store gave no answer in time.
         """
+        epoch = self._epoch
         try:
             recordings = self._group_commit.save(aggregates)
         except IntegrityError:
@@ -104,7 +126,7 @@ class AggregateStore:
             # The next command is judged on the aggregates as saved, without a read. The
             # caller only reads them from now on.
             for aggregate in aggregates:
-                self._remember(aggregate)
+                self._remember(aggregate, epoch)
         return max((r.notification.id for r in recordings), default=None)
 
     def change(
@@ -240,21 +262,33 @@ class AggregateStore:
             return False
         return True
 
-    def _remember(self, aggregate: Any) -> None:
-        """Cache the aggregate, never to be changed again, unless a newer one is there."""
+    def _remember(self, aggregate: Any, epoch: int) -> None:
+        """Cache the aggregate, never to be changed again, unless a newer one is there or
+        it was read before a `forget`."""
         cache = self._app.repository.cache
+        if cache is None or not self.caching or epoch != self._epoch:
+            return
         cached = self._cached(aggregate.id)
-        if cache is not None and (cached is None or cached.version < aggregate.version):
+        if cached is None or cached.version < aggregate.version:
             cache.put(aggregate.id, aggregate)
 
     def _cached(self, aggregate_id: UUID) -> Any:
         cache = self._app.repository.cache
-        if cache is None:
+        if cache is None or not self.caching:
             return None
         try:
             return cache.get(aggregate_id)
         except KeyError:
             return None
+
+
+def _entries(cache: Cache[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    """The ids and aggregates a cache holds now (the library's caches keep them in `cache`;
+    its LRU cache as links of a list)."""
+    with getattr(cache, "lock", contextlib.nullcontext()):
+        held = list(cache.cache.items())
+    for aggregate_id, entry in held:
+        yield aggregate_id, entry[LRUCache.RESULT] if isinstance(cache, LRUCache) else entry
 
 
 class DeadlineAsDict(Transcoding):

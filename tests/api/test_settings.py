@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 import pytest
@@ -61,6 +62,19 @@ class TestSettings:
         with pytest.raises(ValidationError, match="WARDSHIP_SMTP_SECURITY=plain"):
             Settings.model_validate({**keys, "smtp_security": "plain"})
         assert Settings.model_validate(keys).smtp_security == "starttls"
+
+    def test_malformed_master_keys_refuse_to_start_without_showing_them(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        good = "m2:" + base64.b64encode(b"2" * 32).decode()
+        monkeypatch.setenv("WARDSHIP_MASTER_KEYS", f"{good},m1:c2hvcnQ=")
+        with pytest.raises(ValidationError, match="'m1' is not `id:base64` of a 32-byte key"
+                           ) as refused:
+            Settings()
+        assert "c2hvcnQ=" not in str(refused.value)
+        assert good.split(":")[1] not in str(refused.value)
+        monkeypatch.setenv("WARDSHIP_MASTER_KEYS", good)
+        assert Settings().master_keys is not None
 
     def test_notification_settings_are_read_with_secrets_hidden(
         self, monkeypatch: pytest.MonkeyPatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -14,9 +15,12 @@ from domain.keyring import (
     KeyDestroyed,
     KeyProviders,
     Keyring,
+    KeyRow,
     LocalKeyProvider,
     MemoryKeyTable,
+    NoMasterKey,
     PostgresKeyTable,
+    notify_payloads,
     open_box,
     seal_box,
 )
@@ -134,3 +138,40 @@ def test_the_table_refuses_to_restore_a_destroyed_key(
             conn.execute("UPDATE wardship_data_keys SET wrapped = 'x', destroyed_at = NULL")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM wardship_data_keys")
+
+
+def test_a_key_read_while_it_was_forgotten_is_not_kept() -> None:
+    # Another process destroys the key while this one is reading it: the read must not
+    # leave the key cached after the announcement made this process forget it.
+    table = MemoryKeyTable()
+    Keyring(table, OLD).data_key("child-1", create=True)
+    ring = Keyring(table, OLD)
+    read = table.get
+
+    def get_then_hear_destroy(key_id: str) -> KeyRow | None:
+        row = read(key_id)
+        ring.forget([key_id])
+        return row
+
+    table.get = get_then_hear_destroy  # type: ignore[method-assign]
+    ring.data_key("child-1")
+    assert ring.cached_ids() == set()
+
+
+def test_a_destroy_is_announced_in_messages_postgresql_takes() -> None:
+    ids = [f"{n:08}-0000-4000-8000-000000000000" for n in range(1000)]
+    payloads = notify_payloads(ids)
+    assert len(payloads) > 1
+    assert all(len(p.encode()) < 8000 for p in payloads)
+    assert [k for p in payloads for k in p.split(",")] == ids
+
+
+def test_a_store_in_postgresql_refuses_a_master_key_of_its_own(db_url: str) -> None:
+    # Another process could not unwrap the keys it made: every case would be parked there.
+    with pytest.raises(NoMasterKey, match="WARDSHIP_MASTER_KEYS"):
+        Wardship(env=event_store_env(db_url))
+    with psycopg.connect(db_url) as conn:  # nothing was made
+        assert conn.execute("SELECT to_regclass('wardship_data_keys')").fetchone() == (None,)
+    Wardship(env=event_store_env(None)).close()  # in memory, gone with the process: fine
+    master = {"MASTER_KEYS": "m1:" + base64.b64encode(b"1" * 32).decode()}
+    Wardship(env={**event_store_env(db_url), **master}).close()

@@ -3,6 +3,7 @@ and the database itself refuses to change or delete stored events."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -22,13 +23,16 @@ if TYPE_CHECKING:
     from uuid import UUID
 
 TRIGGER = "wardship_events_append_only"
+# Without a cipher the events are plain JSON; the children's data keys still need a master
+# key every process shares (a store in PostgreSQL refuses to start without one).
+MASTER_KEYS = "test:" + base64.b64encode(b"m" * 32).decode()
 
 
 @pytest.fixture(params=["encrypted", "plain"])
 def stored(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[Wardship, str]]:
     """The application on this test's PostgreSQL database, with and without the cipher."""
     key = CIPHER_KEY if request.param == "encrypted" else None
-    app = Wardship(env=event_store_env(db_url, key))
+    app = Wardship(env={**event_store_env(db_url, key), "MASTER_KEYS": MASTER_KEYS})
     yield app, request.param
     app.close()
 
@@ -69,7 +73,7 @@ class TestVerifyChain:
             assert "cannot be decoded" in result["problem"]
 
     def test_edited_json_content_is_named(self, db_url: str) -> None:
-        app = Wardship(env=event_store_env(db_url))
+        app = Wardship(env={**event_store_env(db_url), "MASTER_KEYS": MASTER_KEYS})
         try:
             driver = lived_case(app)
             version = next(e.originator_version for e in app.case_events(driver.case_id)

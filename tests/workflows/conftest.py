@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from deploy.binaries import temporal_cli, temporal_test_server
 from domain.application import Wardship
 from domain.storage import event_store_env
-from tests.workflows.support import seconds_policy
+from tests.workflows.support import CIPHER_KEY, seconds_policy
 from workflows.relay import create_tracking_table
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def clock() -> Clock | None:
 @pytest.fixture
 def app(db_url: str, clock: Clock | None) -> Iterator[Wardship]:
     """The Wardship application on this test's empty database, with the seconds policy."""
-    env = event_store_env(db_url, pool_size=10)
+    env = event_store_env(db_url, CIPHER_KEY, pool_size=10)
     application = Wardship(env=env, policy=seconds_policy(), clock=clock)
     create_tracking_table(application)  # what `wardship migrate` creates for the relay
     try:

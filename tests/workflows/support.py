@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from domain.case_state import Notification
     from domain.clock import Clock
 
+# One cipher key for the test's applications, as deployed: a store in PostgreSQL refuses to
+# start without one (each would wrap the children's data keys under a key of its own).
+CIPHER_KEY = base64.b64encode(b"wardship-workflow-test-key-32byt").decode()
 TOWNSHIP = "511102001"
 CASEWORKER = Actor("cw-test-1", frozenset({Role.CASEWORKER}), TOWNSHIP, "Test Caseworker")
 INTAKE = "intake_danger"

@@ -29,6 +29,7 @@ from tests.workflows.receivers import (
 )
 from tests.workflows.support import (
     CASEWORKER,
+    CIPHER_KEY,
     TOWNSHIP,
     eventually,
     intake_deadline,
@@ -112,7 +113,8 @@ async def running(env: WorkflowEnvironment, app: Wardship, task_queue: str, stan
 
 
 def store(db_url: str, policy_toml: str) -> Wardship:
-    app = Wardship(env=event_store_env(db_url), policy=parse_policy(policy_toml, "test"))
+    app = Wardship(env=event_store_env(db_url, CIPHER_KEY),
+                   policy=parse_policy(policy_toml, "test"))
     create_tracking_table(app)
     return app
 

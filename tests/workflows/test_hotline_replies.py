@@ -15,7 +15,7 @@ from domain.application import Wardship
 from domain.codes import Role
 from domain.storage import event_store_env
 from tests.workflows.receivers import Receiver, answer
-from tests.workflows.support import events_named, eventually
+from tests.workflows.support import CIPHER_KEY, events_named, eventually
 from workflows.digest_workflow import digest_workflow_id
 from workflows.hotline_replies import HotlineReplies, ReplySender, create_tracking_table
 from workflows.relay import create_tracking_table as create_relay_tracking
@@ -36,7 +36,7 @@ TICKET = "12345-2026-000123"
 @pytest.fixture
 def desk_app(db_url: str) -> Iterator[Wardship]:
     """The application with the shipped policy (it has `hotline_reply`) on a fresh database."""
-    application = Wardship(env=event_store_env(db_url, pool_size=10))
+    application = Wardship(env=event_store_env(db_url, CIPHER_KEY, pool_size=10))
     create_tracking_table(application)  # what `wardship migrate` creates
     try:
         yield application

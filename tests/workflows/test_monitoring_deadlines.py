@@ -17,6 +17,7 @@ from domain.policy import parse_policy
 from domain.storage import event_store_env
 from tests.workflows.support import (
     CASEWORKER,
+    CIPHER_KEY,
     TOWNSHIP,
     eventually,
     seconds_policy_toml,
@@ -49,7 +50,7 @@ async def app(db_url: str, own_time_skipping_env: WorkflowEnvironment
     """The application judging by the time-skipping server's clock, with fast visits."""
     toml = seconds_policy_toml(intake="1h").replace("[escalation]", MONITORING + "\n[escalation]")
     clock: Clock = skipped_clock(own_time_skipping_env)
-    application = Wardship(env=event_store_env(db_url, pool_size=10),
+    application = Wardship(env=event_store_env(db_url, CIPHER_KEY, pool_size=10),
                            policy=parse_policy(toml, "test"), clock=clock)
     create_tracking_table(application)
     try:

@@ -21,6 +21,7 @@ from domain.handover import move_case
 from domain.storage import event_store_env
 from tests.conftest import new_database
 from tests.workflows.support import (
+    CIPHER_KEY,
     events_named,
     eventually,
     intake_deadline,
@@ -44,7 +45,7 @@ GUANGDONG_VILLAGE = "440103001001"
 def partition(database_url: str, code: str) -> Iterator[Wardship]:
     """A province's application on a database of its own, with the seconds policy."""
     with new_database(database_url, f"p{code}") as url:
-        app = Wardship(env={**event_store_env(url, pool_size=10), "PARTITION": code},
+        app = Wardship(env={**event_store_env(url, CIPHER_KEY, pool_size=10), "PARTITION": code},
                        policy=seconds_policy())
         create_tracking_table(app)
         try:
