@@ -52,7 +52,7 @@ def _storable(value: str) -> str:
 
 
 # The schemas state what `_storable` and `_in_range` refuse, so that clients keep within them.
-NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00]*$"})
+NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00\\ud800-\\udfff]*$"})
 Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable), NO_NUL]
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable), NO_NUL,
