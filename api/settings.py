@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     worker_workflow_tasks: int = Field(default=4000, ge=1, le=20_000)
     worker_local_activities: int = Field(default=4000, ge=1, le=20_000)
     worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)
+    # `wardship worker` processes on the one task queue (None: one per core). Each has its
+    # own Temporal client, slots and cache above, and its own share of Python's interpreter
+    # lock; more than one is supervised by a parent process that restarts a child that dies.
+    worker_processes: int | None = Field(default=None, ge=1, le=64)
+    # Set by that parent in its children's environment: a child stops when it is orphaned.
+    worker_parent: int | None = None
 
     # Live streams one API process holds at most: each polls the read-model pool, and past
     # this many they would starve the requests. Beyond it a new stream gets a 503.
@@ -218,6 +224,14 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses WARDSHIP_SMTP_SECURITY=plain: "
                                  "use starttls or ssl")
         return self
+
+    def effective_worker_processes(self) -> int:
+        """How many worker processes `wardship worker` runs: the setting, else one per core
+        this process may run on."""
+        if self.worker_processes is not None:
+            return self.worker_processes
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
 
     def effective_cipher_key(self) -> str:
         """The configured cipher key, else a development key kept in the state dir."""

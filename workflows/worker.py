@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class WorkerConfig:
     local_activities: int = 4000
     cached_workflows: int = 10_000
     heartbeat_file: Path | None = None
+    # The supervising `wardship worker` of a child process: the child stops once it is gone.
+    parent_pid: int | None = None
 
 
 def build_worker(
@@ -195,6 +198,18 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
     log.info("worker_stopped")
 
 
+async def stop_when_orphaned(parent_pid: int, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Set `stop` once this process's parent is no longer `parent_pid` (it died and the
+    process was handed to another), so that no worker outlives its supervisor."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            log.warning("worker_orphaned", parent=parent_pid)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 def run(config: WorkerConfig, app: Wardship) -> int:
     """Entry point: serve `app` until SIGTERM or SIGINT; returns the exit status."""
 
@@ -206,11 +221,14 @@ def run(config: WorkerConfig, app: Wardship) -> int:
         # Alive means the event loop turns, whether or not Temporal and the database answer.
         beating = (asyncio.create_task(Heartbeat(config.heartbeat_file).beat_while(stop))
                    if config.heartbeat_file else None)
+        watching = (asyncio.create_task(stop_when_orphaned(config.parent_pid, stop))
+                    if config.parent_pid else None)
         try:
             await serve(config, app, stop)
         finally:
-            if beating is not None:
-                beating.cancel()
+            for task in (beating, watching):
+                if task is not None:
+                    task.cancel()
 
     asyncio.run(main())
     return 0
