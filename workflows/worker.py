@@ -66,8 +66,8 @@ class WorkerConfig:
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
     workflow_threads: int = 64
-    workflow_tasks: int = 4000
-    local_activities: int = 4000
+    workflow_tasks: int = 10_000
+    local_activities: int = 10_000
     cached_workflows: int = 10_000
     heartbeat_file: Path | None = None
     # The supervising `wardship worker` of a child process: the child stops once it is gone.
@@ -77,7 +77,7 @@ class WorkerConfig:
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
     *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 4000, local_activities: int = 4000, pollers: int = 5,
+    workflow_tasks: int = 10_000, local_activities: int = 10_000, pollers: int = 5,
     sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together.
@@ -112,7 +112,7 @@ def build_worker(
         max_concurrent_activities=threads,
         # A step's local activity, and its workflow task, hold their slots while it waits for
         # the due time (the workflow wakes early): every deadline due within that window
-        # needs one of each, or it starts late. 4,000 due within 5 s is the design load.
+        # needs one of each, or it starts late. 10,000 due within 5 s is the design load.
         max_concurrent_local_activities=local_activities,
         max_concurrent_workflow_tasks=workflow_tasks,
         # Above the number of live case workflows: an evicted workflow replays its whole
