@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 CASES = int(os.environ.get("BURST_CASES", "10000"))
 ROUNDS = [int(n) for n in os.environ.get("BURST_PROCESSES", "1,2").split(",")]
 LEAD = float(os.environ.get("BURST_LEAD", "540"))
+AFTER_DUE = 240  # seconds a round waits past the due time for the last notification
 WORKER_ENV = dict(pair.split("=", 1) for pair in os.environ.get("BURST_WORKER_ENV", "").split())
 CIPHER_KEY = base64.b64encode(b"wardship-benchmark-key-32-bytes!").decode()
 WFT_TIMED_OUT = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
@@ -77,13 +78,16 @@ class Round:
 
     def summary(self) -> str:
         def spread(values: list[float]) -> str:
+            if not values:
+                return "none"
             ordered = sorted(values)
             p99 = ordered[max(int(0.99 * len(ordered)) - 1, 0)]
             return (f"median {statistics.median(ordered):.2f}s  p99 {p99:.2f}s  "
                     f"max {ordered[-1]:.2f}s")
 
         loads = ", ".join(f"{one:.1f}" for one, _, _ in self.load)
-        return (f"{self.processes} worker process(es), {len(self.visible)} deadlines, load "
+        return (f"{self.processes} worker process(es), {len(self.visible)} of {CASES} "
+                f"recorded within {AFTER_DUE}s of due, load "
                 f"average (1 min) {loads}, workflows idle {self.ready_before_due:.0f}s before due\n"
                 f"  due -> notification visible: {spread(self.visible)}\n"
                 f"  due -> judged by the case:   {spread(self.judged)}\n"
@@ -181,7 +185,8 @@ async def one_round(processes: int, database_url: str, policy: Path, workdir: Pa
             watch = CommitWatch(app, url)
             watch.thread.start()
             found: list[Any] = []
-            give_up = time.monotonic() + measured.ready_before_due + 300
+            # A round that falls behind reports what was recorded by then.
+            give_up = time.monotonic() + measured.ready_before_due + AFTER_DUE
             while len(found) < CASES and time.monotonic() < give_up:
                 await asyncio.sleep(0.5)
                 found += await asyncio.to_thread(recorded, app, found[-1].id if found else 0)
@@ -203,7 +208,6 @@ async def one_round(processes: int, database_url: str, policy: Path, workdir: Pa
             measured.worker_cpu = children_cpu() - cpu_before
             await env.shutdown()
             app.close()
-    assert len(found) == CASES, f"only {len(found)} of {CASES} notifications recorded"
     return measured
 
 
@@ -223,3 +227,4 @@ async def test_deadline_burst_of_10000_with_one_and_two_worker_processes(
                                       tmp_path / f"round-{processes}"))
         print(rounds[-1].summary(), flush=True)
     print("\n" + "\n".join(measured.summary() for measured in rounds))
+    assert all(len(measured.visible) == CASES for measured in rounds), "deadlines not recorded"

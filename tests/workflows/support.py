@@ -149,10 +149,16 @@ def start_workers(
             started.append(subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "worker"], env={**os.environ, **settings},
                 stdout=subprocess.DEVNULL, stderr=stderr))
-    for index in range(count):
-        log = workdir / f"worker-{index}.log"
-        give_up = time.monotonic() + 60
-        while log.read_text().count("worker_started") < processes:
-            assert time.monotonic() < give_up, log.read_text()[-2000:]
-            time.sleep(0.1)
+    try:
+        for index in range(count):
+            log = workdir / f"worker-{index}.log"
+            give_up = time.monotonic() + 60
+            while log.read_text().count("worker_started") < processes:
+                assert time.monotonic() < give_up, log.read_text()[-2000:]
+                time.sleep(0.1)
+    except BaseException:
+        for process in started:  # none may outlive a test that could not start them all
+            process.kill()
+            process.wait()
+        raise
     return started
