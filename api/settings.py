@@ -162,12 +162,20 @@ class Settings(BaseSettings):
     # Largest list `POST /v1/imports` takes (bytes): 100,000 rows of a roll are ~10 MB.
     import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Caps on the worker's threads and Temporal slots (docs/reliability.md, "Bounded
-    # resources"); the defaults carry 4,000 deadlines due within 5 s (docs/performance.md).
+    # resources"), per worker process. A woken step holds a workflow-task and a local-activity
+    # slot until its due time, so each process can carry 10,000 deadlines due within the
+    # wake-early window (docs/performance.md); a slot is a counter, not a thread.
     worker_activity_threads: int = Field(default=256, ge=1, le=1024)
     worker_workflow_threads: int = Field(default=64, ge=1, le=1024)
-    worker_workflow_tasks: int = Field(default=4000, ge=1, le=20_000)
-    worker_local_activities: int = Field(default=4000, ge=1, le=20_000)
+    worker_workflow_tasks: int = Field(default=10_000, ge=1, le=20_000)
+    worker_local_activities: int = Field(default=10_000, ge=1, le=20_000)
     worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)
+    # `wardship worker` processes on the one task queue (None: one per core). Each has its
+    # own Temporal client, slots and cache above, and its own share of Python's interpreter
+    # lock; more than one is supervised by a parent process that restarts a child that dies.
+    worker_processes: int | None = Field(default=None, ge=1, le=64)
+    # Set by that parent in its children's environment: a child stops when it is orphaned.
+    worker_parent: int | None = None
 
     # Live streams one API process holds at most: each polls the read-model pool, and past
     # this many they would starve the requests. Beyond it a new stream gets a 503.
@@ -268,6 +276,14 @@ class Settings(BaseSettings):
         if self.pkcs11_pin_file is None:
             raise RuntimeError("no PKCS#11 PIN configured")
         return self.pkcs11_pin_file.read_text("utf-8").strip()
+
+    def effective_worker_processes(self) -> int:
+        """How many worker processes `wardship worker` runs: the setting, else one per core
+        this process may run on."""
+        if self.worker_processes is not None:
+            return self.worker_processes
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
 
     def effective_cipher_key(self) -> str:
         """The configured cipher key, else a development key kept in the state dir."""

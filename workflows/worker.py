@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,16 +66,18 @@ class WorkerConfig:
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
     workflow_threads: int = 64
-    workflow_tasks: int = 4000
-    local_activities: int = 4000
+    workflow_tasks: int = 10_000
+    local_activities: int = 10_000
     cached_workflows: int = 10_000
     heartbeat_file: Path | None = None
+    # The supervising `wardship worker` of a child process: the child stops once it is gone.
+    parent_pid: int | None = None
 
 
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
     *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 4000, local_activities: int = 4000, pollers: int = 5,
+    workflow_tasks: int = 10_000, local_activities: int = 10_000, pollers: int = 5,
     sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together.
@@ -109,7 +112,7 @@ def build_worker(
         max_concurrent_activities=threads,
         # A step's local activity, and its workflow task, hold their slots while it waits for
         # the due time (the workflow wakes early): every deadline due within that window
-        # needs one of each, or it starts late. 4,000 due within 5 s is the design load.
+        # needs one of each, or it starts late. 10,000 due within 5 s is the design load.
         max_concurrent_local_activities=local_activities,
         max_concurrent_workflow_tasks=workflow_tasks,
         # Above the number of live case workflows: an evicted workflow replays its whole
@@ -195,6 +198,18 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
     log.info("worker_stopped")
 
 
+async def stop_when_orphaned(parent_pid: int, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Set `stop` once this process's parent is no longer `parent_pid` (it died and the
+    process was handed to another), so that no worker outlives its supervisor."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            log.warning("worker_orphaned", parent=parent_pid)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 def run(config: WorkerConfig, app: Wardship) -> int:
     """Entry point: serve `app` until SIGTERM or SIGINT; returns the exit status."""
 
@@ -206,11 +221,14 @@ def run(config: WorkerConfig, app: Wardship) -> int:
         # Alive means the event loop turns, whether or not Temporal and the database answer.
         beating = (asyncio.create_task(Heartbeat(config.heartbeat_file).beat_while(stop))
                    if config.heartbeat_file else None)
+        watching = (asyncio.create_task(stop_when_orphaned(config.parent_pid, stop))
+                    if config.parent_pid else None)
         try:
             await serve(config, app, stop)
         finally:
-            if beating is not None:
-                beating.cancel()
+            for task in (beating, watching):
+                if task is not None:
+                    task.cancel()
 
     asyncio.run(main())
     return 0

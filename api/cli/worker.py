@@ -1,7 +1,13 @@
-"""`wardship worker`: the Temporal worker for case deadlines, plus the relay from the event log."""
+"""`wardship worker`: the Temporal worker for case deadlines, plus the relay from the event log.
+
+With `WARDSHIP_WORKER_PROCESSES` above one (the default is one per core) this process only
+supervises: it starts that many `wardship worker` children on the same task queue, restarts
+one that dies, and stops them all on SIGTERM/SIGINT/SIGHUP.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -11,6 +17,8 @@ if TYPE_CHECKING:
     import argparse
 
     from pydantic import SecretStr
+
+    from api.settings import Settings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         print("wardship worker needs DATABASE_URL and TEMPORAL_ADDRESS "
               "(`wardship dev` sets both)", file=sys.stderr)
         return 2
+    processes = settings.effective_worker_processes()
+    if processes > 1:
+        return supervise(settings, processes)
+
     def secret(value: SecretStr | None) -> str | None:
         return value.get_secret_value() if value else None
 
@@ -47,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         workflow_tasks=settings.worker_workflow_tasks,
         local_activities=settings.worker_local_activities,
         cached_workflows=settings.worker_cached_workflows,
-        heartbeat_file=settings.heartbeat_file,
+        heartbeat_file=settings.heartbeat_file, parent_pid=settings.worker_parent,
     )
     app = bootstrap(settings)
     try:
@@ -56,4 +68,40 @@ def run(args: argparse.Namespace) -> int:
         app.close()
 
 
+def supervise(settings: Settings, processes: int) -> int:
+    """Run `processes` one-process workers until a stop signal; a child that dies is started
+    again (after a backoff when it keeps dying), as `wardship dev` does with its children.
+
+    Each child polls the task queue with its own client, so Temporal spreads workflow tasks
+    over them; the relay and the hotline replies run in one child at a time (their leases).
+    A child whose parent is gone stops by itself (`worker_parent`), so none outlives a
+    supervisor killed outright.
+    """
+    from deploy.supervisor import (
+        Child,
+        Shutdown,
+        Supervisor,
+        ignore_signals,
+        raise_shutdown_on_signals,
+    )
+
+    names = [f"worker-{index}" for index in range(1, processes + 1)]
+    env = {**os.environ, "WARDSHIP_WORKER_PROCESSES": "1",
+           "WARDSHIP_WORKER_PARENT": str(os.getpid())}
+    supervisor = Supervisor(settings.state_dir / "run", MARKER)
+    raise_shutdown_on_signals()
+    try:
+        supervisor.stop_leftovers(names)
+        for name in names:
+            supervisor.start(Child(name, (sys.executable, "-m", MARKER, "worker")), env)
+        supervisor.supervise()
+    except Shutdown:
+        pass
+    finally:
+        ignore_signals()
+        supervisor.stop_all()
+    return 0
+
+
+MARKER = "api.cli"  # in every child's command line; tells our leftovers from other programs
 COMMAND = Command("worker", "run the deadline workflows worker and the event relay", run)

@@ -134,27 +134,35 @@ def after(moment: datetime, seconds: float) -> datetime:
 
 def start_workers(
     count: int, client: Client, task_queue: str, *, database_url: str, cipher_key: str,
-    policy: Path, workdir: Path, wake_early: float = DEFAULT_WAKE_EARLY,
+    policy: Path, workdir: Path, wake_early: float = DEFAULT_WAKE_EARLY, processes: int = 1,
 ) -> list[Popen[bytes]]:
     """`wardship worker` processes, as deployed, on this test's store, policy, Temporal server
-    and task queue; returns once each has started (their logs are kept in `workdir`)."""
+    and task queue, each running `processes` worker processes; returns once every one has
+    started (their logs are kept in `workdir`)."""
     settings = {
+        "WARDSHIP_WORKER_PROCESSES": str(processes),
         "DATABASE_URL": database_url, "WARDSHIP_CIPHER_KEY": cipher_key,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "WARDSHIP_TASK_QUEUE": task_queue, "WARDSHIP_POLICY": str(policy),
         "WARDSHIP_STATE_DIR": str(workdir), "WARDSHIP_LOG_LEVEL": "INFO",
         "WARDSHIP_DEADLINE_WAKE_EARLY": str(wake_early),
     }
-    processes = []
+    started = []
     for index in range(count):
         with (workdir / f"worker-{index}.log").open("w") as stderr:
-            processes.append(subprocess.Popen(
+            started.append(subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "worker"], env={**os.environ, **settings},
                 stdout=subprocess.DEVNULL, stderr=stderr))
-    for index in range(count):
-        log = workdir / f"worker-{index}.log"
-        give_up = time.monotonic() + 60
-        while "worker_started" not in log.read_text():
-            assert time.monotonic() < give_up, log.read_text()[-2000:]
-            time.sleep(0.1)
-    return processes
+    try:
+        for index in range(count):
+            log = workdir / f"worker-{index}.log"
+            give_up = time.monotonic() + 60
+            while log.read_text().count("worker_started") < processes:
+                assert time.monotonic() < give_up, log.read_text()[-2000:]
+                time.sleep(0.1)
+    except BaseException:
+        for process in started:  # none may outlive a test that could not start them all
+            process.kill()
+            process.wait()
+        raise
+    return started

@@ -23,7 +23,7 @@ async def test_activity_and_workflow_threads_are_capped(
     dev_server: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
     defaults = build_worker(dev_server.client, app, {}, task_queue).config()
-    # Without its own executor, Temporal makes one thread per workflow-task slot (4,000).
+    # Without its own executor, Temporal makes one thread per workflow-task slot (10,000).
     assert max_workers(defaults["workflow_task_executor"]) == 64
     assert max_workers(defaults["activity_executor"]) == 256
     assert defaults["max_concurrent_activities"] == 256
