@@ -22,6 +22,7 @@ from domain.actors import Context
 from domain.case import ProtectionCase
 from domain.child import ChildFile, child_file_id, child_identity
 from domain.clock import store_clock
+from domain.codec import OrjsonTranscoder
 from domain.codes import ChildCategory, Stage, jurisdiction_is_valid
 from domain.contact import Contact
 from domain.contact_directory import LiveDirectory
@@ -71,7 +72,7 @@ from domain.views import case_view
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper
+    from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper, Transcoder
 
     from domain.actors import Actor
     from domain.clock import Clock
@@ -163,6 +164,12 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
 
     def construct_event_store(self) -> EventStore[UUID]:
         return SealingEventStore(self.mapper, self.recorder)
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON format, read with orjson (domain.codec)."""
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -54,6 +54,7 @@ class SealingMapper(Mapper["UUID"]):
         super().__init__(transcoder, compressor, cipher)
         self.keyring = keyring
         self._case_topic = case_topic
+        self._kinds: dict[str, _Kind] = {}
 
     def prepare(self, domain_events: Sequence[Any]) -> None:
         """Make ready, in one go, the keys a batch of new events will be sealed under."""
@@ -86,7 +87,18 @@ class SealingMapper(Mapper["UUID"]):
                                 getattr(domain_event, "timestamp", None))
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        cls = resolve_topic(stored_event.topic)
+        return self._decode(stored_event, unseal=True)
+
+    def to_sealed_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The domain event with the fields sealed under a child's key left as stored (None)
+        and no key read: what read models are given, which keep no personal data."""
+        return self._decode(stored_event, unseal=False)
+
+    def _decode(self, stored_event: StoredEvent, unseal: bool) -> DomainEventProtocol[UUID]:
+        topic = stored_event.topic
+        kind = self._kinds.get(topic)
+        if kind is None:
+            kind = self._kinds[topic] = _Kind(resolve_topic(topic))
         stored_state = stored_event.state
         try:
             if self.cipher:
@@ -94,7 +106,8 @@ class SealingMapper(Mapper["UUID"]):
             if self.compressor:
                 stored_state = self.compressor.decompress(stored_state)
             event_state: dict[str, Any] = self.transcoder.decode(stored_state)
-            event_state = self._open(stored_event, event_state)
+            if "seal" in event_state:
+                event_state = self._open(stored_event, event_state, unseal)
         except KeyDestroyed:
             raise
         except Exception as error:
@@ -102,12 +115,12 @@ class SealingMapper(Mapper["UUID"]):
                 f"Failed to deserialise state of stored event with topic "
                 f"'{stored_event.topic}', originator_id '{stored_event.originator_id}' and "
                 f"originator_version {stored_event.originator_version}: {error}") from error
+        cls = kind.cls
         convert = find_id_convertor(cls, cast("Hashable", type(stored_event.originator_id)))
         event_state["originator_id"] = convert(stored_event.originator_id)
         event_state["originator_version"] = stored_event.originator_version
-        class_version = getattr(cls, "class_version", 1)
         from_version = event_state.pop("class_version", 1)
-        while from_version < class_version:
+        while from_version < kind.class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
             from_version += 1
         domain_event = object.__new__(cls)
@@ -150,21 +163,26 @@ class SealingMapper(Mapper["UUID"]):
                 return case_state_paths(state), str(child_id)
         return [], ""
 
-    def _open(self, stored: StoredEvent, state: dict[str, Any]) -> dict[str, Any]:
+    def _open(self, stored: StoredEvent, state: dict[str, Any], unseal: bool
+              ) -> dict[str, Any]:
         seal = state.get("seal")
         if not isinstance(seal, dict) or "box" not in seal:
             return state
         key_id, found = str(seal["key"]), list(seal["paths"])
-        try:
-            key = self.keyring.data_key(key_id)
-        except KeyDestroyed:
-            values: dict[str, Any] = dict.fromkeys(found, ERASED)
-            salt = None
+        salt: str | None = None
+        if not unseal:
+            values: dict[str, Any] = {}  # the sealed fields stay None, as stored
         else:
-            opened = orjson.loads(open_box(key, seal["box"], _place(
-                stored.originator_id, stored.originator_version, stored.topic, key_id, found)))
-            values, salt = opened["values"], opened["salt"]
-        state = with_values(state, values)
+            try:
+                key = self.keyring.data_key(key_id)
+            except KeyDestroyed:
+                values = dict.fromkeys(found, ERASED)
+            else:
+                opened = orjson.loads(open_box(key, seal["box"], _place(
+                    stored.originator_id, stored.originator_version, stored.topic, key_id,
+                    found)))
+                values, salt = opened["values"], opened["salt"]
+            state = with_values(state, values)
         if "state" in state:
             del state["seal"]  # a snapshot's: not a field of it
         elif seal.get("digests") is None:
@@ -174,6 +192,16 @@ class SealingMapper(Mapper["UUID"]):
         else:
             state["seal"] = {"key": key_id, "salt": salt, "digests": seal["digests"]}
         return state
+
+
+class _Kind:
+    """What decoding needs of an event class, found once per topic."""
+
+    __slots__ = ("class_version", "cls")
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.cls: Any = cls
+        self.class_version: int = getattr(cls, "class_version", 1)
 
 
 def _place(originator_id: Any, version: int, topic: str, key_id: str, found: list[str]

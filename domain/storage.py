@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
-# The library's PostgreSQL recorder, also writing the time index (domain.time_index).
-RECORDER_TOPIC = "domain.time_index:TimeIndexedRecorder"
+# The library's AESCipher (the same bytes), keeping its AESGCM for the key (domain.codec).
+CIPHER_TOPIC = "domain.codec:KeptAESCipher"
+# The library's PostgreSQL recorder, also writing the time index, reading pages in binary.
+RECORDER_TOPIC = "domain.recorder:Recorder"
 
 
 def event_store_env(

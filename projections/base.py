@@ -55,10 +55,16 @@ def where_equal(where: list[str], params: dict[str, Any],
             params[column] = str(value)
 
 
+# Event kinds the models test every event against, made once (a union written inside
+# `isinstance` is built anew on each call: a third of a rebuild's isinstance time).
+GRADED = ev.ReportAccepted | ev.CaseEscalated | ev.AssessmentRecorded
+ASSIGNED = ev.ReportAccepted | ev.CaseAssigned
+
+
 def grade_after(event: Any, grade: str | None) -> str | None:
     """The case's grade after `event`: set by intake, escalation or assessment, cleared when
     a reopened case goes back to intake, else unchanged."""
-    if isinstance(event, ev.ReportAccepted | ev.CaseEscalated | ev.AssessmentRecorded):
+    if isinstance(event, GRADED):
         return event.grade or grade
     if isinstance(event, ev.CaseReopened):
         return None

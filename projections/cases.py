@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from domain import events as ev
 from projections.base import (
+    ASSIGNED,
     Positioned,
     ReadModel,
     fetch_rows,
@@ -79,9 +80,11 @@ class CasesModel(ReadModel):
             row["version"] = event.originator_version
             row["updated_at"] = event.occurred_at
             row["position"] = position
-            row["pending"] = pending_after(row["pending"] or {}, event.deadline_changes)
-            row["next_due_at"] = _next_due(row["pending"])
-            row["escalating"] = sum(1 for d in row["pending"].values() if d["missed"])
+            if event.deadline_changes or row["pending"] is None:
+                # Only a change of deadlines moves these (most events change none).
+                row["pending"] = pending_after(row["pending"] or {}, event.deadline_changes)
+                row["next_due_at"] = _next_due(row["pending"])
+                row["escalating"] = sum(1 for d in row["pending"].values() if d["missed"])
             rows.touch(row)
 
 
@@ -99,7 +102,7 @@ def opened_row(event: ev.CaseOpened, position: int) -> dict[str, Any]:
 
 def _change(row: dict[str, Any], event: Any) -> None:
     row["grade"] = grade_after(event, row["grade"])
-    if isinstance(event, ev.ReportAccepted | ev.CaseAssigned):
+    if isinstance(event, ASSIGNED):
         row["assignee"] = event.assignee
     elif isinstance(event, ev.JurisdictionTransferred):
         row["jurisdiction"] = event.to_jurisdiction

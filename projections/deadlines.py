@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from domain import events as ev
 from projections.base import (
+    ASSIGNED,
     Positioned,
     ReadModel,
     fetch_rows,
@@ -83,7 +84,7 @@ class DeadlinesModel(ReadModel):
 def _case_changed(case: dict[str, Any], event: Any) -> bool:
     before = dict(case)
     case["grade"] = grade_after(event, case["grade"])
-    if isinstance(event, ev.ReportAccepted | ev.CaseAssigned):
+    if isinstance(event, ASSIGNED):
         case["assignee"] = event.assignee
     elif isinstance(event, ev.JurisdictionTransferred):
         case["jurisdiction"] = event.to_jurisdiction

@@ -65,8 +65,11 @@ class LedgerModel(ReadModel):
             rows.touch(row)
 
 
+_RISK_SET = mev.MonitoringStarted | mev.RiskLevelSet
+
+
 def _change(row: dict[str, Any], event: Any) -> None:
-    if isinstance(event, mev.MonitoringStarted | mev.RiskLevelSet):
+    if isinstance(event, _RISK_SET):
         row["risk_level"] = event.risk_level
     elif isinstance(event, mev.MonitoringVisitRecorded):
         row.update(last_visit_at=event.occurred_at, visits=row["visits"] + 1,

@@ -141,18 +141,25 @@ def park(cur: psycopg.Cursor[Any], parking: Parking) -> None:
 
 class Decoder:
     """Decodes each notification once; one that cannot be decoded gives None, and its error
-    is kept in `errors`. Decoding reads nothing from the database, so any failure is the
-    event's own (another cipher key, a damaged state, an unknown topic)."""
+    is kept in `errors`. Any failure is taken as the event's own (another cipher key, a
+    damaged state, an unknown topic).
 
-    def __init__(self, mapper: Mapper[Any]) -> None:
+    With `personal=False` (read models, which keep no personal data) the fields sealed under
+    a child's key are left sealed (None): no key is read, so decoding reads nothing from the
+    database.
+    """
+
+    def __init__(self, mapper: Mapper[Any], *, personal: bool = True) -> None:
         self.mapper = mapper
+        sealed = getattr(mapper, "to_sealed_event", None)
+        self._decode = mapper.to_domain_event if personal or sealed is None else sealed
         self.events: dict[int, Any] = {}
         self.errors: dict[int, Exception] = {}
 
     def __call__(self, notification: Notification) -> Any | None:
         if notification.id not in self.events and notification.id not in self.errors:
             try:
-                self.events[notification.id] = self.mapper.to_domain_event(notification)
+                self.events[notification.id] = self._decode(notification)
             except Exception as error:
                 self.errors[notification.id] = error
         return self.events.get(notification.id)

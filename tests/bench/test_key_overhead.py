@@ -84,6 +84,9 @@ def build_log(app: Wardship) -> list[UUID]:
 
 
 ROUNDS = 3  # each figure is the best of this many, the two setups taking turns
+# CPU of this process per event (µs): lowest is best, unlike the rates.
+CPU_DECODE = "decode, µs CPU an event"
+CPU_REBUILD = "rebuild, µs CPU an event"
 
 
 def build(app_class: type[Wardship], url: str) -> tuple[list[UUID], float]:
@@ -109,19 +112,21 @@ def one_round(app_class: type[Wardship], url: str, ids: list[UUID]) -> dict[str,
     app.close()
     cold = app_class(env=env)
     total = cold.recorder.max_notification_id() or 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     position = 0
     while found := cold.recorder.select_notifications(position, 1000, inclusive_of_start=False):
         for notification in found:
             cold.mapper.to_domain_event(notification)
         position = found[-1].id
     figures["decode events/s (cold keys)"] = total / (time.perf_counter() - started)
+    figures[CPU_DECODE] = (time.process_time() - cpu) / total * 1e6
     with psycopg.connect(url, autocommit=True) as conn:
         model = MODELS["cases"]()
         ensure(conn, model)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rebuild(model, cold, conn)
         figures["rebuild cases model events/s"] = total / (time.perf_counter() - started)
+        figures[CPU_REBUILD] = (time.process_time() - cpu) / total * 1e6
     cold.close()
     return figures
 
@@ -138,7 +143,8 @@ def test_per_child_keys_against_a_single_key(database_url: str) -> None:
         for _ in range(ROUNDS):
             for name, app_class in setups:
                 for figure, value in one_round(app_class, urls[name], ids[name]).items():
-                    best[name][figure] = max(best[name].get(figure, 0.0), value)
+                    pick = min if figure in (CPU_DECODE, CPU_REBUILD) else max
+                    best[name][figure] = pick(best[name].get(figure, value), value)
     print(f"\n{'best of ' + str(ROUNDS):32s} {'single key':>12s} {'per-child':>12s} "
           f"{'ratio':>7s}")
     for figure, before in best["single key"].items():
