@@ -16,7 +16,7 @@ import structlog
 from deploy import processes
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from pathlib import Path
     from types import FrameType
 
@@ -196,3 +196,17 @@ def ignore_signals() -> None:
     """Ignore further stop signals while shutting down, so cleanup runs to the end."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def supervised(supervisor: Supervisor) -> Iterator[Supervisor]:
+    """Stop signals end the block quietly (`Shutdown`); however it ends, every child of
+    `supervisor` is stopped, with further signals ignored until they are."""
+    raise_shutdown_on_signals()
+    try:
+        yield supervisor
+    except Shutdown:
+        pass
+    finally:
+        ignore_signals()
+        supervisor.stop_all()

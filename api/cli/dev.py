@@ -49,13 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from api.settings import get_settings
     from deploy import ports, processes
     from deploy.postgres import EmbeddedPostgres
-    from deploy.supervisor import (
-        Child,
-        Shutdown,
-        Supervisor,
-        ignore_signals,
-        raise_shutdown_on_signals,
-    )
+    from deploy.supervisor import Child, Supervisor, supervised
     from deploy.temporal import TemporalDevServer
 
     settings = get_settings()
@@ -70,44 +64,41 @@ def run(args: argparse.Namespace) -> int:
         return 1
     processes.write_pid_file(lock, os.getpid())
 
-    supervisor = Supervisor(run_dir, MARKER)
     postgres: EmbeddedPostgres | None = None
     temporal: TemporalDevServer | None = None
-    raise_shutdown_on_signals()
     try:
-        supervisor.stop_leftovers([child.name for child in CHILDREN])
-        if not ports.is_free(settings.port, settings.host):
-            print(f"port {settings.port} is in use: set WARDSHIP_PORT", file=sys.stderr)
-            return 1
-        env = dict(os.environ)
-        if settings.database_url is None:
-            postgres = EmbeddedPostgres(settings.state_dir / "pg")
-            env["DATABASE_URL"] = postgres.start()
-        if settings.temporal_address is None:
-            temporal = TemporalDevServer(settings.state_dir)
-            env["TEMPORAL_ADDRESS"] = temporal.start()
-        # Create development keys once, before several children race to create them.
-        settings.effective_cipher_key()
-        settings.effective_jwt_secret()
-        # The one schema change, before any service starts: the services issue no DDL.
-        migrated = subprocess.run(  # noqa: S603 - our own command
-            (sys.executable, "-m", MARKER, "migrate"), env=env, check=False
-        )
-        if migrated.returncode != 0:
-            print("wardship migrate failed; not starting the services", file=sys.stderr)
-            return 1
-        for child in CHILDREN:
-            supervisor.start(Child(child.name, (sys.executable, "-m", MARKER, *child.args)), env)
-        _wait_ready(settings, supervisor)
-        # The invented Leshan demo set, once: `demo --if-empty` skips a store holding events.
-        supervisor.run_once((sys.executable, "-m", MARKER, "demo", "--if-empty"), env)
-        _print_banner(settings, postgres, temporal)
-        supervisor.supervise()
-    except Shutdown:
-        pass
+        with supervised(Supervisor(run_dir, MARKER)) as supervisor:
+            supervisor.stop_leftovers([child.name for child in CHILDREN])
+            if not ports.is_free(settings.port, settings.host):
+                print(f"port {settings.port} is in use: set WARDSHIP_PORT", file=sys.stderr)
+                return 1
+            env = dict(os.environ)
+            if settings.database_url is None:
+                postgres = EmbeddedPostgres(settings.state_dir / "pg")
+                env["DATABASE_URL"] = postgres.start()
+            if settings.temporal_address is None:
+                temporal = TemporalDevServer(settings.state_dir)
+                env["TEMPORAL_ADDRESS"] = temporal.start()
+            # Create development keys once, before several children race to create them.
+            settings.effective_cipher_key()
+            settings.effective_jwt_secret()
+            # The one schema change, before any service starts: the services issue no DDL.
+            migrated = subprocess.run(  # noqa: S603 - our own command
+                (sys.executable, "-m", MARKER, "migrate"), env=env, check=False
+            )
+            if migrated.returncode != 0:
+                print("wardship migrate failed; not starting the services", file=sys.stderr)
+                return 1
+            for child in CHILDREN:
+                argv = (sys.executable, "-m", MARKER, *child.args)
+                supervisor.start(Child(child.name, argv), env)
+            _wait_ready(settings, supervisor)
+            # The invented Leshan demo set, once: `demo --if-empty` skips a store holding events.
+            supervisor.run_once((sys.executable, "-m", MARKER, "demo", "--if-empty"), env)
+            _print_banner(settings, postgres, temporal)
+            supervisor.supervise()
     finally:
-        ignore_signals()
-        supervisor.stop_all()
+        # After the children stopped (the `with` above), the servers they used.
         if temporal is not None:
             temporal.stop()
         if postgres is not None:

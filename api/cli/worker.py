@@ -77,29 +77,16 @@ def supervise(settings: Settings, processes: int) -> int:
     A child whose parent is gone stops by itself (`worker_parent`), so none outlives a
     supervisor killed outright.
     """
-    from deploy.supervisor import (
-        Child,
-        Shutdown,
-        Supervisor,
-        ignore_signals,
-        raise_shutdown_on_signals,
-    )
+    from deploy.supervisor import Child, Supervisor, supervised
 
     names = [f"worker-{index}" for index in range(1, processes + 1)]
     env = {**os.environ, "WARDSHIP_WORKER_PROCESSES": "1",
            "WARDSHIP_WORKER_PARENT": str(os.getpid())}
-    supervisor = Supervisor(settings.state_dir / "run", MARKER)
-    raise_shutdown_on_signals()
-    try:
+    with supervised(Supervisor(settings.state_dir / "run", MARKER)) as supervisor:
         supervisor.stop_leftovers(names)
         for name in names:
             supervisor.start(Child(name, (sys.executable, "-m", MARKER, "worker")), env)
         supervisor.supervise()
-    except Shutdown:
-        pass
-    finally:
-        ignore_signals()
-        supervisor.stop_all()
     return 0
 
 
