@@ -54,8 +54,7 @@ class OrjsonTranscoder(JSONTranscoder):
         for key, item in value.items():
             kind = type(item)
             if kind is dict:
-                value[key] = self._transcoded(item) if len(item) == 2 and "_type_" in item \
-                    and "_data_" in item else self._revive_dict(item)
+                value[key] = self._value(item)
             elif kind is list:
                 self._revive_list(item)
         return value
@@ -64,8 +63,7 @@ class OrjsonTranscoder(JSONTranscoder):
         for index, item in enumerate(value):
             kind = type(item)
             if kind is dict:
-                value[index] = self._transcoded(item) if len(item) == 2 and "_type_" in item \
-                    and "_data_" in item else self._revive_dict(item)
+                value[index] = self._value(item)
             elif kind is list:
                 self._revive_list(item)
         return value
