@@ -63,8 +63,10 @@ class AggregateStore:
         # Off while this process may miss a destroyed key's announcement (domain.key_listener):
         # every load reads the store, so no aggregate decoded under the key outlives it.
         self.caching = True
-        # Counts `forget` calls: an aggregate read before one is not cached after it.
+        # Counts `forget` calls: an aggregate read before one is not cached after it. The
+        # lock makes a forget and a cache put exclusive: none lands between check and put.
         self._epoch = 0
+        self._forgetting = threading.Lock()
 
     def close(self) -> None:
         self._group_commit.close()
@@ -72,16 +74,17 @@ class AggregateStore:
     def forget(self, key_ids: Collection[str] | None = None) -> None:
         """Drop the cached aggregates holding personal data under these data keys (None:
         every aggregate): the files and records with these ids and these children's cases."""
-        self._epoch += 1
-        cache = self._app.repository.cache
-        if cache is None:
-            return
-        wanted = None if key_ids is None else set(key_ids)
-        for aggregate_id, aggregate in _entries(cache):
-            if wanted is None or str(aggregate_id) in wanted or \
-                    getattr(aggregate, "child_id", None) in wanted:
-                with contextlib.suppress(KeyError):
-                    cache.get(aggregate_id, evict=True)
+        with self._forgetting:
+            self._epoch += 1
+            cache = self._app.repository.cache
+            if cache is None:
+                return
+            wanted = None if key_ids is None else set(key_ids)
+            for aggregate_id, aggregate in _entries(cache):
+                if wanted is None or str(aggregate_id) in wanted or \
+                        getattr(aggregate, "child_id", None) in wanted:
+                    with contextlib.suppress(KeyError):
+                        cache.get(aggregate_id, evict=True)
 
     def load(self, aggregate_id: UUID, version: int | None = None, *, read: bool = True,
              snapshotted: bool = True) -> Any:
@@ -109,13 +112,15 @@ class AggregateStore:
                 self._remember(private_copy(aggregate), epoch)
         return aggregate
 
-    def save(self, *aggregates: Any) -> int | None:
+    def save(self, *aggregates: Any, loaded_in: int | None = None) -> int | None:
         """Record the aggregates' new events in one transaction; their last log position.
 
+        `loaded_in` is the `epoch` when they were loaded (default: now): after a `forget`
+        since, they may hold personal data under a destroyed key and are not cached.
         Raises VersionConflict when another writer saved one of them first, StoreUnavailable
         when the store gave no answer in time.
         """
-        epoch = self._epoch
+        epoch = self._epoch if loaded_in is None else loaded_in
         try:
             recordings = self._group_commit.save(aggregates)
         except IntegrityError:
@@ -145,6 +150,7 @@ class AggregateStore:
             # lost race is judged again on a fresh read, so only those pay for the read.
             for attempt in range(attempts + 1):
                 read = attempt > 0
+                epoch = self._epoch
                 aggregate = self.load(aggregate_id, read=read)
                 try:
                     result = command(aggregate)
@@ -156,7 +162,7 @@ class AggregateStore:
                     continue
                 others = companions(aggregate) if companions is not None else ()
                 try:
-                    position = self.save(aggregate, *others)
+                    position = self.save(aggregate, *others, loaded_in=epoch)
                 except VersionConflict:
                     if attempt == attempts:
                         raise
@@ -266,11 +272,14 @@ class AggregateStore:
         """Cache the aggregate, never to be changed again, unless a newer one is there or
         it was read before a `forget`."""
         cache = self._app.repository.cache
-        if cache is None or not self.caching or epoch != self._epoch:
+        if cache is None or not self.caching:
             return
-        cached = self._cached(aggregate.id)
-        if cached is None or cached.version < aggregate.version:
-            cache.put(aggregate.id, aggregate)
+        with self._forgetting:
+            if epoch != self._epoch:
+                return
+            cached = self._cached(aggregate.id)
+            if cached is None or cached.version < aggregate.version:
+                cache.put(aggregate.id, aggregate)
 
     def _cached(self, aggregate_id: UUID) -> Any:
         cache = self._app.repository.cache

@@ -196,3 +196,27 @@ class TestFailedSnapshots:
             assert len(app.case_events(driver.case_id)) == SNAPSHOT_INTERVAL + 1
         finally:
             app.close()
+
+
+class TestForgottenKeys:
+    def test_a_case_loaded_before_its_key_was_forgotten_is_not_cached_by_its_save(
+        self, memory_app: Wardship, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Another process destroyed the child's key while this one ran a command on a case
+        # it had loaded: the case holds the child's details and must not stay cached.
+        case = open_case(memory_app)
+        child_id = memory_app.get_case(case.case_id)["child_id"]
+        load = memory_app.store.load
+
+        def load_then_hear_destroy(*args: Any, **kwargs: Any) -> Any:
+            aggregate = load(*args, **kwargs)
+            memory_app.store.forget([child_id])
+            return aggregate
+
+        monkeypatch.setattr(memory_app.store, "load", load_then_hear_destroy)
+        memory_app.perform(case.case_id, CASEWORKER, "add_note", {"text": "rang the school"},
+                           occurred_at=T0, now=T0)
+        cache = memory_app.repository.cache
+        assert cache is not None
+        with pytest.raises(KeyError):
+            cache.get(case.case_id)
