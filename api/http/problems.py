@@ -208,8 +208,13 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(problem, request.url.path)
 
 
-async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+def log_unhandled(request: Request, exc: Exception) -> None:
+    """The one log line of a fault of ours: path and error type, traceback without locals."""
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log_unhandled(request, exc)
     problem = Problem(500, "internal_error", "Internal error", "The error has been logged.")
     return problem_response(problem, request.url.path)
 

@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import structlog
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.http.domain_problems import domain_problem
-from api.http.problems import DATABASE_UNAVAILABLE, Problem, database_unavailable
+from api.http.problems import (
+    DATABASE_NOT_MIGRATED,
+    DATABASE_UNAVAILABLE,
+    Problem,
+    database_unavailable,
+    log_unhandled,
+)
 from api.ui.csrf import CSRF_FIELD, csrf_token, keep_csrf_cookie
 from api.ui.i18n import environment, language
 from api.ui.session import SignInNeeded, secure_cookies
@@ -33,7 +39,6 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 # What the API answers with its 503 "database unavailable" (api.http.problems).
 OUTAGES: tuple[type[Exception], ...] = DATABASE_UNAVAILABLE
-log = structlog.get_logger("wardship.ui")
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
@@ -104,11 +109,12 @@ class PageRoute(APIRoute):
             except OUTAGES:
                 # The API's answer to an outage (503, retry later), as a page.
                 return error_page(request, 503, database_unavailable().code)
+            except (StarletteHTTPException, *DATABASE_NOT_MIGRATED):
+                raise  # the app's handlers give these their own status (413, 503, ...)
             except Exception as error:
-                # A fault of ours: logged as the API logs one (type only, no locals), and
-                # answered as a page in the user's language rather than the API's JSON.
-                log.exception("unhandled_error", path=request.url.path,
-                              error_type=type(error).__name__)
+                # A fault of ours: logged as the API logs one, and answered as a page in the
+                # user's language rather than the API's JSON.
+                log_unhandled(request, error)
                 return error_page(request, 500, "internal_error")
 
         return page_handler
