@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import AccessLogDep, App, CurrentUser, idempotency_store
 from api.http.domain_problems import domain_problem
@@ -19,14 +19,13 @@ from api.http.idempotency import command_id
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
-from api.routes.case_models import NO_NUL, _storable
+from api.routes.case_models import Name, Required
 from api.routes.cases import HEADER_PARAMETERS, idempotency_key
 from domain.errors import CaseNotFound, DomainError
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000),
-                   AfterValidator(_storable), NO_NUL]
+Reason = Annotated[Required, StringConstraints(max_length=2000)]
 
 
 class Body(BaseModel):
@@ -49,14 +48,14 @@ class PutHold(Body):
     """A legal hold: why, under which reference, on the whole file or one case."""
 
     reason: Reason
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reference: Name
     case_id: Annotated[str | None, Field(max_length=64)] = None
 
 
 class SubjectAccess(Body):
     """The guardian's lawful request the export answers (its reference)."""
 
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reference: Name
 
 
 ANSWERS: dict[int | str, dict[str, Any]] = {

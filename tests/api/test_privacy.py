@@ -81,3 +81,18 @@ def test_a_subject_access_export_is_recorded_and_logged(api: Api) -> None:  # no
     assert log.status_code == 200, log.text
     assert [(e["subject"], e["purpose"]) for e in log.json()["items"]
             if e["purpose"] == "subject_access"] == [("sv-1", "subject_access")]
+
+
+def test_a_hold_reference_that_cannot_be_stored_is_refused_and_nothing_held(
+    api: Api,  # noqa: F811
+) -> None:
+    _, child_id = closed_case(api)
+    inspector = api.auth("in-1", ["inspector"])
+    for reference in ("INQ\x00-7", ""):
+        held = api.client.post(f"/v1/children/{child_id}/holds", headers=inspector,
+                               json={"reason": "inquiry", "reference": reference})
+        assert held.status_code == 422, held.text
+        assert held.headers["content-type"].startswith("application/problem+json")
+    file = api.client.get(f"/v1/children/{child_id}/privacy", headers=inspector)
+    assert file.status_code == 200, file.text
+    assert file.json()["holds"] == []
