@@ -49,7 +49,7 @@ _REASONS: dict[str, tuple[str, ...]] = {
     "CaseReopened": ("reason",), "CourtDecisionRecorded": ("decision",),
     "ApprovalRequested": ("reason",), "ApprovalGranted": ("reason",),
     "ApprovalRejected": ("reason",),
-    "HotlineOrderLinked": ("content", "caller.name", "caller.phone"),
+    "HotlineOrderLinked": ("content", "caller.*"),
 }
 # Case events (domain.events), by class name: sealed by the case itself, under its chain.
 CASE_FIELDS: dict[str, tuple[str, ...]] = {
