@@ -4,7 +4,6 @@ listening connection was killed just before the erasure."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -13,15 +12,19 @@ import psycopg
 from tests.api.support import project, running_api
 from tests.api.test_crash_retry import api_process
 from tests.api.test_privacy import closed_case
+from tests.waiting import within
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from tests.api.support import Api
 
 ERASED = "[已删除]"
 
+
+# How long another process may take to show an erasure: far below the key cache's minute (the
+# backstop the announcement beats), and far above the pauses of a loaded machine.
+HEARD = 10.0
 
 def erase(api: Api, child_id: str) -> None:
     asked = api.client.post(f"/v1/children/{child_id}/erasure",
@@ -33,16 +36,7 @@ def erase(api: Api, child_id: str) -> None:
     assert approved.status_code == 200, approved.text
 
 
-def within(seconds: float, condition: Callable[[], bool]) -> float:
-    """Seconds until `condition` held; fails after `seconds`."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < seconds, f"not within {seconds} s"
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
-def test_another_api_process_shows_an_erased_child_erased_within_two_seconds(
+def test_another_api_process_shows_an_erased_child_erased_long_before_its_key_cache_expires(
         tmp_path: Path, db_url: str) -> None:
     with running_api(tmp_path, db_url) as api, api_process(tmp_path, db_url) as (process, url), \
             httpx.Client(base_url=url, headers=api.auth("sv-1", ["supervisor"]),
@@ -69,7 +63,7 @@ def test_another_api_process_shows_an_erased_child_erased_within_two_seconds(
 
         # Erased through this process: the other shows it erased, not a minute later.
         erase(api, first)
-        within(2.0, lambda: name_there(first) == ERASED)
+        within(HEARD, lambda: name_there(first) == ERASED)
         assert name_there(second) == "Test Child B"  # the other child is untouched
 
         # The other process's listening connection is killed; the erasure made meanwhile
@@ -77,10 +71,10 @@ def test_another_api_process_shows_an_erased_child_erased_within_two_seconds(
         [pid] = listener_pids()
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         erase(api, second)
-        within(2.0, lambda: name_there(second) == ERASED)
+        within(HEARD, lambda: name_there(second) == ERASED)
 
         # It listens again, and hears the next erasure.
-        within(5.0, lambda: len(listener_pids()) == 1)
+        within(2 * HEARD, lambda: len(listener_pids()) == 1)
         assert name_there(third) == "Test Child C"
         erase(api, third)
-        within(2.0, lambda: name_there(third) == ERASED)
+        within(HEARD, lambda: name_there(third) == ERASED)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -19,13 +18,18 @@ from api.settings import Settings
 from domain.keyring import CACHE_TTL
 from domain.personal import ERASED
 from tests.inspection.support import CASEWORKER, CHILD, CIPHER_KEY, SUPERVISOR, wardship_on
+from tests.waiting import within
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from domain.application import Wardship
 
+
+# How long another process may take to show an erasure: far below the key cache's minute (the
+# backstop the announcement beats), and far above the pauses of a loaded machine.
+HEARD = 10.0
 
 def closed_case(app: Wardship, name: str) -> tuple[UUID, UUID]:
     """A closed case about an invented child called `name`: (case id, child file id)."""
@@ -47,15 +51,6 @@ def erase(app: Wardship, file_id: UUID) -> None:
 def name_in(app: Wardship, case_id: UUID) -> str:
     """The child's name as the case shows it in `app`'s process."""
     return str(app.get_case_aggregate(case_id).child["name"])
-
-
-def within(seconds: float, condition: Callable[[], bool]) -> float:
-    """Seconds until `condition` held; fails after `seconds`."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < seconds, f"not within {seconds} s"
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 @contextlib.contextmanager
@@ -83,7 +78,7 @@ def allow_connections(server_url: str, db_url: str, allow: bool) -> None:
             sql.Identifier(name), sql.Literal(allow)))
 
 
-def test_a_process_that_read_the_child_shows_it_erased_within_a_second(
+def test_a_process_that_read_the_child_shows_it_erased_once_it_hears_the_destroy(
         db_url: str, tmp_path: Path) -> None:
     with wardship_on(db_url) as erasing, other_process(db_url, tmp_path) as reading:
         case_id, file_id = closed_case(erasing, "Test Child A")
@@ -92,7 +87,7 @@ def test_a_process_that_read_the_child_shows_it_erased_within_a_second(
         erase(erasing, file_id)
 
         # Forgotten when heard, not when next read, and long before the cache's minute.
-        within(1.5, lambda: str(file_id) not in reading.keyring.cached_ids())
+        within(HEARD, lambda: str(file_id) not in reading.keyring.cached_ids())
         assert name_in(reading, case_id) == ERASED
 
 
@@ -112,7 +107,7 @@ def test_a_process_that_cannot_hear_keeps_keys_a_second_and_no_case(
 
             # The destroy's announcement is lost; the child reads erased all the same.
             erase(erasing, file_id)
-            within(2.0, lambda: name_in(reading, case_id) == ERASED)
+            within(HEARD, lambda: name_in(reading, case_id) == ERASED)
             assert listener_pids(admin) == []
             assert not reading.store.caching
             assert reading.keyring.ttl <= 1.0
@@ -120,9 +115,9 @@ def test_a_process_that_cannot_hear_keeps_keys_a_second_and_no_case(
             allow_connections(database_url, db_url, True)
 
         # Listening again: trusted again, and the next erasure is heard.
-        within(5.0, lambda: reading.store.caching and reading.keyring.ttl == CACHE_TTL)
+        within(2 * HEARD, lambda: reading.store.caching and reading.keyring.ttl == CACHE_TTL)
         second_case, second_file = closed_case(erasing, "Test Child B")
         assert name_in(reading, second_case) == "Test Child B"
         erase(erasing, second_file)
-        within(1.5, lambda: str(second_file) not in reading.keyring.cached_ids())
+        within(HEARD, lambda: str(second_file) not in reading.keyring.cached_ids())
         assert name_in(reading, second_case) == ERASED
