@@ -92,6 +92,14 @@ def run(args: argparse.Namespace) -> int:
             except ResealError as error:
                 print(f"reseal stopped: {error}", file=sys.stderr)
                 return 1
+        # Complete, or no link record: a service still writing to the source, or anything
+        # written to the target between runs, would leave events out without an error.
+        if (source.recorder.max_notification_id() != target.recorder.max_notification_id()
+                or _count_events(settings.database_url) != _count_events(args.target)):
+            print("reseal stopped: the target does not hold every event of the source (was "
+                  "the service still writing to it?); stop every service on the source and "
+                  "run again into a new target", file=sys.stderr)
+            return 1
         copy_tables(settings.database_url, args.target, COPIED_TABLES)
         _rebuild_read_models(target, args.target)
         document = link_document(result, source=_where(settings.database_url),
