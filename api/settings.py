@@ -162,12 +162,13 @@ class Settings(BaseSettings):
     # Largest list `POST /v1/imports` takes (bytes): 100,000 rows of a roll are ~10 MB.
     import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Caps on the worker's threads and Temporal slots (docs/reliability.md, "Bounded
-    # resources"), per worker process. A woken step holds a workflow-task and a local-activity
-    # slot until its due time, so each process can carry 10,000 deadlines due within the
-    # wake-early window (docs/performance.md); a slot is a counter, not a thread.
+    # resources"), per worker process. A woken step holds an activity slot until its due
+    # time, so each process can carry 10,000 deadlines due within the wake-early window
+    # (docs/performance.md); a slot is a counter, not a thread.
     worker_activity_threads: int = Field(default=256, ge=1, le=1024)
     worker_workflow_threads: int = Field(default=64, ge=1, le=1024)
     worker_workflow_tasks: int = Field(default=10_000, ge=1, le=20_000)
+    worker_activities: int = Field(default=10_000, ge=1, le=20_000)
     worker_local_activities: int = Field(default=10_000, ge=1, le=20_000)
     worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)
     # `wardship worker` processes on the one task queue (None: one per core). Each has its

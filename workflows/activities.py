@@ -20,11 +20,12 @@ from domain.clock import MAX_RATE_ERROR
 from domain.contacts import parse_delivery_key
 from domain.errors import DeadlineNotDue, DomainError, VersionConflict
 from domain.monitoring import MonitoringRecord
+from workflows.deliveries import STEP_HEARTBEAT_TIMEOUT
 from workflows.messages import AlarmInput, DeliveryInput, StepInput, StepResult
 from workflows.notices import Alarm, Message, Notice, case_link, message_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
     from concurrent.futures import Executor
     from datetime import datetime
 
@@ -40,6 +41,25 @@ HOLD_RESULTS_AT_MOST = 1.0  # seconds
 # How stale the contact directory may be when a notice is routed (it is caught up from the log).
 DIRECTORY_MAX_AGE = 1.0  # seconds
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+# Seconds between a long step's heartbeats: within its timeout with room for a slow send.
+BEAT_EVERY = STEP_HEARTBEAT_TIMEOUT.total_seconds() * 0.6
+
+
+async def beating(work: Awaitable[T]) -> T:
+    """Await `work`, heartbeating while it lasts longer than a beat, so that Temporal runs a
+    step again elsewhere soon after its worker died and not before. A brief step sends no
+    beat at all, which matters when thousands wait at once."""
+    task = asyncio.ensure_future(work)
+    local = activity.info().is_local
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=BEAT_EVERY)
+            if done:
+                return task.result()
+            if not local:
+                activity.heartbeat()
+    finally:
+        task.cancel()  # the step itself was cancelled (e.g. the worker stops); no-op when done
 
 
 def alarm_of(file: ChildFile, notification_id: str, public_url: str, policy: Policy) -> Alarm:
@@ -98,7 +118,7 @@ class CaseActivities:
         self._judging += 1
         self._quiet.clear()
         try:
-            result = await loop.run_in_executor(self.executor, self._judge, step, now)
+            result = await beating(loop.run_in_executor(self.executor, self._judge, step, now))
         finally:
             self._judging -= 1
             if self._judging == 0:
@@ -122,7 +142,7 @@ class CaseActivities:
         loop = asyncio.get_running_loop()
         now = await loop.run_in_executor(self.executor, self.app.clock)
         while now < at:
-            await asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR))
+            await beating(asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR)))
             now = await loop.run_in_executor(self.executor, self.app.clock)
         return now
 

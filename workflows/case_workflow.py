@@ -4,7 +4,8 @@ The workflow owns time, never facts: the relay signals the case's deadlines at a
 when one falls due an activity asks the aggregate whether it was missed. It wakes a few
 seconds early (`CaseState.wake_early`) and the activity waits for the due time, because
 when many deadlines fall due together Temporal needs seconds to fire every timer and hand
-out every workflow task. Deterministic code only (`workflow.now()`, no I/O).
+out every task. The step is an ordinary activity, so its workflow task closes at once
+instead of staying open through the wait. Deterministic code only (`workflow.now()`, no I/O).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.deliveries import STEP_RETRY, STEP_TIMEOUT, deliver_all
+from workflows.deliveries import STEP_HEARTBEAT_TIMEOUT, STEP_RETRY, STEP_TIMEOUT, deliver_all
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
@@ -32,7 +33,8 @@ SIGNAL = "case_changed"
 # Bounds that keep a long case's history small: a new run carries the state over.
 MAX_HISTORY_EVENTS = 5_000
 MAX_SIGNALS_PER_RUN = 500
-
+# Workflows begun before steps became ordinary activities replay their local-activity steps.
+STEP_AS_ACTIVITY = "step-as-activity"
 
 
 def workflow_id(case_id: str) -> str:
@@ -174,12 +176,7 @@ class CaseWorkflow:
     ) -> None:
         try:
             try:
-                result: StepResult = await workflow.execute_local_activity(
-                    "record_step", StepInput(case_id, deadline_id, level, at),
-                    result_type=StepResult,
-                    start_to_close_timeout=STEP_TIMEOUT + self._early(),
-                    retry_policy=STEP_RETRY,
-                )
+                result = await self._record_step(StepInput(case_id, deadline_id, level, at))
             except (ActivityError, ApplicationError) as error:
                 # Only a lasting refusal gets here (retries are unlimited): no such case or
                 # deadline in the store. Stop watching it rather than asking again forever.
@@ -206,6 +203,25 @@ class CaseWorkflow:
         finally:
             self._busy.discard(deadline_id)
             self._wake = True
+
+    async def _record_step(self, step: StepInput) -> StepResult:
+        """Run the step. A local activity would hold the workflow task open while it waits
+        for the due time, and 10,000 such tasks held at once time out and replay; an
+        ordinary activity lets the task close. Its heartbeat timeout, not its wait, bounds
+        how late another worker takes over a step whose worker died."""
+        result: StepResult
+        if workflow.patched(STEP_AS_ACTIVITY):
+            result = await workflow.execute_activity(
+                "record_step", step, result_type=StepResult,
+                start_to_close_timeout=STEP_TIMEOUT + self._early(),
+                heartbeat_timeout=STEP_HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY,
+            )
+        else:
+            result = await workflow.execute_local_activity(
+                "record_step", step, result_type=StepResult,
+                start_to_close_timeout=STEP_TIMEOUT + self._early(), retry_policy=STEP_RETRY,
+            )
+        return result
 
     def _refused(self, deadline_id: str, error: ActivityError | ApplicationError) -> None:
         # A local activity's failure arrives as the ApplicationError itself.

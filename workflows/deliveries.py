@@ -18,6 +18,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import DeliveryInput
 
 STEP_TIMEOUT = timedelta(seconds=30)
+# A step's activity beats well within this while it waits or judges; a worker that dies is
+# noticed this long after its last beat, and the step runs again on another.
+STEP_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),

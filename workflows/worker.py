@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class WorkerConfig:
     activity_threads: int = 256
     workflow_threads: int = 64
     workflow_tasks: int = 10_000
+    activities: int = 10_000
     local_activities: int = 10_000
     cached_workflows: int = 10_000
     heartbeat_file: Path | None = None
@@ -77,19 +79,21 @@ class WorkerConfig:
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
     *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 10_000, local_activities: int = 10_000, pollers: int = 5,
+    workflow_tasks: int = 10_000, activities: int = 10_000, local_activities: int = 10_000,
+    pollers: int = 5,
     sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together.
 
-    Every thread pool is capped: `threads` run activities and the judgements of local
-    activities, `workflow_threads` run workflow activations (Temporal would otherwise make a
-    pool as large as `workflow_tasks`, one thread per slot).
+    Every thread pool is capped: `threads` run the blocking activities (deliveries) and the
+    steps' judgements, `workflow_threads` run workflow activations (Temporal would otherwise
+    make a pool as large as `workflow_tasks`, one thread per slot). `activities` is a count
+    of slots, not threads: a step waiting for its due time holds one on the event loop.
     """
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wardship_activity")
     # Read the contact directory now, so the first burst of due deadlines only catches up.
     app.contact_directory()
-    activities = CaseActivities(app, transports, executor, public_url)
+    steps = CaseActivities(app, transports, executor, public_url)
     digests = DigestActivities(app, transports, public_url)
     retention = RetentionActivities(app)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
@@ -99,28 +103,34 @@ def build_worker(
     # `workflow.now()` for time. The workflow tests run it unsandboxed too.
     runner: WorkflowRunner = (SandboxedWorkflowRunner() if sandboxed
                               else UnsandboxedWorkflowRunner())
-    return Worker(
-        client, task_queue=task_queue,
-        workflows=[CaseWorkflow, AlarmWorkflow, DigestWorkflow, RetentionWorkflow],
-        activities=activities.all() + digests.all() + retention.all(),
-        activity_executor=executor,
-        # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.
-        workflow_task_executor=ThreadPoolExecutor(max_workers=workflow_threads,
-                                                  thread_name_prefix="wardship_workflow"),
-        workflow_runner=runner,
-        # The application group-commits the saves, so many concurrent activities are cheap.
-        max_concurrent_activities=threads,
-        # A step's local activity, and its workflow task, hold their slots while it waits for
-        # the due time (the workflow wakes early): every deadline due within that window
-        # needs one of each, or it starts late. 10,000 due within 5 s is the design load.
-        max_concurrent_local_activities=local_activities,
-        max_concurrent_workflow_tasks=workflow_tasks,
-        # Above the number of live case workflows: an evicted workflow replays its whole
-        # history on its next task, just when its deadline falls due.
-        max_cached_workflows=max_cached_workflows,
-        max_concurrent_workflow_task_polls=pollers,
-        max_concurrent_activity_task_polls=pollers,
-    )
+    with warnings.catch_warnings():
+        # Temporal warns when there are more activity slots than threads; here the slots are
+        # meant for steps that wait on the event loop, and only deliveries take a thread.
+        warnings.filterwarnings("ignore", "Worker max_concurrent_activities", UserWarning)
+        return Worker(
+            client, task_queue=task_queue,
+            workflows=[CaseWorkflow, AlarmWorkflow, DigestWorkflow, RetentionWorkflow],
+            activities=steps.all() + digests.all() + retention.all(),
+            activity_executor=executor,
+            # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.
+            workflow_task_executor=ThreadPoolExecutor(max_workers=workflow_threads,
+                                                      thread_name_prefix="wardship_workflow"),
+            workflow_runner=runner,
+            # A step's activity holds its slot while it waits for the due time (the workflow
+            # wakes early): every deadline due within that window needs one, or it starts late.
+            # 10,000 due within the window is the design load. The application group-commits
+            # the saves, so many concurrent judgements are cheap.
+            max_concurrent_activities=activities,
+            # Local activities: routing an alarm, recording a failed delivery, and the steps of
+            # workflows begun before steps became ordinary activities.
+            max_concurrent_local_activities=local_activities,
+            max_concurrent_workflow_tasks=workflow_tasks,
+            # Above the number of live case workflows: an evicted workflow replays its whole
+            # history on its next task, just when its deadline falls due.
+            max_cached_workflows=max_cached_workflows,
+            max_concurrent_workflow_task_polls=pollers,
+            max_concurrent_activity_task_polls=pollers,
+        )
 
 
 async def connect(address: str, namespace: str, stop: asyncio.Event) -> Client | None:
@@ -176,8 +186,8 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
     worker = build_worker(
         client, app, transports, config.task_queue, threads=config.activity_threads,
         workflow_threads=config.workflow_threads, workflow_tasks=config.workflow_tasks,
-        local_activities=config.local_activities, max_cached_workflows=config.cached_workflows,
-        public_url=config.public_url,
+        activities=config.activities, local_activities=config.local_activities,
+        max_cached_workflows=config.cached_workflows, public_url=config.public_url,
     )
     relay = Relay(app, client, config.task_queue, wake_early=config.wake_early)
     replies = hotline_replies(app, config.hotline_reply_url, config.webhook_secret)

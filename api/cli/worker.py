@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         activity_threads=settings.worker_activity_threads,
         workflow_threads=settings.worker_workflow_threads,
         workflow_tasks=settings.worker_workflow_tasks,
+        activities=settings.worker_activities,
         local_activities=settings.worker_local_activities,
         cached_workflows=settings.worker_cached_workflows,
         heartbeat_file=settings.heartbeat_file, parent_pid=settings.worker_parent,

@@ -26,22 +26,25 @@ async def test_activity_and_workflow_threads_are_capped(
     # Without its own executor, Temporal makes one thread per workflow-task slot (10,000).
     assert max_workers(defaults["workflow_task_executor"]) == 64
     assert max_workers(defaults["activity_executor"]) == 256
-    assert defaults["max_concurrent_activities"] == 256
+    # Activity slots are counters: a step waiting for its due time holds one, not a thread.
+    assert defaults["max_concurrent_activities"] == 10_000
 
     settings = Settings(worker_activity_threads=8, worker_workflow_threads=4,
-                        worker_workflow_tasks=100, worker_local_activities=50,
+                        worker_workflow_tasks=100, worker_activities=200,
+                        worker_local_activities=50,
                         worker_cached_workflows=500)
     capped = build_worker(
         dev_server.client, app, {}, f"{task_queue}-capped",
         threads=settings.worker_activity_threads,
         workflow_threads=settings.worker_workflow_threads,
         workflow_tasks=settings.worker_workflow_tasks,
+        activities=settings.worker_activities,
         local_activities=settings.worker_local_activities,
         max_cached_workflows=settings.worker_cached_workflows,
     ).config()
     assert max_workers(capped["workflow_task_executor"]) == 4
     assert max_workers(capped["activity_executor"]) == 8
-    assert capped["max_concurrent_activities"] == 8
+    assert capped["max_concurrent_activities"] == 200
     assert capped["max_concurrent_workflow_tasks"] == 100
     assert capped["max_concurrent_local_activities"] == 50
     assert capped["max_cached_workflows"] == 500

@@ -1,4 +1,5 @@
-"""A worker killed while a woken step waits for its due time loses no deadline (real server)."""
+"""A step woken before its due time waits without holding its workflow task open, and a
+worker killed while it waits loses no deadline (real server)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import signal
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from temporalio.api.enums.v1 import EventType
 
 from domain.application import Wardship
 from domain.policy import load_policy
@@ -21,12 +24,14 @@ from tests.workflows.support import (
     seconds_policy_toml,
     start_workers,
 )
+from workflows.case_workflow import workflow_id
 from workflows.relay import Relay, create_tracking_table
 from workflows.worker import build_worker
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from temporalio.client import Client
     from temporalio.testing import WorkflowEnvironment
 
 KEY = base64.b64encode(b"wardship-crash-test-key-32-bytes").decode()
@@ -69,3 +74,41 @@ async def test_a_worker_killed_while_a_woken_step_waits_still_records_the_miss_o
         if doomed.poll() is None:
             doomed.kill()
         app.close()
+
+
+async def workflow_task_seconds(client: Client, case_id: object) -> list[float]:
+    """How long each workflow task of the case's workflow ran (started to completed, by the
+    server's clock), and -1 for each that timed out."""
+    started: dict[int, datetime] = {}
+    spans: list[float] = []
+    async for event in client.get_workflow_handle(workflow_id(str(case_id))).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            started[event.event_id] = event.event_time.ToDatetime()
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            began = started[event.workflow_task_completed_event_attributes.started_event_id]
+            spans.append((event.event_time.ToDatetime() - began).total_seconds())
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            spans.append(-1.0)
+    return spans
+
+
+async def test_a_woken_step_waits_for_its_due_time_without_holding_its_workflow_task(
+    dev_server: WorkflowEnvironment, app: Wardship, task_queue: str
+) -> None:
+    # Held open through the wait, 10,000 tasks due together time out and replay
+    # (docs/performance.md, the deadline burst); closed, each lasts milliseconds.
+    relay = Relay(app, dev_server.client, task_queue, wake_early=6.0)
+    stop = asyncio.Event()
+    async with build_worker(dev_server.client, app, {}, task_queue):
+        relay_task = asyncio.create_task(relay.run(stop))
+        case_id = open_red_report(app)
+        deadline_id, due_at = intake_deadline(app, case_id)
+        await eventually(lambda: f"{case_id}:{deadline_id}:L1" in notifications(app, case_id))
+        stop.set()
+        await relay_task
+    [missed] = events_named(app, case_id, "DeadlineMissed")
+    assert missed.occurred_at == due_at
+    spans = await workflow_task_seconds(dev_server.client, case_id)
+    assert spans
+    assert -1.0 not in spans, "a workflow task timed out"
+    assert max(spans) < 3.0, f"a workflow task stayed open {max(spans):.1f}s of the 6 s wait"
