@@ -171,10 +171,12 @@ def test_a_changed_link_record_or_event_in_the_target_fails_verification(
                     env=operator_env(db_url, tmp_path)).returncode == 0
     with psycopg.connect(target_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE wardship_reseal_links DISABLE TRIGGER USER")
-        # One byte of the old head: the record no longer matches its signature.
-        conn.execute("UPDATE wardship_reseal_links SET document = "
-                     "overlay(document placing '0' from strpos(document, 'old_head') + 11 "
-                     "for 1)")
+        # One hex digit of the old head, turned into another (a digit already 0 would stay
+        # as it was): the record no longer matches its signature.
+        conn.execute("UPDATE wardship_reseal_links SET document = overlay(document placing "
+                     "translate(substr(document, strpos(document, 'old_head') + 11, 1), "
+                     "'0123456789abcdef', '123456789abcdef0') "
+                     "from strpos(document, 'old_head') + 11 for 1)")
     checked = wardship("verify", "--links", env=operator_env(target_url, tmp_path))
     assert checked.returncode == 1
     assert "signature does not match" in checked.stdout
