@@ -2,16 +2,19 @@
 
 From the settings: the event store and its cipher, the master key provider, the deadline
 policy, and on PostgreSQL the listener that makes the process forget keys other processes
-destroy. The services never change the schema: only `wardship migrate`
-(`create_tables=True`, as the tables' owner) does.
+destroy, and the dropping of kept answers that name an erased child's records. The services
+never change the schema: only `wardship migrate` (`create_tables=True`, as the tables' owner)
+does.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from api.http.idempotency import forget_stored_answers
 from deploy.hsm import Pkcs11KeyProvider
 from deploy.outages import CONNECT_TIMEOUT
 from domain.application import Wardship
@@ -63,7 +66,17 @@ def bootstrap(
     ride_out_outages(app, pool_wait)
     if settings.database_url is not None:
         hear_destroyed_keys(app, settings.database_url)
+        forget_answers_on_erasure(app)
     return app
+
+
+def forget_answers_on_erasure(app: Wardship) -> None:
+    """Whenever this application destroys an erased child's keys, drop the kept answers to
+    idempotent requests that name the child's records: an answer may hold their personal
+    data, which must not outlive the keys."""
+    recorder = app.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        app.on_shred.append(functools.partial(forget_stored_answers, recorder.datastore))
 
 
 def key_provider(settings: Settings) -> KeyProvider | None:

@@ -135,6 +135,9 @@ class Wardship(Application[UUID], MonitoringCommands, PrivacyCommands):
         self.partition: str | None = self.env.get("PARTITION") or None
         # Machinery the wiring attaches to this application (api.bootstrap), stopped first.
         self.on_close: list[Callable[[], None]] = []
+        # Told the ids of the records whose keys an erasure destroyed (api.bootstrap drops
+        # the stored answers that name them).
+        self.on_shred: list[Callable[[list[str]], None]] = []
 
     def close(self) -> None:
         for stop in self.on_close:

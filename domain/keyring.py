@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -181,7 +181,8 @@ class KeyRow:
     """One row of the keys table: None `wrapped` once destroyed."""
 
     key_id: str
-    wrapped: bytes | None
+    # Left out of reprs, so that no traceback or log line carries a key, even a wrapped one.
+    wrapped: bytes | None = field(repr=False)
     master_key_id: str
     destroyed_at: datetime | None
 

@@ -40,6 +40,7 @@ class PrivacyCommands:
     if TYPE_CHECKING:  # provided by Wardship
         store: AggregateStore
         keyring: Keyring
+        on_shred: list[Callable[[list[str]], None]]
         recorder: Any
         repository: Any
         mapper: Any
@@ -184,9 +185,15 @@ class PrivacyCommands:
         erasures applied (destroying is idempotent)."""
         count = 0
         for event in self.erasures_in_log():
-            self._shred(list(event.key_ids), list(event.case_ids))
+            self.finish_erasure(event)
             count += 1
         return count
+
+    def finish_erasure(self, event: PersonalDataErased) -> None:
+        """Destroy the keys a recorded erasure names, again or for the first time: the
+        relay does it for every erasure in the log, so an approval whose process died
+        between recording it and destroying the keys still ends with the keys destroyed."""
+        self._shred(list(event.key_ids), list(event.case_ids))
 
     def erasures_in_log(self) -> Iterator[PersonalDataErased]:
         """Every erasure the log records, oldest first."""
@@ -252,11 +259,14 @@ class PrivacyCommands:
         return files
 
     def _shred(self, key_ids: list[str], case_ids: list[str]) -> None:
-        """Destroy the keys, and forget every aggregate this process holds that read them
-        (other processes forget them when they hear of the destroy: domain.key_listener)."""
+        """Destroy the keys, forget every aggregate this process holds that read them (other
+        processes forget them when they hear of the destroy: domain.key_listener), and tell
+        `on_shred`."""
         self.keyring.destroy(key_ids)
         # The key ids are the files' and monitoring records' own ids.
         self.store.forget([*key_ids, *case_ids])
+        for told in self.on_shred:
+            told([*key_ids, *case_ids])
 
 
 def _event(event: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@ idempotent (the workflow ignores versions it has seen), so a batch retried after
 between signalling and saving the position does no harm. Commands never wait on this.
 Every worker replica runs a relay, but only the one holding the relay lease relays; the
 others stand by and one takes over within a second or so when the holder goes away.
-A case whose events cannot be decoded or applied is parked (`projections.parked`), in the
-transaction that moves the position, and the relay goes on with the other cases.
+It also destroys the keys of each recorded erasure, so that one whose approving process died
+first still ends with them destroyed. A case whose events cannot be decoded or applied is
+parked (`projections.parked`), in the transaction that moves the position, and the relay goes
+on with the other cases.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from deploy.outages import Backoff
 from domain.child import ChildFile
+from domain.erasure import PersonalDataErased
 from domain.holders import HOLDER_EVENTS, NOTIFICATION_EVENTS
 from projections import parked
 from projections.parked import Decoder, Parking
@@ -63,6 +66,9 @@ SIGNALLED_TOPICS = frozenset(get_topic(cls) for cls in HOLDER_EVENTS) - frozense
     get_topic(cls) for cls in NOTIFICATION_EVENTS)
 # A pattern alarm on a child file starts the alarm's own workflow, which delivers it.
 ALARM_TOPIC = get_topic(ChildFile.PatternMatched)
+# A recorded erasure has its keys destroyed (again), in case the process that approved it
+# died before it destroyed them.
+ERASED_TOPIC = get_topic(PersonalDataErased)
 
 
 def case_state(
@@ -136,6 +142,9 @@ class Relay:
         signalled = [n for n in notifications if n.topic in SIGNALLED_TOPICS]
         states, parkings = await asyncio.to_thread(self._states, signalled)
         alarms, unreadable = self._alarms([n for n in notifications if n.topic == ALARM_TOPIC])
+        erasures = [n for n in notifications if n.topic == ERASED_TOPIC]
+        if erasures:
+            unreadable += await asyncio.to_thread(self._finish_erasures, erasures)
         refused = await asyncio.gather(*(self._signal_or_refused(*pair) for pair in states),
                                        *(self._start_alarm(alarm) for alarm in alarms))
         parkings += unreadable + [parking for parking in refused if parking is not None]
@@ -228,6 +237,15 @@ class Relay:
         alarms = [AlarmInput(str(event.originator_id), event.notification_id)
                   for event in map(decode, notifications) if event is not None]
         return alarms, decode.failures(self.consumer, notifications)
+
+    def _finish_erasures(self, notifications: list[Notification]) -> list[Parking]:
+        """Destroy the keys each recorded erasure names (destroying twice does no harm);
+        parkings for unreadable ones. A store that fails is raised: the batch is retried."""
+        decode = Decoder(self.app.mapper)
+        for event in map(decode, notifications):
+            if event is not None:
+                self.app.finish_erasure(cast("PersonalDataErased", event))
+        return decode.failures(self.consumer, notifications)
 
     async def _start_alarm(self, alarm: AlarmInput) -> None:
         """Start the alarm's workflow; one already started (a batch relayed again) is left."""

@@ -60,22 +60,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def reapply_erasures(settings: Settings) -> int:
-    """Destroy again the data keys of every erasure recorded in the restored log, and drop
-    the stored answers that name the erased records (`FORGET_ANSWERS`)."""
-    import psycopg
-
+    """Destroy again the data keys of every erasure recorded in the restored log, which
+    also drops the kept answers that name the erased records (api.bootstrap)."""
     from api.bootstrap import bootstrap
-    from api.http.idempotency import FORGET_ANSWERS
 
     app = bootstrap(settings, pool_size=1)
     try:
-        count = app.reapply_erasures()
-        erased = [i for e in app.erasures_in_log() for i in (*e.key_ids, *e.case_ids)]
+        return app.reapply_erasures()
     finally:
         app.close()
-    with psycopg.connect(str(settings.database_url)) as conn:
-        conn.execute(FORGET_ANSWERS, (erased,))
-    return count
 
 
 COMMAND = Command("restore", "load a backup into an empty database (then verify and rearm)",

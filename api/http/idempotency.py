@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Response
 from psycopg.types.json import Jsonb
@@ -82,6 +82,17 @@ FORGET_ANSWERS = (
 )
 
 
+def forget_stored_answers(datastore: Any, record_ids: Sequence[str]) -> None:
+    """Drop the answers kept in the database that name one of these records
+    (`FORGET_ANSWERS`); api.bootstrap has every application do it when an erasure destroys
+    keys, in whichever process (the API approving it, the relay finishing it, a restore)."""
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute("SELECT to_regclass('wardship_idempotency') AS t")
+        found = cursor.fetchone()
+        if found is not None and found["t"] is not None:  # not there before `migrate`
+            cursor.execute(FORGET_ANSWERS, (list(record_ids),))
+
+
 class IdempotencyStore:
     """Reservations and first answers in `wardship_idempotency` (a dict without a database)."""
 
@@ -143,15 +154,12 @@ class IdempotencyStore:
                 " AND status IS NULL", (subject, key),
             )
 
-    async def forget_answers_about(self, record_ids: Sequence[str]) -> None:
-        """Drop every stored answer naming one of these records (`FORGET_ANSWERS`)."""
-        if self._pool is None:
-            for place, (_, answer) in list(self._memory.items()):
-                if answer is not None and any(i.encode() in answer.body for i in record_ids):
-                    del self._memory[place]
-            return
-        async with self._pool.connection() as conn:
-            await conn.execute(FORGET_ANSWERS, (list(record_ids),))
+    def forget_answers_about(self, record_ids: Sequence[str]) -> None:
+        """Drop every answer kept in memory naming one of these records (the application's
+        `on_shred`, without a database; `forget_stored_answers` with one)."""
+        for place, (_, answer) in list(self._memory.items()):
+            if answer is not None and any(i.encode() in answer.body for i in record_ids):
+                del self._memory[place]
 
     def _reserve_in_memory(self, subject: str, key: str, digest: str) -> StoredAnswer | None:
         found = self._memory.get((subject, key))

@@ -124,12 +124,17 @@ class CaseServices:
 
     async def _open(self) -> bool:
         try:
-            self.app.state.wardship = await run_in_threadpool(functools.partial(
+            wardship = await run_in_threadpool(functools.partial(
                 bootstrap, self.settings, pool_size=EVENT_STORE_POOL_SIZE,
                 tuning=API_STORE_TUNING, pool_wait=EVENT_STORE_POOL_WAIT))
         except Exception as error:
             log.warning("event_store_unavailable", error_type=type(error).__name__)
             return False
+        if self.settings.database_url is None:
+            # Answers kept in memory go with an erased child's keys too (in the database,
+            # bootstrap sees to it).
+            wardship.on_shred.append(self.app.state.idempotency.forget_answers_about)
+        self.app.state.wardship = wardship
         return True
 
     async def _keep_trying(self) -> None:

@@ -13,7 +13,7 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.deps import AccessLogDep, App, CurrentUser, idempotency_store
+from api.deps import AccessLogDep, App, CurrentUser
 from api.http.domain_problems import domain_problem
 from api.http.idempotency import command_id
 from api.http.problems import Problem, problem_answers
@@ -94,10 +94,8 @@ async def approve_erasure(child_id: UUID, user: CurrentUser, app: App,
                           request: Request) -> Response:
     """A supervisor of the area, not the requester, approves: the erasure is recorded and the
     child's keys destroyed; from now on personal fields read `[已删除]`."""
+    # The kept answers naming the erased records go with the keys (`Wardship.on_shred`).
     view = await _run(request, child_id, functools.partial(app.approve_erasure, user, child_id))
-    erased = view["erased"]
-    await idempotency_store(request).forget_answers_about(
-        [*erased["key_ids"], *erased["case_ids"]])
     return OrjsonResponse(view)
 
 
