@@ -69,9 +69,10 @@ class Settings(BaseSettings):
     )
     temporal_namespace: str = "default"
     task_queue: str = "wardship-cases"
-    # Case workflows wake this many seconds before each due time and wait for it in the
-    # worker, so that a burst of deadlines is judged on time (docs/performance.md).
-    deadline_wake_early: float = Field(default=DEFAULT_WAKE_EARLY, ge=0.0, le=60.0)
+    # Case workflows wake up to this many seconds before each due time (each step at its own
+    # point of the window) and wait for it in the worker, so that a burst of deadlines is
+    # judged on time (docs/performance.md).
+    deadline_wake_early: float = Field(default=DEFAULT_WAKE_EARLY, ge=0.0, le=900.0)
 
     # Province partitions (docs/scale.md), as JSON: {"51": {"database_url": ...,
     # "temporal_namespace": ...}, ...}. The API serves them all, routing each request; empty:
@@ -167,7 +168,7 @@ class Settings(BaseSettings):
     # (docs/performance.md); a slot is a counter, not a thread.
     worker_activity_threads: int = Field(default=256, ge=1, le=1024)
     worker_workflow_threads: int = Field(default=64, ge=1, le=1024)
-    worker_workflow_tasks: int = Field(default=10_000, ge=1, le=20_000)
+    worker_workflow_tasks: int = Field(default=500, ge=1, le=20_000)
     worker_activities: int = Field(default=10_000, ge=1, le=20_000)
     worker_local_activities: int = Field(default=10_000, ge=1, le=20_000)
     worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)

@@ -47,8 +47,8 @@ BEAT_EVERY = STEP_HEARTBEAT_TIMEOUT.total_seconds() * 0.6
 
 async def beating(work: Awaitable[T]) -> T:
     """Await `work`, heartbeating while it lasts longer than a beat, so that Temporal runs a
-    step again elsewhere soon after its worker died and not before. A brief step sends no
-    beat at all, which matters when thousands wait at once."""
+    step again elsewhere soon after its worker died and not before. A brief judgement sends
+    no beat at all, which matters when thousands are judged at once."""
     task = asyncio.ensure_future(work)
     local = activity.info().is_local
     try:
@@ -142,7 +142,7 @@ class CaseActivities:
         loop = asyncio.get_running_loop()
         now = await loop.run_in_executor(self.executor, self.app.clock)
         while now < at:
-            await beating(asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR)))
+            await asyncio.sleep((at - now).total_seconds() * (1 + MAX_RATE_ERROR))
             now = await loop.run_in_executor(self.executor, self.app.clock)
         return now
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -33,8 +34,13 @@ SIGNAL = "case_changed"
 # Bounds that keep a long case's history small: a new run carries the state over.
 MAX_HISTORY_EVENTS = 5_000
 MAX_SIGNALS_PER_RUN = 500
-# Workflows begun before steps became ordinary activities replay their local-activity steps.
+# Workflows begun before steps became ordinary activities replay their local-activity steps,
+# and those begun before wake-ups were spread wake every step the whole window early.
 STEP_AS_ACTIVITY = "step-as-activity"
+SPREAD_WAKE = "spread-wake"
+# Share of the wake-early window over which steps' wake-ups are spread: a step wakes between
+# the whole window and a fifth of it before its time.
+SPREAD = 0.8
 
 
 def workflow_id(case_id: str) -> str:
@@ -55,6 +61,7 @@ class CaseWorkflow:
         self._signals = 0
         self._wake = False
         self._gone = False
+        self._spread = False
 
     @workflow.signal(name=SIGNAL)
     def case_changed(self, state: CaseState) -> None:
@@ -73,6 +80,7 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, start: CaseWorkflowInput) -> None:
+        self._spread = workflow.patched(SPREAD_WAKE)
         if start.state is not None and (
             self._state is None or start.state.version > self._state.version
         ):
@@ -109,6 +117,16 @@ class CaseWorkflow:
     def _early(self) -> timedelta:
         return timedelta(seconds=self._state.wake_early if self._state else 0.0)
 
+    def _lead(self, deadline_id: str, level: int) -> timedelta:
+        """How long before its time a step wakes. Deadlines due at one moment (a working
+        day's morning) must not all wake Temporal at one moment either: each step's lead is
+        spread over the window by a hash of the step, the same on every replay."""
+        early = self._early()
+        if not self._spread:
+            return early
+        fraction = zlib.crc32(f"{deadline_id}:{level}".encode()) / 0xFFFFFFFF
+        return early * (1 - SPREAD * fraction)
+
     def _delays(self) -> list[timedelta]:
         seconds = self._state.escalation_delays if self._state else []
         return [timedelta(seconds=s) for s in seconds] or [timedelta(0)]
@@ -136,18 +154,20 @@ class CaseWorkflow:
         """Steps to start now: (deadline id, due time, level, time to act), earliest first."""
         # Level 1 without delay is recorded with the miss itself: one activity, one save.
         first = 1 if self._delays()[0] <= timedelta(0) else 0
-        horizon = now + self._early()
         items = [(d.id, d.due_at, first, d.due_at) for d in self._open()
-                 if d.due_at <= horizon and d.id not in self._busy]
+                 if d.id not in self._busy and d.due_at - self._lead(d.id, first) <= now]
         items += [(r.deadline_id, r.due_at, r.level, r.at) for r in self._ladders.values()
-                  if r.at <= horizon and r.deadline_id not in self._busy]
+                  if r.deadline_id not in self._busy
+                  and r.at - self._lead(r.deadline_id, r.level) <= now]
         return sorted(items, key=lambda item: (item[1], item[0]))
 
     def _next_time(self) -> datetime | None:
-        times = [d.due_at for d in self._open() if d.id not in self._busy]
-        times += [r.at for r in self._ladders.values() if r.deadline_id not in self._busy]
-        earliest = min(times, default=None)
-        return None if earliest is None else earliest - self._early()
+        first = 1 if self._delays()[0] <= timedelta(0) else 0
+        times = [d.due_at - self._lead(d.id, first) for d in self._open()
+                 if d.id not in self._busy]
+        times += [r.at - self._lead(r.deadline_id, r.level) for r in self._ladders.values()
+                  if r.deadline_id not in self._busy]
+        return min(times, default=None)
 
     def _finished(self) -> bool:
         if self._gone:
@@ -207,14 +227,16 @@ class CaseWorkflow:
     async def _record_step(self, step: StepInput) -> StepResult:
         """Run the step. A local activity would hold the workflow task open while it waits
         for the due time, and 10,000 such tasks held at once time out and replay; an
-        ordinary activity lets the task close. Its heartbeat timeout, not its wait, bounds
-        how late another worker takes over a step whose worker died."""
+        ordinary activity lets the task close. It beats only once its time has come, so a
+        step whose worker died is run again elsewhere `STEP_HEARTBEAT_TIMEOUT` after its
+        time, however long it waited, and thousands waiting send no beats."""
         result: StepResult
         if workflow.patched(STEP_AS_ACTIVITY):
+            wait = max(step.at - workflow.now(), timedelta(0))
             result = await workflow.execute_activity(
                 "record_step", step, result_type=StepResult,
-                start_to_close_timeout=STEP_TIMEOUT + self._early(),
-                heartbeat_timeout=STEP_HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY,
+                start_to_close_timeout=wait + STEP_TIMEOUT,
+                heartbeat_timeout=wait + STEP_HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY,
             )
         else:
             result = await workflow.execute_local_activity(

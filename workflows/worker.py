@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import (
+    PollerBehaviorAutoscaling,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from deploy.heartbeat import Heartbeat
@@ -67,7 +72,7 @@ class WorkerConfig:
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
     workflow_threads: int = 64
-    workflow_tasks: int = 10_000
+    workflow_tasks: int = 500
     activities: int = 10_000
     local_activities: int = 10_000
     cached_workflows: int = 10_000
@@ -79,8 +84,8 @@ class WorkerConfig:
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
     *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 10_000, activities: int = 10_000, local_activities: int = 10_000,
-    pollers: int = 5,
+    workflow_tasks: int = 500, activities: int = 10_000, local_activities: int = 10_000,
+    pollers: int = 100,
     sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together.
@@ -124,12 +129,18 @@ def build_worker(
             # Local activities: routing an alarm, recording a failed delivery, and the steps of
             # workflows begun before steps became ordinary activities.
             max_concurrent_local_activities=local_activities,
+            # Few enough that every task taken is finished within its 10 s timeout: held by
+            # a burst's 2,000 results at once, some waited past it for the interpreter.
             max_concurrent_workflow_tasks=workflow_tasks,
             # Above the number of live case workflows: an evicted workflow replays its whole
             # history on its next task, just when its deadline falls due.
             max_cached_workflows=max_cached_workflows,
-            max_concurrent_workflow_task_polls=pollers,
-            max_concurrent_activity_task_polls=pollers,
+            # Each poll brings one task. A fixed 5 polls (1 on the shared queue) fetched ~40
+            # tasks a second, so 2,000 deadlines due together waited tens of seconds for
+            # their tasks and timed out on the sticky queue; the server tells the worker
+            # when more polls would find work.
+            workflow_task_poller_behavior=PollerBehaviorAutoscaling(maximum=pollers),
+            activity_task_poller_behavior=PollerBehaviorAutoscaling(maximum=pollers),
         )
 
 

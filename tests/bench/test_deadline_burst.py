@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from eventsourcing.postgres import PostgresTrackingRecorder
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -41,6 +41,7 @@ from tests.bench.test_deadline_latency import CommitWatch, recorded
 from tests.conftest import new_database
 from tests.workflows.support import open_red_report, seconds_policy_toml, start_workers
 from workflows.case_workflow import CaseWorkflow, workflow_id
+from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import TRACKING_TABLE, create_tracking_table
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ ROUNDS = [int(n) for n in os.environ.get("BURST_PROCESSES", "1,2").split(",")]
 LEAD = float(os.environ.get("BURST_LEAD", "540"))
 AFTER_DUE = 240  # seconds a round waits past the due time for the last notification
 WORKER_ENV = dict(pair.split("=", 1) for pair in os.environ.get("BURST_WORKER_ENV", "").split())
+WAKE_EARLY = float(WORKER_ENV.get("WARDSHIP_DEADLINE_WAKE_EARLY", DEFAULT_WAKE_EARLY))
 CIPHER_KEY = base64.b64encode(b"wardship-benchmark-key-32-bytes!").decode()
 WFT_TIMED_OUT = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
 WFT_FAILED = EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
@@ -71,10 +73,12 @@ class Round:
     visible: list[float] = field(default_factory=list)
     judged: list[float] = field(default_factory=list)
     timed_out: int = 0
+    sticky_timed_out: int = 0
     failed: int = 0
     longest_task: float = 0.0
     tasks_over_5s: int = 0
     worker_cpu: float = 0.0
+    slowest: str = ""
 
     def summary(self) -> str:
         def spread(values: list[float]) -> str:
@@ -91,9 +95,12 @@ class Round:
                 f"average (1 min) {loads}, workflows idle {self.ready_before_due:.0f}s before due\n"
                 f"  due -> notification visible: {spread(self.visible)}\n"
                 f"  due -> judged by the case:   {spread(self.judged)}\n"
-                f"  workflow tasks timed out {self.timed_out}, failed {self.failed}; longest "
+                f"  workflow tasks timed out running {self.timed_out}, waiting on a worker's "
+                f"sticky queue {self.sticky_timed_out}, failed {self.failed}; longest "
                 f"{self.longest_task:.1f}s, {self.tasks_over_5s} over 5 s\n"
-                f"  worker CPU (all its processes, whole round) {self.worker_cpu:.0f}s")
+                f"  worker CPU (all its processes, whole round) {self.worker_cpu:.0f}s\n"
+                f"  the last case judged, its workflow's history against the due time:\n"
+                f"{self.slowest}")
 
 
 def relay_position(app: Wardship) -> int:
@@ -144,13 +151,27 @@ async def task_record(client: Client, case_ids: list[UUID], measured: Round) -> 
                                     .started_event_id]
                     longest.append((event.event_time.ToDatetime() - began).total_seconds())
                 elif event.event_type == WFT_TIMED_OUT:
-                    measured.timed_out += 1
+                    if (event.workflow_task_timed_out_event_attributes.timeout_type
+                            == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START):
+                        measured.sticky_timed_out += 1  # not picked up in time; rescheduled
+                    else:
+                        measured.timed_out += 1
                 elif event.event_type == WFT_FAILED:
                     measured.failed += 1
 
     await asyncio.gather(*(read(case_id) for case_id in case_ids))
     measured.longest_task = max(longest, default=0.0)
     measured.tasks_over_5s = sum(1 for seconds in longest if seconds > 5)
+
+
+async def timeline(client: Client, case_id: UUID, due_at: datetime) -> str:
+    """The Temporal history of one case's workflow, each event's time against the due time."""
+    lines = []
+    async for event in client.get_workflow_handle(workflow_id(str(case_id))).fetch_history_events():
+        at = event.event_time.ToDatetime().replace(tzinfo=UTC)
+        lines.append(f"    {(at - due_at).total_seconds():+8.2f}s "
+                     f"{EventType.Name(event.event_type).removeprefix('EVENT_TYPE_')}")
+    return "\n".join(lines)
 
 
 def children_cpu() -> float:
@@ -178,7 +199,7 @@ async def one_round(processes: int, database_url: str, policy: Path, workdir: Pa
         cpu_before = children_cpu()
         [worker] = await asyncio.to_thread(
             start_workers, 1, env.client, "burst", database_url=url, cipher_key=CIPHER_KEY,
-            policy=policy, workdir=workdir, processes=processes)
+            policy=policy, workdir=workdir, processes=processes, wake_early=WAKE_EARLY)
         try:
             await wait_until_idle(env.client, app, case_ids, due_at)
             measured.ready_before_due = (due_at - datetime.now(UTC)).total_seconds()
@@ -198,6 +219,9 @@ async def one_round(processes: int, database_url: str, policy: Path, workdir: Pa
                                 for n in found]
             measured.judged = [(event.timestamp - due_at).total_seconds() for event in events]
             await task_record(env.client, case_ids, measured)
+            if events:
+                slowest = max(events, key=lambda event: event.timestamp)
+                measured.slowest = await timeline(env.client, slowest.originator_id, due_at)
         finally:
             worker.terminate()
             try:

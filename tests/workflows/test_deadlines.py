@@ -217,7 +217,8 @@ async def test_a_workflow_for_a_case_the_store_does_not_know_ends_instead_of_ret
         await env.sleep(timedelta(seconds=5))
         await asyncio.wait_for(handle.result(), timeout=30)
     steps = [e async for e in handle.fetch_history_events()
-             if e.HasField("marker_recorded_event_attributes")]
+             if e.HasField("activity_task_scheduled_event_attributes")
+             and e.activity_task_scheduled_event_attributes.activity_type.name == "record_step"]
     assert len(steps) == 1
 
 
