@@ -112,13 +112,24 @@ class CaseActivities:
 
     @activity.defn(name="record_step")
     async def record_step(self, step: StepInput) -> StepResult:
-        """Wait until the service's clock reaches the step's time, then let the case judge it."""
+        """Wait until the service's clock reaches the step's time, then let the case judge it.
+
+        It heartbeats only from its time on (its timeout is the wait plus
+        `STEP_HEARTBEAT_TIMEOUT`): thousands of steps waiting send no beats, and a step
+        queued behind a burst's other judgements is not taken for dead."""
+        loop = asyncio.get_running_loop()
+        now = await loop.run_in_executor(self.executor, self.app.clock)
+        if now < step.at:
+            await asyncio.sleep((step.at - now).total_seconds() * (1 + MAX_RATE_ERROR))
+        return await beating(self._judge_at(step))
+
+    async def _judge_at(self, step: StepInput) -> StepResult:
         now = await self._time_at_least(step.at)
         loop = asyncio.get_running_loop()
         self._judging += 1
         self._quiet.clear()
         try:
-            result = await beating(loop.run_in_executor(self.executor, self._judge, step, now))
+            result = await loop.run_in_executor(self.executor, self._judge, step, now)
         finally:
             self._judging -= 1
             if self._judging == 0:

@@ -226,8 +226,9 @@ async def test_a_workflow_woken_early_still_judges_at_the_due_time(
     time_skipping_env: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
     env = time_skipping_env
-    # Workflows wake 5 s before each due time and their step waits for it in the worker.
-    relay = Relay(app, env.client, task_queue, wake_early=5.0)
+    # The workflow wakes 5-25 s before the due time (10 s away: at once, or within 5 s)
+    # and its step waits for it in the worker.
+    relay = Relay(app, env.client, task_queue, wake_early=25.0)
     async with build_worker(env.client, app, {}, task_queue):
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, due_at = intake_deadline(app, case_id)

@@ -45,10 +45,11 @@ async def test_a_worker_killed_while_a_woken_step_waits_still_records_the_miss_o
     app = Wardship(env=event_store_env(db_url, KEY), policy=load_policy(policy))
     create_tracking_table(app)
     [doomed] = start_workers(1, dev_server.client, task_queue, database_url=db_url,
-                             cipher_key=KEY, policy=policy, workdir=tmp_path, wake_early=5.0)
+                             cipher_key=KEY, policy=policy, workdir=tmp_path, wake_early=25.0)
     stop = asyncio.Event()
     try:
-        # That worker relays the new case; its workflow wakes 3 s in and waits for 8 s.
+        # That worker relays the new case; its workflow wakes 5-25 s before the due time 8 s
+        # away (at once), and its step waits.
         case_id = open_red_report(app)
         deadline_id, due_at = intake_deadline(app, case_id)
         await asyncio.sleep(max((due_at - datetime.now(UTC)).total_seconds() - 2, 0))
@@ -59,7 +60,7 @@ async def test_a_worker_killed_while_a_woken_step_waits_still_records_the_miss_o
         # A new worker (its relay takes over the lease) picks the workflow up after
         # Temporal's task timeout and the step runs again.
         started = time.monotonic()
-        relay = Relay(app, dev_server.client, task_queue, wake_early=5.0)
+        relay = Relay(app, dev_server.client, task_queue, wake_early=25.0)
         async with build_worker(dev_server.client, app, {}, task_queue):
             relay_task = asyncio.create_task(relay.run(stop))
             level_1 = f"{case_id}:{deadline_id}:L1"
