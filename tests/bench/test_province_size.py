@@ -4,7 +4,7 @@ the worker's and the Temporal server's memory, the store's size on disk, the p99
 overdue board and of case search, and the API's action rate at that size beside the minimal
 endpoint measured in the same run.
 
-Run with `./run bench -k province_size` (about 10 minutes at full size on 2 cores);
+Run with `./run bench -k province_size` (about 35 minutes at full size on 2 cores);
 `PROVINCE_FILES=20000 PROVINCE_CASES=5000` for a quick look.
 """
 
