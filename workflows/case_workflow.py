@@ -127,6 +127,11 @@ class CaseWorkflow:
         fraction = zlib.crc32(f"{deadline_id}:{level}".encode()) / 0xFFFFFFFF
         return early * (1 - SPREAD * fraction)
 
+    def _first_level(self) -> int:
+        """The level a deadline's first step records: level 1 without delay is recorded with
+        the miss itself (one activity, one save), else the miss alone (level 0)."""
+        return 1 if self._delays()[0] <= timedelta(0) else 0
+
     def _delays(self) -> list[timedelta]:
         seconds = self._state.escalation_delays if self._state else []
         return [timedelta(seconds=s) for s in seconds] or [timedelta(0)]
@@ -152,8 +157,7 @@ class CaseWorkflow:
 
     def _due(self, now: datetime) -> list[tuple[str, datetime, int, datetime]]:
         """Steps to start now: (deadline id, due time, level, time to act), earliest first."""
-        # Level 1 without delay is recorded with the miss itself: one activity, one save.
-        first = 1 if self._delays()[0] <= timedelta(0) else 0
+        first = self._first_level()
         items = [(d.id, d.due_at, first, d.due_at) for d in self._open()
                  if d.id not in self._busy and d.due_at - self._lead(d.id, first) <= now]
         items += [(r.deadline_id, r.due_at, r.level, r.at) for r in self._ladders.values()
@@ -162,7 +166,7 @@ class CaseWorkflow:
         return sorted(items, key=lambda item: (item[1], item[0]))
 
     def _next_time(self) -> datetime | None:
-        first = 1 if self._delays()[0] <= timedelta(0) else 0
+        first = self._first_level()
         times = [d.due_at - self._lead(d.id, first) for d in self._open()
                  if d.id not in self._busy]
         times += [r.at - self._lead(r.deadline_id, r.level) for r in self._ladders.values()

@@ -130,10 +130,9 @@ class CaseServices:
         except Exception as error:
             log.warning("event_store_unavailable", error_type=type(error).__name__)
             return False
-        if self.settings.database_url is None:
-            # Answers kept in memory go with an erased child's keys too (in the database,
-            # bootstrap sees to it).
-            wardship.on_shred.append(self.app.state.idempotency.forget_answers_about)
+        # Answers kept in memory go with an erased child's keys too (those in the database
+        # bootstrap sees to; with one, none are kept in memory).
+        wardship.on_shred.append(self.app.state.idempotency.forget_answers_about)
         self.app.state.wardship = wardship
         return True
 
