@@ -12,7 +12,7 @@ from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import jurisdiction_prefix
 from api.routes.answers import AccessPage
-from api.routes.params import Instant  # noqa: TC001 (FastAPI reads query types at run time)
+from api.routes.params import NO_NUL_PATTERN, Instant
 
 router = APIRouter(prefix="/v1/access", tags=["inspection"])
 
@@ -22,9 +22,9 @@ router = APIRouter(prefix="/v1/access", tags=["inspection"])
 async def access_log(
     user: Auditor, pool: Pool,
     resource_type: Literal["case", "child"] | None = None,
-    resource_id: Annotated[str | None, Query(max_length=100)] = None,
-    child_id: Annotated[str | None, Query(max_length=100)] = None,
-    subject: Annotated[str | None, Query(max_length=200)] = None,
+    resource_id: Annotated[str | None, Query(max_length=100, pattern=NO_NUL_PATTERN)] = None,
+    child_id: Annotated[str | None, Query(max_length=100, pattern=NO_NUL_PATTERN)] = None,
+    subject: Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)] = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
     since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from api.routes.params import NO_NUL_PATTERN, SOME_TEXT_PATTERN
 from domain.actors import CLOCK_SKEW
 from domain.child import resident_id_is_valid
 from domain.codes import (
@@ -51,15 +52,25 @@ def _storable(value: str) -> str:
     return value
 
 
-# The schemas state what `_storable` and `_in_range` refuse, so that clients keep within them.
-NO_NUL = Field(json_schema_extra={"pattern": "^[^\\x00\\ud800-\\udfff]*$"})
+def _not_blank(value: str) -> str:
+    # The domain refuses a name or reason of spaces alone; the schema says so by its pattern.
+    if not value.strip():
+        raise ValueError("write some text: spaces alone are blank")
+    return value
+
+
+# The schemas state what `_storable`, `_not_blank` and `_in_range` refuse, so that clients
+# keep within them.
+NO_NUL = Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
+SOME_TEXT = Field(json_schema_extra={"pattern": SOME_TEXT_PATTERN})
 Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable), NO_NUL]
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable), NO_NUL,
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable),
+    AfterValidator(_not_blank), SOME_TEXT,
 ]
 Required = Annotated[
     str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=False),
-    AfterValidator(_storable), NO_NUL,
+    AfterValidator(_storable), AfterValidator(_not_blank), SOME_TEXT,
 ]
 # 2, 4, 6, 9 or 12 digits under one of the 34 provinces.
 def _resident_id(value: str) -> str:

@@ -12,6 +12,7 @@ from api.http.problems import problem_answers
 from api.http.responses import OrjsonResponse
 from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
 from api.routes.answers import CasePage
+from api.routes.params import NO_NUL_PATTERN
 from domain.codes import ChildCategory, Grade, Stage  # noqa: TC001 (FastAPI reads query types)
 from projections.cases import search
 
@@ -24,7 +25,7 @@ async def search_cases(
     user: Reader, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
     stage: Stage | None = None, grade: Grade | None = None,
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
-    assignee: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)] = None,
     category: ChildCategory | None = None, overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import (
     AccessLogDep,
@@ -36,6 +36,7 @@ from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command, store_call
 from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
 from api.routes.answers import ChildFile, MergedFile
+from api.routes.case_models import Required  # noqa: TC001 (pydantic reads field types at run time)
 from api.routes.cases import HEADER_PARAMETERS, idempotency_key
 from api.routes.monitoring_models import (
     LedgerPage,
@@ -161,7 +162,7 @@ class MergeChildFiles(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["merge_child_files"]
     into: UUID
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    reason: Annotated[Required, Field(max_length=2000)]
 
 
 ChildAction = Annotated[

@@ -20,6 +20,7 @@ from api.readmodels import (
     wait_for,
 )
 from api.routes.answers import DeadlineBoard
+from api.routes.params import NO_NUL_PATTERN
 from projections.deadlines import BoardStatus, board
 from projections.inbox import addressed_codes
 
@@ -32,7 +33,7 @@ async def list_deadlines(
     user: Reader, app: App, pool: Pool, min_position: MinPosition, access_log: AccessLogDep,
     status: BoardStatus = "overdue",
     jurisdiction: Annotated[str | None, Query(max_length=12, pattern=r"^\d+$")] = None,
-    kind: Annotated[str | None, Query(max_length=40)] = None,
+    kind: Annotated[str | None, Query(max_length=40, pattern=NO_NUL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrjsonResponse:

@@ -27,6 +27,15 @@ def _written_as(pattern: str, example: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+# Text PostgreSQL can hold, i.e. without NUL. Lone surrogates are not Unicode text at all
+# (RFC 8259 8.2), so no pattern names them: a class of surrogates is refused by ECMA-262 `u`
+# and Rust validators, which then check nothing. Bodies refuse them with a 422.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# What `str.strip` takes away (all of it below U+3001), in escapes that every dialect reads.
+_SPACES = "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x3001)) if c.isspace())
+# Text with some character that is neither NUL nor a space: what the domain finds not blank.
+SOME_TEXT_PATTERN = rf"^[^\x00]*[^\x00{_SPACES}][^\x00]*$"
+
 # A time with its UTC offset, e.g. 2026-11-20T09:00:00+08:00 (`format: date-time`).
 Instant = Annotated[datetime, _written_as(f"{_DATE}[Tt]{_TIME}", "2026-11-20T09:00:00+08:00")]
 # A calendar day, e.g. 2026-11-20 (`format: date`).

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import jsonschema_rs
 import psycopg
 
 from api.cli import main as wardship
 from tests.api.support import LESHAN_VILLAGE, Api, api, case_body, recently
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pytest
 
 __all__ = ["api"]
@@ -199,6 +202,41 @@ class TestBadInput:
             assert response.json()["errors"][0]["loc"][0] == "header"
         assert api.client.get(f"/v1/cases/{case['id']}",
                               headers=api.auth()).json()["version"] == case["version"]
+
+    def test_the_schema_and_the_api_agree_on_blank_names(self, api: Api) -> None:
+        pattern = api.client.get("/openapi.json").json()["components"]["schemas"][
+            "AcceptReport"]["properties"]["assignee"]["pattern"]
+        case = api.open_case()
+        for name in ("cw-2", " cw-2 ", "\u000b", "\u3000", " \t"):
+            allowed = jsonschema_rs.Draft202012Validator({"pattern": pattern}).is_valid(name)
+            response = api.act(case["id"], {"action": "assign", "assignee": name})
+            assert (response.status_code == 200) is allowed, (name, response.text)
+            assert allowed or response.json()["code"] == "invalid_request", name
+
+    def test_nul_in_a_search_filter_is_422_not_a_fault(self, api: Api) -> None:
+        inspector = api.auth("in-1", ["inspector"])
+        for path, name in (("/v1/access", "subject"), ("/v1/access", "resource_id"),
+                           ("/v1/cases", "assignee"), ("/v1/deadlines", "kind")):
+            response = api.client.get(path, params={name: "a\x00b"}, headers=inspector)
+            assert response.status_code == 422, (path, name, response.text)
+            assert response.json()["code"] == "invalid_request"
+
+    def test_every_pattern_in_the_schema_is_one_other_validators_read(self, api: Api) -> None:
+        """A pattern a Rust or ECMA-262 `u` validator cannot compile checks nothing there."""
+        document = api.client.get("/openapi.json").json()
+        for pattern in set(_patterns(document)):
+            jsonschema_rs.Draft202012Validator({"pattern": pattern})
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for value in node.values():
+            yield from _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _patterns(value)
 
 
 class TestTokens:
