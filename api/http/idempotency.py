@@ -10,6 +10,7 @@ already recorded under that id instead of recording it twice.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from fastapi import Response
 from psycopg.types.json import Jsonb
 
 from api.http.problems import Problem
+from domain.keyring import KEYS_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -71,6 +73,18 @@ def in_progress() -> Problem:
     )
 
 
+# The records an answer names: every id in it. A data key's id is its file's or monitoring
+# record's id (domain.keyring), and answers name the child file they are about.
+_IDS = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Share-locks the keys of the records an answer names, and says which were destroyed. The lock
+# orders keeping an answer against an erasure of what it names: a destroy under way is waited
+# for and seen here; one that comes later waits for this answer to be kept, and the erasure's
+# forgetting (`FORGET_ANSWERS`, after the destroy) then finds it.
+_DESTROYED_KEYS = (
+    f"SELECT destroyed_at IS NOT NULL FROM {KEYS_TABLE} WHERE key_id = ANY(%s)"  # noqa: S608
+    " FOR SHARE")
+
+
 # Drops the first answers that name any of the given records: an answer may hold their
 # personal data (a case's closed reason, a monitoring record's risk reason), which must not
 # outlive the key an erasure destroys. A retry of such a request then runs again (its
@@ -99,6 +113,7 @@ class IdempotencyStore:
     def __init__(self, pool: AsyncConnectionPool | None) -> None:
         self._pool = pool
         self._memory: dict[tuple[str, str], tuple[str, StoredAnswer | None]] = {}
+        self._forgotten: set[str] = set()  # records erased, without a database
 
     async def reserve(self, subject: str, key: str, digest: str) -> StoredAnswer | None:
         """None: this request owns the key and must run; else the stored first answer."""
@@ -131,12 +146,23 @@ class IdempotencyStore:
         return StoredAnswer(status, dict(headers or {}), bytes(body))
 
     async def complete(self, subject: str, key: str, answer: StoredAnswer) -> None:
-        """Keep the first answer for retries."""
+        """Keep the first answer for retries, unless an erasure destroyed the key of a record
+        it names while it was made: then free the key, so a retry runs again and reads erased
+        (its command id finds what it recorded)."""
+        named = sorted({found.decode() for found in _IDS.findall(answer.body)})
         if self._pool is None:
             digest, _ = self._memory[(subject, key)]
-            self._memory[(subject, key)] = (digest, answer)
+            if self._forgotten.isdisjoint(named):
+                self._memory[(subject, key)] = (digest, answer)
+            else:
+                del self._memory[(subject, key)]
             return
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
+            destroyed = await (await conn.execute(_DESTROYED_KEYS, (named,))).fetchall()
+            if any(erased for (erased,) in destroyed):
+                await conn.execute("DELETE FROM wardship_idempotency WHERE subject = %s"
+                                   " AND key = %s", (subject, key))
+                return
             await conn.execute(
                 "UPDATE wardship_idempotency SET status = %s, headers = %s, body = %s"
                 " WHERE subject = %s AND key = %s",
@@ -156,7 +182,9 @@ class IdempotencyStore:
 
     def forget_answers_about(self, record_ids: Sequence[str]) -> None:
         """Drop every answer kept in memory naming one of these records (the application's
-        `on_shred`, without a database; `forget_stored_answers` with one)."""
+        `on_shred`, without a database; `forget_stored_answers` with one), and keep none
+        naming them from now on."""
+        self._forgotten.update(record_ids)
         for place, (_, answer) in list(self._memory.items()):
             if answer is not None and any(i.encode() in answer.body for i in record_ids):
                 del self._memory[place]

@@ -4,9 +4,11 @@ and the stored first answer of the action that recorded the reason."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from tests.api.support import LESHAN_TOWNSHIP, Api, api, project, recently
 from tests.ui.support import sign_in
@@ -102,3 +104,34 @@ def test_a_restore_drops_the_stored_answers_naming_erased_records(api: Api) -> N
         assert reapply_erasures(api.settings) == 1
         kept = conn.execute("SELECT key FROM wardship_idempotency").fetchall()
     assert kept == [("k-2",)]
+
+
+def test_an_answer_made_before_the_erasure_and_kept_after_it_is_not_kept(api: Api) -> None:
+    """The race: a request about the child reads it before the erasure, and its answer comes
+    to be kept after the erasure dropped the kept answers."""
+    from api.http.idempotency import IdempotencyStore, StoredAnswer
+
+    view = api.open_case(child={**CHILD, "name": "Test Child T"})
+    assert api.act(view["id"], {"action": "screen_out", "reason": REASON}).status_code == 200
+    made = StoredAnswer(200, {}, f'{{"child_id":"{view["child_id"]}","closed_reason":'
+                                 f'"{REASON}"}}'.encode())
+
+    async def keep(step: str) -> StoredAnswer | None:
+        async with AsyncConnectionPool(str(api.settings.database_url), open=False) as pool:
+            store = IdempotencyStore(pool)
+            if step == "reserve":
+                return await store.reserve("cw-1", "k-late", "h")
+            await store.complete("cw-1", "k-late", made)
+            return await store.reserve("cw-1", "k-late", "h")
+
+    assert asyncio.run(keep("reserve")) is None
+    assert api.client.post(f"/v1/children/{view['child_id']}/erasure", headers=api.auth(),
+                           json={"reason": "retention"}).status_code == 200
+    assert api.client.post(f"/v1/children/{view['child_id']}/erasure/approval",
+                           headers=api.auth("sv-1", ["supervisor"])).status_code == 200
+    # A retry runs again (and reads erased) instead of getting the answer with the reason.
+    assert asyncio.run(keep("complete")) is None
+    with psycopg.connect(str(api.settings.database_url)) as conn:
+        bodies = [bytes(body) for (body,) in conn.execute(
+            "SELECT body FROM wardship_idempotency WHERE body IS NOT NULL").fetchall()]
+    assert not [body for body in bodies if REASON.encode() in body]
