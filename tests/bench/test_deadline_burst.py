@@ -61,6 +61,7 @@ WFT_TIMED_OUT = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
 WFT_FAILED = EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
 WFT_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
 WFT_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+ACTIVITY_STARTED = EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
 
 
 @dataclass
@@ -79,6 +80,8 @@ class Round:
     tasks_over_5s: int = 0
     worker_cpu: float = 0.0
     slowest: str = ""
+    # Steps run more than once, by what ended the attempt before the last (e.g. a timeout).
+    steps_again: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         def spread(values: list[float]) -> str:
@@ -98,6 +101,8 @@ class Round:
                 f"  workflow tasks timed out running {self.timed_out}, waiting on a worker's "
                 f"sticky queue {self.sticky_timed_out}, failed {self.failed}; longest "
                 f"{self.longest_task:.1f}s, {self.tasks_over_5s} over 5 s\n"
+                f"  steps run more than once, by what ended the attempt before: "
+                f"{self.steps_again or 'none'}\n"
                 f"  worker CPU (all its processes, whole round) {self.worker_cpu:.0f}s\n"
                 f"  the last case judged, its workflow's history against the due time:\n"
                 f"{self.slowest}")
@@ -134,8 +139,9 @@ async def wait_until_idle(client: Client, app: Wardship, case_ids: list[UUID],
 
 
 async def task_record(client: Client, case_ids: list[UUID], measured: Round) -> None:
-    """Workflow tasks that timed out or failed, from every workflow's history, and the
-    longest (started to completed, by the server's clock)."""
+    """Workflow tasks that timed out or failed, from every workflow's history, the longest
+    (started to completed, by the server's clock), and the steps that needed a second
+    attempt (a history keeps an activity's last attempt, and why the one before it ended)."""
     limit = asyncio.Semaphore(32)
     longest: list[float] = []
 
@@ -158,6 +164,14 @@ async def task_record(client: Client, case_ids: list[UUID], measured: Round) -> 
                         measured.timed_out += 1
                 elif event.event_type == WFT_FAILED:
                     measured.failed += 1
+                elif event.event_type == ACTIVITY_STARTED:
+                    attributes = event.activity_task_started_event_attributes
+                    if attributes.attempt > 1:
+                        cause = attributes.last_failure
+                        why = (TimeoutType.Name(cause.timeout_failure_info.timeout_type)
+                               if cause.HasField("timeout_failure_info") else
+                               cause.message[:60] or "failure")
+                        measured.steps_again[why] = measured.steps_again.get(why, 0) + 1
 
     await asyncio.gather(*(read(case_id) for case_id in case_ids))
     measured.longest_task = max(longest, default=0.0)
@@ -169,8 +183,10 @@ async def timeline(client: Client, case_id: UUID, due_at: datetime) -> str:
     lines = []
     async for event in client.get_workflow_handle(workflow_id(str(case_id))).fetch_history_events():
         at = event.event_time.ToDatetime().replace(tzinfo=UTC)
+        attempt = (f" (attempt {event.activity_task_started_event_attributes.attempt})"
+                   if event.event_type == ACTIVITY_STARTED else "")
         lines.append(f"    {(at - due_at).total_seconds():+8.2f}s "
-                     f"{EventType.Name(event.event_type).removeprefix('EVENT_TYPE_')}")
+                     f"{EventType.Name(event.event_type).removeprefix('EVENT_TYPE_')}{attempt}")
     return "\n".join(lines)
 
 
