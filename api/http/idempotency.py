@@ -79,7 +79,8 @@ _IDS = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 # Share-locks the keys of the records an answer names, and says which were destroyed. The lock
 # orders keeping an answer against an erasure of what it names: a destroy under way is waited
 # for and seen here; one that comes later waits for this answer to be kept, and the erasure's
-# forgetting (`FORGET_ANSWERS`, after the destroy) then finds it.
+# forgetting (`FORGET_ANSWERS`, after the destroy) then finds it. A key never made has no row
+# to lock, and guards no personal data either.
 _DESTROYED_KEYS = (
     f"SELECT destroyed_at IS NOT NULL FROM {KEYS_TABLE} WHERE key_id = ANY(%s)"  # noqa: S608
     " FOR SHARE")
