@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.deliveries import STEP_HEARTBEAT_TIMEOUT, STEP_RETRY, STEP_TIMEOUT, deliver_all
+from workflows.deliveries import (
+    STEP_HEARTBEAT_TIMEOUT,
+    STEP_RETRY,
+    STEP_RUN_LIMIT,
+    STEP_TIMEOUT,
+    deliver_all,
+)
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
@@ -239,7 +245,7 @@ class CaseWorkflow:
             wait = max(step.at - workflow.now(), timedelta(0))
             result = await workflow.execute_activity(
                 "record_step", step, result_type=StepResult,
-                start_to_close_timeout=wait + STEP_TIMEOUT,
+                start_to_close_timeout=wait + STEP_RUN_LIMIT,
                 heartbeat_timeout=wait + STEP_HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY,
             )
         else:

@@ -25,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -45,7 +46,6 @@ from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import TRACKING_TABLE, create_tracking_table
 
 if TYPE_CHECKING:
-    from pathlib import Path
     from uuid import UUID
 
     from temporalio.client import Client
@@ -79,6 +79,7 @@ class Round:
     longest_task: float = 0.0
     tasks_over_5s: int = 0
     worker_cpu: float = 0.0
+    server_cpu: float = 0.0
     slowest: str = ""
     # Steps run more than once, by what ended the attempt before the last (e.g. a timeout).
     steps_again: dict[str, int] = field(default_factory=dict)
@@ -103,7 +104,8 @@ class Round:
                 f"{self.longest_task:.1f}s, {self.tasks_over_5s} over 5 s\n"
                 f"  steps run more than once, by what ended the attempt before: "
                 f"{self.steps_again or 'none'}\n"
-                f"  worker CPU (all its processes, whole round) {self.worker_cpu:.0f}s\n"
+                f"  CPU from the worker's start to the round's end: worker (all its processes) "
+                f"{self.worker_cpu:.0f}s, Temporal dev server {self.server_cpu:.0f}s\n"
                 f"  the last case judged, its workflow's history against the due time:\n"
                 f"{self.slowest}")
 
@@ -190,6 +192,18 @@ async def timeline(client: Client, case_id: UUID, due_at: datetime) -> str:
     return "\n".join(lines)
 
 
+def dev_server_cpu() -> float:
+    """CPU seconds used so far by the Temporal dev server(s) this process started."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() \
+                    and b"start-dev" in (stat.parent / "cmdline").read_bytes():
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -212,7 +226,7 @@ async def one_round(processes: int, database_url: str, policy: Path, workdir: Pa
             case_ids = list(pool.map(
                 lambda i: open_red_report(app, opened, f"Bench Child {i}"), range(CASES)))
         print(f"\n{CASES} cases opened in {(datetime.now(UTC) - opened).total_seconds():.0f}s")
-        cpu_before = children_cpu()
+        cpu_before, server_before = children_cpu(), dev_server_cpu()
         [worker] = await asyncio.to_thread(
             start_workers, 1, env.client, "burst", database_url=url, cipher_key=CIPHER_KEY,
             policy=policy, workdir=workdir, processes=processes, wake_early=WAKE_EARLY)
@@ -239,6 +253,7 @@ async def one_round(processes: int, database_url: str, policy: Path, workdir: Pa
                 slowest = max(events, key=lambda event: event.timestamp)
                 measured.slowest = await timeline(env.client, slowest.originator_id, due_at)
         finally:
+            measured.server_cpu = dev_server_cpu() - server_before
             worker.terminate()
             try:
                 await asyncio.to_thread(worker.wait, 60)
