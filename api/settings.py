@@ -167,7 +167,6 @@ class Settings(BaseSettings):
     # time, so each process can carry 10,000 deadlines due within the wake-early window
     # (docs/performance.md); a slot is a counter, not a thread.
     worker_activity_threads: int = Field(default=256, ge=1, le=1024)
-    worker_judge_threads: int = Field(default=16, ge=1, le=1024)
     worker_workflow_threads: int = Field(default=64, ge=1, le=1024)
     worker_workflow_tasks: int = Field(default=500, ge=1, le=20_000)
     worker_activities: int = Field(default=10_000, ge=1, le=20_000)

@@ -71,7 +71,6 @@ class WorkerConfig:
     hotline_reply_url: str | None = None
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
-    judge_threads: int = 16
     workflow_threads: int = 64
     workflow_tasks: int = 500
     activities: int = 10_000
@@ -84,28 +83,22 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
-    *, threads: int = 256, judge_threads: int = 16, workflow_threads: int = 64,
-    max_cached_workflows: int = 10_000,
+    *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
     workflow_tasks: int = 500, activities: int = 10_000, local_activities: int = 10_000,
     pollers: int = 100,
     sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
     """A worker for the case workflows, tuned for many deadlines falling due together.
 
-    Every thread pool is capped: `threads` run the blocking activities (deliveries),
-    `judge_threads` the steps' clock reads and judgements, `workflow_threads` run workflow
-    activations (Temporal would otherwise
+    Every thread pool is capped: `threads` run the blocking activities (deliveries) and the
+    steps' judgements, `workflow_threads` run workflow activations (Temporal would otherwise
     make a pool as large as `workflow_tasks`, one thread per slot). `activities` is a count
     of slots, not threads: a step waiting for its due time holds one on the event loop.
     """
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wardship_activity")
     # Read the contact directory now, so the first burst of due deadlines only catches up.
     app.contact_directory()
-    # Few: a judgement is CPU under the interpreter lock, and the one group-commit writer that
-    # saves them all shares that lock with every thread. With 256 judging, its share was so
-    # small that queued saves passed their timeout and were retried, up to 12 times.
-    judges = ThreadPoolExecutor(max_workers=judge_threads, thread_name_prefix="wardship_judge")
-    steps = CaseActivities(app, transports, judges, public_url)
+    steps = CaseActivities(app, transports, executor, public_url)
     digests = DigestActivities(app, transports, public_url)
     retention = RetentionActivities(app)
     # Without the sandbox each activation costs a fraction of the CPU (no module proxying,
@@ -203,7 +196,6 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
         return
     worker = build_worker(
         client, app, transports, config.task_queue, threads=config.activity_threads,
-        judge_threads=config.judge_threads,
         workflow_threads=config.workflow_threads, workflow_tasks=config.workflow_tasks,
         activities=config.activities, local_activities=config.local_activities,
         max_cached_workflows=config.cached_workflows, public_url=config.public_url,

@@ -55,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
         hotline_reply_url=settings.hotline_reply_url,
         wake_early=settings.deadline_wake_early,
         activity_threads=settings.worker_activity_threads,
-        judge_threads=settings.worker_judge_threads,
         workflow_threads=settings.worker_workflow_threads,
         workflow_tasks=settings.worker_workflow_tasks,
         activities=settings.worker_activities,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from api.settings import Settings
 from workflows.worker import build_worker
@@ -19,12 +19,6 @@ def max_workers(executor: object) -> int:
     return executor._max_workers  # the cap itself is what is checked
 
 
-def judge_executor(config: Any) -> object:
-    """The executor the deadline steps judge in (the activities' own, not Temporal's)."""
-    [step] = [a for a in config["activities"] if getattr(a, "__name__", "") == "record_step"]
-    return step.__self__.executor
-
-
 async def test_activity_and_workflow_threads_are_capped(
     dev_server: WorkflowEnvironment, app: Wardship, task_queue: str
 ) -> None:
@@ -32,20 +26,16 @@ async def test_activity_and_workflow_threads_are_capped(
     # Without its own executor, Temporal makes one thread per workflow-task slot (10,000).
     assert max_workers(defaults["workflow_task_executor"]) == 64
     assert max_workers(defaults["activity_executor"]) == 256
-    # Judgements have their own few threads, so the one group-commit writer is not starved.
-    assert max_workers(judge_executor(defaults)) == 16
     # Activity slots are counters: a step waiting for its due time holds one, not a thread.
     assert defaults["max_concurrent_activities"] == 10_000
 
-    settings = Settings(worker_activity_threads=8, worker_judge_threads=3,
-                        worker_workflow_threads=4,
+    settings = Settings(worker_activity_threads=8, worker_workflow_threads=4,
                         worker_workflow_tasks=100, worker_activities=200,
                         worker_local_activities=50,
                         worker_cached_workflows=500)
     capped = build_worker(
         dev_server.client, app, {}, f"{task_queue}-capped",
         threads=settings.worker_activity_threads,
-        judge_threads=settings.worker_judge_threads,
         workflow_threads=settings.worker_workflow_threads,
         workflow_tasks=settings.worker_workflow_tasks,
         activities=settings.worker_activities,
@@ -54,7 +44,6 @@ async def test_activity_and_workflow_threads_are_capped(
     ).config()
     assert max_workers(capped["workflow_task_executor"]) == 4
     assert max_workers(capped["activity_executor"]) == 8
-    assert max_workers(judge_executor(capped)) == 3
     assert capped["max_concurrent_activities"] == 200
     assert capped["max_concurrent_workflow_tasks"] == 100
     assert capped["max_concurrent_local_activities"] == 50
