@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
@@ -49,10 +50,6 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 BEAT_EVERY = STEP_HEARTBEAT_TIMEOUT.total_seconds() * 0.3
 
 
-_CANCEL_REASONS = ("not_found", "cancel_requested", "paused", "reset", "timed_out",
-                   "worker_shutdown")
-
-
 async def beating(work: Awaitable[T]) -> T:
     """Await `work`, heartbeating while it lasts longer than a beat, so that Temporal runs a
     step again elsewhere soon after its worker died and not before. A brief judgement sends
@@ -70,9 +67,8 @@ async def beating(work: Awaitable[T]) -> T:
         # Temporal says why it stopped a step only here: a burst's steps cancelled around
         # their due time are not yet explained (docs/performance.md).
         details = activity.cancellation_details()
-        log.warning("step_cancelled", attempt=activity.info().attempt,
-                    **{name: getattr(details, name) for name in _CANCEL_REASONS} if details
-                    else {})
+        reasons = dataclasses.asdict(details) if details is not None else {}
+        log.warning("step_cancelled", attempt=activity.info().attempt, **reasons)
         raise
     finally:
         task.cancel()  # the step itself was cancelled (e.g. the worker stops); no-op when done

@@ -1,10 +1,10 @@
 """`CaseWorkflow`: one per case; sleeps until each open deadline, then climbs the escalation ladder.
 
 The workflow owns time, never facts: the relay signals the case's deadlines at a version, and
-when one falls due an activity asks the aggregate whether it was missed. It wakes a few
-seconds early (`CaseState.wake_early`) and the activity waits for the due time, because
-when many deadlines fall due together Temporal needs seconds to fire every timer and hand
-out every task. The step is an ordinary activity, so its workflow task closes at once
+when one falls due an activity asks the aggregate whether it was missed. It wakes early, at
+its own point of the `CaseState.wake_early` window, and the activity waits for the due time,
+because when many deadlines fall due together Temporal needs time to fire every timer and
+hand out every task. The step is an ordinary activity, so its workflow task closes at once
 instead of staying open through the wait. Deterministic code only (`workflow.now()`, no I/O).
 """
 
