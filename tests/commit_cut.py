@@ -1,5 +1,7 @@
 """A loopback TCP proxy to PostgreSQL that can drop a connection right after the server has
 committed: the client's COMMIT reaches the server, its answer never reaches the client.
+The event store's append (`domain.recorder`) is one statement that commits itself, so its
+call counts as a COMMIT here.
 
 This is the ambiguous commit of a real outage (the transaction is durable, the writer sees a
 broken connection), made on the wire instead of by a hook in the code under test.
@@ -15,6 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# What a client sends when it commits: a COMMIT, or the event store's self-committing append.
+COMMITS = (b"COMMIT", b"_append_events\"(")
 
 
 class CommitCutProxy:
@@ -67,7 +72,7 @@ class CommitCutProxy:
                   committing: threading.Event) -> None:
         with contextlib.suppress(OSError):
             while data := client.recv(65536):
-                if self._armed.is_set() and b"COMMIT" in data:
+                if self._armed.is_set() and any(mark in data for mark in COMMITS):
                     self._armed.clear()
                     committing.set()
                 server.sendall(data)

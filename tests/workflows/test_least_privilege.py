@@ -198,6 +198,10 @@ async def test_the_whole_stack_runs_as_the_app_role(
     assert "permission denied" in refused(
         app, "CREATE OR REPLACE FUNCTION wardship_refuse_history_change() RETURNS trigger "
              "LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END; $$")
+    # The function every append goes through (domain.recorder) is the owner's too.
+    assert "must be owner" in refused(
+        app, "DROP FUNCTION wardship_append_events(uuid[], bigint[], text[], bytea[], "
+             "timestamptz[], text)")
     # No DDL at all: the app role creates nothing in the schema.
     assert "permission denied" in refused(app, "CREATE TABLE wardship_mine (id int)")
     with psycopg.connect(app) as conn:
