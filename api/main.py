@@ -110,8 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await pool.close()
 
     # /docs and /redoc with their scripts served from here: offline networks reach no CDN.
+    # FastAPI's own OpenTelemetry is off: our metrics are Prometheus's, and its spans and logs
+    # would carry URLs with their query strings (search terms, an OIDC code) to any exporter
+    # a library set up; asking whether one is set up cost every request a lookup too.
     app = FastAPIOffline(title="Wardship", version="1", lifespan=lifespan,
-                         static_url="/docs-assets")
+                         static_url="/docs-assets",
+                         telemetry={"tracing": False, "metrics": False, "logs": False})
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -17,17 +17,20 @@ import httpx
 import psycopg
 import pytest
 import structlog
+from opentelemetry import trace as otel_trace
 
 from api.cli.migrate import migrate_database
 from api.http.auth import dev_token
 from api.logs import configure_logging
 from api.settings import Settings
 from deploy.ports import free_port, wait_listening
-from tests.api.support import LESHAN_TOWNSHIP, case_body
+from tests.api.support import LESHAN_TOWNSHIP, api, case_body  # noqa: F401 (api: the fixture)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from tests.api.support import Api
 
 
 @contextlib.contextmanager
@@ -182,3 +185,34 @@ def _open_cases_through_outages(
         done.set()
         killer.join()
     return statuses
+
+
+class _RecordingTracers(otel_trace.TracerProvider):
+    """A tracer provider as an exporter would install one, remembering every span begun."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, dict[str, Any]]] = []
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> otel_trace.Tracer:
+        provider = self
+
+        class Recording(otel_trace.NoOpTracer):
+            def start_span(self, name: str, *a: Any, attributes: Any = None,
+                           **k: Any) -> otel_trace.Span:
+                provider.spans.append((name, dict(attributes or {})))
+                return otel_trace.INVALID_SPAN
+
+        return Recording()
+
+
+def test_no_request_reaches_an_opentelemetry_exporter_set_up_in_the_process(
+    api: Api, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """FastAPI traces requests, URLs and query strings included, for any tracer provider a
+    library installs; the API asks it for none."""
+    tracers = _RecordingTracers()
+    monkeypatch.setattr(otel_trace, "get_tracer_provider", lambda: tracers)
+    answer = api.client.get("/v1/cases", params={"assignee": "Zhang Xiaoming"},
+                            headers=api.auth())
+    assert answer.status_code == 200
+    assert tracers.spans == []
