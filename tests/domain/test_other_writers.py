@@ -6,10 +6,13 @@ check tell it when another process wrote in between; these tests hold it to that
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain.application import Wardship
 from domain.errors import ActionNotAllowed, StaleVersion
@@ -126,3 +129,42 @@ def test_saves_grouped_with_one_that_lost_its_race_are_all_kept(
     assert outcomes == ["stale"] + ["saved"] * 7
     # One more event on every case: the note from there on the first, from here on the rest.
     assert [len(here.case_events(d.case_id)) for d in drivers] == [v + 1 for v in versions]
+
+
+def test_a_reader_tailing_the_log_misses_nothing_that_several_processes_append(
+    db_url: str,
+) -> None:
+    """The relay and the projection runners read the log from their last position on. A
+    position must never be passed before an event below it commits, or that event is skipped
+    for good: appends from several processes enter the log in the order they commit."""
+    writers = [Wardship(env=event_store_env(db_url, CIPHER_KEY)) for _ in range(4)]
+    reader = Wardship(env=event_store_env(db_url, CIPHER_KEY))
+    per_writer, written, seen = 150, set(), set()
+    done = threading.Event()
+
+    def append(app: Wardship) -> None:
+        for _ in range(per_writer):
+            event = StoredEvent(uuid4(), 1, "test:appended", b"{}")
+            app.recorder.insert_events([event])
+            written.add(event.originator_id)
+
+    def tail() -> None:
+        position = 0
+        while not done.is_set() or reader.recorder.max_notification_id() != position:
+            for entry in reader.recorder.select_notifications(
+                    position, 100, inclusive_of_start=False):
+                seen.add(entry.originator_id)
+                position = entry.id
+
+    try:
+        with ThreadPoolExecutor(len(writers) + 1) as pool:
+            tailing = pool.submit(tail)
+            for future in [pool.submit(append, app) for app in writers]:
+                future.result()
+            done.set()
+            tailing.result(timeout=30)
+    finally:
+        for app in (*writers, reader):
+            app.close()
+    assert len(written) == len(writers) * per_writer
+    assert written - seen == set()
