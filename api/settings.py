@@ -160,6 +160,10 @@ class Settings(BaseSettings):
 
     # Seconds a command waits for the event store to answer its save (then 503 / retry).
     save_timeout: float = Field(default=SAVE_TIMEOUT, gt=0.0, le=60.0)
+    # The same for the worker's saves (judged deadlines, deliveries). Nobody waits on them, and
+    # a burst queues more than the API's 4 s of saves: one given up is run again and queued
+    # again. Below the 30 s a delivery may run, so a delivery's save answers within it.
+    worker_save_timeout: float = Field(default=15.0, gt=0.0, le=25.0)
     # Largest list `POST /v1/imports` takes (bytes): 100,000 rows of a roll are ~10 MB.
     import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # Caps on the worker's threads and Temporal slots (docs/reliability.md, "Bounded

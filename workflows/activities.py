@@ -45,8 +45,8 @@ HOLD_RESULTS_AT_MOST = 1.0  # seconds
 DIRECTORY_MAX_AGE = 1.0  # seconds
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 # Seconds between a long step's heartbeats. The first must reach Temporal within the
-# heartbeat timeout's margin past the due time, from an event loop that a burst slows: at
-# 6 s of 10, 98 of 10,000 steps were taken for dead and run again.
+# heartbeat timeout's margin past the due time, from an event loop and to a server that a
+# burst slows: at 6 s of 10, 98 of 10,000 steps were taken for dead and run again.
 BEAT_EVERY = STEP_HEARTBEAT_TIMEOUT.total_seconds() * 0.3
 
 

@@ -22,9 +22,11 @@ STEP_TIMEOUT = timedelta(seconds=30)
 # live step queues behind thousands of judgements: at 30 s, 309 of 10,000 were cut off alive
 # and judged twice. A dead worker is found by the heartbeat timeout, not by this.
 STEP_RUN_LIMIT = timedelta(minutes=10)
-# A step's activity beats well within this while it waits or judges; a worker that dies is
-# noticed this long after its last beat, and the step runs again on another.
-STEP_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# How long past its time a step may go without a beat before Temporal takes its worker for
+# dead and runs it on another. A burst slows the server itself at the due time (its calls
+# took up to 10 s with 10,000 due at once): with 10 s, 688 of 10,000 live steps had their
+# first beat refused as too late ("not found") and were run again.
+STEP_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),

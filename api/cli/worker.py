@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         cached_workflows=settings.worker_cached_workflows,
         heartbeat_file=settings.heartbeat_file, parent_pid=settings.worker_parent,
     )
-    app = bootstrap(settings)
+    app = bootstrap(settings.model_copy(update={"save_timeout": settings.worker_save_timeout}))
     try:
         return run_worker(config, app)
     finally:
