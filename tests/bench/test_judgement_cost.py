@@ -1,6 +1,7 @@
 """What one deadline's judgement costs the worker, without Temporal: the step activity's own
 work (load the case cold, record the miss and the level-1 escalation, hash, seal, commit),
-beside a cold load of the same cases alone, in one run.
+beside a cold load of the same cases alone, and the judgement of cases the step loaded while
+it waited for their time, in one run.
 
 Run with `./run bench -k judgement_cost`; figures are printed, not asserted. It tells a burst's
 judgements apart from the Temporal work around them (`test_deadline_burst.py`).
@@ -78,7 +79,17 @@ def test_judgement_cost(database_url: str, tmp_path: Path) -> None:
         now = judge.clock()
         judged = cpu_ms_each(steps, lambda s: activities._judge(s, now), THREADS)
         judge.close()
+        # As a step does now: the case loaded while the step waited for its time.
+        warm = fresh()
+        activities = CaseActivities(warm, {})
+        for step in steps:
+            activities._warm(step.case_id)
+        now = warm.clock()
+        warmed = cpu_ms_each(steps, lambda s: activities._judge(s, now), THREADS)
+        warm.close()
     print(f"\n{CASES} deadlines due, {THREADS} threads, cold cases:\n"
           f"  baseline, load the case:      {load[0]:.2f} ms CPU, {load[1]:.2f} ms wall each\n"
           f"  judge (miss + escalation):    {judged[0]:.2f} ms CPU, {judged[1]:.2f} ms wall each"
-          f" ({judged[0] / load[0]:.1f}x the load)")
+          f" ({judged[0] / load[0]:.1f}x the load)\n"
+          f"  judge, the case loaded before its time: {warmed[0]:.2f} ms CPU, "
+          f"{warmed[1]:.2f} ms wall each ({warmed[0] / judged[0]:.2f}x the cold judgement)")
