@@ -1,6 +1,6 @@
 """A loopback TCP proxy to PostgreSQL that can drop a connection right after the server has
 committed: the client's COMMIT reaches the server, its answer never reaches the client.
-The event store's append (`domain.recorder`) is one statement that commits itself, so its
+The event store's append (`domain.time_index`) is one statement that commits itself, so its
 call counts as a COMMIT here.
 
 This is the ambiguous commit of a real outage (the transaction is durable, the writer sees a

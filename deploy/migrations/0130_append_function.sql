@@ -1,4 +1,4 @@
--- The event store appends through one function (`domain.recorder`), which `wardship migrate`
+-- The event store appends through one function (`domain.time_index`), which `wardship migrate`
 -- creates with the event tables. It runs as its caller, so the app role keeps the rights of
 -- 0002 and 0080 and no more; here only that role (and the owner) may call it.
 DO $$

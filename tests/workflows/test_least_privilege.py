@@ -198,7 +198,7 @@ async def test_the_whole_stack_runs_as_the_app_role(
     assert "permission denied" in refused(
         app, "CREATE OR REPLACE FUNCTION wardship_refuse_history_change() RETURNS trigger "
              "LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END; $$")
-    # The function every append goes through (domain.recorder) is the owner's too.
+    # The function every append goes through (domain.time_index) is the owner's too.
     assert "must be owner" in refused(
         app, "DROP FUNCTION wardship_append_events(uuid[], bigint[], text[], bytea[], "
              "timestamptz[], text)")
