@@ -72,7 +72,7 @@ class WorkerConfig:
     wake_early: float = DEFAULT_WAKE_EARLY
     activity_threads: int = 256
     workflow_threads: int = 64
-    workflow_tasks: int = 500
+    workflow_tasks: int = 100
     activities: int = 10_000
     local_activities: int = 10_000
     cached_workflows: int = 10_000
@@ -84,7 +84,7 @@ class WorkerConfig:
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
     *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 500, activities: int = 10_000, local_activities: int = 10_000,
+    workflow_tasks: int = 100, activities: int = 10_000, local_activities: int = 10_000,
     pollers: int = 100,
     sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
