@@ -64,8 +64,8 @@ async def beating(work: Awaitable[T]) -> T:
             if not local:
                 activity.heartbeat()
     except asyncio.CancelledError:
-        # Temporal says why it stopped a step only here: a burst's steps cancelled around
-        # their due time are not yet explained (docs/performance.md).
+        # Temporal says why it stopped a step only here. Under a burst it was `not_found`: the
+        # server had timed out an attempt whose first beat reached it late (docs/performance.md).
         details = activity.cancellation_details()
         reasons = dataclasses.asdict(details) if details is not None else {}
         log.warning("step_cancelled", attempt=activity.info().attempt, **reasons)
