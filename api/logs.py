@@ -73,6 +73,26 @@ class _TokenScrubbing:
         return _TOKEN.sub(REDACTED, rendered) if isinstance(rendered, str) else rendered
 
 
+def ensure_safe_logging() -> None:
+    """Give structlog a safe configuration unless a process entry point gave it one.
+
+    structlog's own default renders tracebacks with every frame's local variables (through
+    rich), so an app built outside `wardship api` (say, by `uvicorn --factory`) would log a
+    failed request's body. Only structlog is touched: stdlib logging stays as the host set it.
+    """
+    if structlog.is_configured():
+        return
+    structlog.configure(processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_personal_data,
+        structlog.processors.StackInfoRenderer(),
+        _TokenScrubbing(structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback)),
+    ])
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Configure structlog and stdlib logging; call once at each process entry point."""
     shared: list[structlog.typing.Processor] = [

@@ -15,6 +15,7 @@ from api.http.middleware import RequestIdMiddleware
 from api.http.problems import install_problem_handlers, problem_schemas
 from api.http.services import CaseServices
 from api.http.temporal import TemporalConnector
+from api.logs import ensure_safe_logging
 from api.readmodels import install_lag_metrics
 from api.routes import (
     access,
@@ -82,6 +83,7 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Wardship API for `settings` (default: read from the environment)."""
     settings = settings or get_settings()
+    ensure_safe_logging()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

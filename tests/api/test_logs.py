@@ -22,6 +22,7 @@ from opentelemetry import trace as otel_trace
 from api.cli.migrate import migrate_database
 from api.http.auth import dev_token
 from api.logs import configure_logging
+from api.main import create_app
 from api.settings import Settings
 from deploy.ports import free_port, wait_listening
 from tests.api.support import LESHAN_TOWNSHIP, api, case_body  # noqa: F401 (api: the fixture)
@@ -69,6 +70,25 @@ class TestLogLines:
         assert "the handler failed" in text
         assert name not in text
         assert credential not in text
+
+    def test_an_app_built_without_the_cli_logs_no_local_variables_either(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        # As `uvicorn --factory api.main:create_app` would: no `wardship api` to configure.
+        name, credential = " ".join(["Planted", "Name S"]), "-".join(["opaque", "cred5678"])
+        structlog.reset_defaults()
+        try:
+            create_app(Settings(state_dir=tmp_path))
+            try:
+                _fail_with({"name": name}, credential)
+            except RuntimeError:
+                structlog.get_logger("api").exception("unhandled_error")
+        finally:
+            structlog.reset_defaults()
+        text = capsys.readouterr()
+        assert "the handler failed" in text.out + text.err
+        assert name not in text.out + text.err
+        assert credential not in text.out + text.err
 
     def test_nested_personal_keys_are_redacted(self, capsys: pytest.CaptureFixture[str]) -> None:
         with configured("json"):
