@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.keyring import parse_master_keys
 from domain.partitions import is_partition_code
 from domain.store import SAVE_TIMEOUT
+from workflows.caps import DEFAULT_CAPS, WorkerCaps
 from workflows.messages import DEFAULT_WAKE_EARLY
 
 if TYPE_CHECKING:
@@ -166,18 +167,16 @@ class Settings(BaseSettings):
     worker_save_timeout: float = Field(default=15.0, gt=0.0, le=25.0)
     # Largest list `POST /v1/imports` takes (bytes): 100,000 rows of a roll are ~10 MB.
     import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    # Caps on the worker's threads and Temporal slots (docs/reliability.md, "Bounded
-    # resources"), per worker process. A woken step holds an activity slot until its due
-    # time, so each process can carry 10,000 deadlines due within the wake-early window
-    # (docs/performance.md); a slot is a counter, not a thread.
-    worker_activity_threads: int = Field(default=256, ge=1, le=1024)
-    worker_workflow_threads: int = Field(default=64, ge=1, le=1024)
-    # Workflow tasks a process takes at once: taken faster than its event loop runs them
-    # around a burst's due time, 500 had 282 a round time out while running, 100 none.
-    worker_workflow_tasks: int = Field(default=100, ge=1, le=20_000)
-    worker_activities: int = Field(default=10_000, ge=1, le=20_000)
-    worker_local_activities: int = Field(default=10_000, ge=1, le=20_000)
-    worker_cached_workflows: int = Field(default=10_000, ge=1, le=100_000)
+    # Caps on the worker's threads and Temporal slots, per worker process; the defaults and
+    # why they are so: `workflows/caps.py`.
+    worker_activity_threads: int = Field(default=DEFAULT_CAPS.activity_threads, ge=1, le=1024)
+    worker_workflow_threads: int = Field(default=DEFAULT_CAPS.workflow_threads, ge=1, le=1024)
+    worker_workflow_tasks: int = Field(default=DEFAULT_CAPS.workflow_tasks, ge=1, le=20_000)
+    worker_activities: int = Field(default=DEFAULT_CAPS.activities, ge=1, le=20_000)
+    worker_local_activities: int = Field(default=DEFAULT_CAPS.local_activities, ge=1,
+                                         le=20_000)
+    worker_cached_workflows: int = Field(default=DEFAULT_CAPS.cached_workflows, ge=1,
+                                         le=100_000)
     # `wardship worker` processes on the one task queue (None: one per core). Each has its
     # own Temporal client, slots and cache above, and its own share of Python's interpreter
     # lock; more than one is supervised by a parent process that restarts a child that dies.
@@ -292,6 +291,16 @@ class Settings(BaseSettings):
             return self.worker_processes
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
+
+    def worker_caps(self) -> WorkerCaps:
+        """The caps each worker process runs with (the defaults are `DEFAULT_CAPS`)."""
+        return WorkerCaps(
+            activity_threads=self.worker_activity_threads,
+            workflow_threads=self.worker_workflow_threads,
+            workflow_tasks=self.worker_workflow_tasks, activities=self.worker_activities,
+            local_activities=self.worker_local_activities,
+            cached_workflows=self.worker_cached_workflows,
+        )
 
     def effective_cipher_key(self) -> str:
         """The configured cipher key, else a development key kept in the state dir."""

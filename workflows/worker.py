@@ -29,6 +29,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from deploy.heartbeat import Heartbeat
 from workflows.activities import DEFAULT_PUBLIC_URL, CaseActivities
 from workflows.alarm_workflow import AlarmWorkflow
+from workflows.caps import DEFAULT_CAPS, WorkerCaps
 from workflows.case_workflow import CaseWorkflow
 from workflows.digest_activities import DigestActivities
 from workflows.digest_workflow import DigestWorkflow, digest_workflow_id
@@ -70,12 +71,7 @@ class WorkerConfig:
     # Where the 12345 platform takes its replies (办结回复); None: no replies are sent.
     hotline_reply_url: str | None = None
     wake_early: float = DEFAULT_WAKE_EARLY
-    activity_threads: int = 256
-    workflow_threads: int = 64
-    workflow_tasks: int = 100
-    activities: int = 10_000
-    local_activities: int = 10_000
-    cached_workflows: int = 10_000
+    caps: WorkerCaps = DEFAULT_CAPS
     heartbeat_file: Path | None = None
     # The supervising `wardship worker` of a child process: the child stops once it is gone.
     parent_pid: int | None = None
@@ -83,19 +79,13 @@ class WorkerConfig:
 
 def build_worker(
     client: Client, app: Wardship, transports: Mapping[str, Transport], task_queue: str,
-    *, threads: int = 256, workflow_threads: int = 64, max_cached_workflows: int = 10_000,
-    workflow_tasks: int = 100, activities: int = 10_000, local_activities: int = 10_000,
-    pollers: int = 100,
-    sandboxed: bool = False, public_url: str = DEFAULT_PUBLIC_URL,
+    *, caps: WorkerCaps = DEFAULT_CAPS, sandboxed: bool = False,
+    public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Worker:
-    """A worker for the case workflows, tuned for many deadlines falling due together.
-
-    Every thread pool is capped: `threads` run the blocking activities (deliveries) and the
-    steps' judgements, `workflow_threads` run workflow activations (Temporal would otherwise
-    make a pool as large as `workflow_tasks`, one thread per slot). `activities` is a count
-    of slots, not threads: a step waiting for its due time holds one on the event loop.
-    """
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wardship_activity")
+    """A worker for the case workflows, tuned for many deadlines falling due together; every
+    thread pool and slot count is capped by `caps`."""
+    executor = ThreadPoolExecutor(max_workers=caps.activity_threads,
+                                  thread_name_prefix="wardship_activity")
     # Read the contact directory now, so the first burst of due deadlines only catches up.
     app.contact_directory()
     steps = CaseActivities(app, transports, executor, public_url)
@@ -117,30 +107,20 @@ def build_worker(
             workflows=[CaseWorkflow, AlarmWorkflow, DigestWorkflow, RetentionWorkflow],
             activities=steps.all() + digests.all() + retention.all(),
             activity_executor=executor,
-            # An activation is brief CPU work under the GIL: a few dozen threads keep 2 cores busy.
-            workflow_task_executor=ThreadPoolExecutor(max_workers=workflow_threads,
+            workflow_task_executor=ThreadPoolExecutor(max_workers=caps.workflow_threads,
                                                       thread_name_prefix="wardship_workflow"),
             workflow_runner=runner,
-            # A step's activity holds its slot while it waits for the due time (the workflow
-            # wakes early): every deadline due within that window needs one, or it starts late.
-            # 10,000 due within the window is the design load. The application group-commits
-            # the saves, so many concurrent judgements are cheap.
-            max_concurrent_activities=activities,
-            # Local activities: routing an alarm, recording a failed delivery, and the steps of
-            # workflows begun before steps became ordinary activities.
-            max_concurrent_local_activities=local_activities,
-            # Few enough that every task taken is finished within its 10 s timeout: held by
-            # a burst's 2,000 results at once, some waited past it for the interpreter.
-            max_concurrent_workflow_tasks=workflow_tasks,
-            # Above the number of live case workflows: an evicted workflow replays its whole
-            # history on its next task, just when its deadline falls due.
-            max_cached_workflows=max_cached_workflows,
+            # Why each cap has its value: `workflows/caps.py`.
+            max_concurrent_activities=caps.activities,
+            max_concurrent_local_activities=caps.local_activities,
+            max_concurrent_workflow_tasks=caps.workflow_tasks,
+            max_cached_workflows=caps.cached_workflows,
             # Each poll brings one task. A fixed 5 polls (1 on the shared queue) fetched ~40
             # tasks a second, so 2,000 deadlines due together waited tens of seconds for
             # their tasks and timed out on the sticky queue; the server tells the worker
             # when more polls would find work.
-            workflow_task_poller_behavior=PollerBehaviorAutoscaling(maximum=pollers),
-            activity_task_poller_behavior=PollerBehaviorAutoscaling(maximum=pollers),
+            workflow_task_poller_behavior=PollerBehaviorAutoscaling(maximum=caps.pollers),
+            activity_task_poller_behavior=PollerBehaviorAutoscaling(maximum=caps.pollers),
         )
 
 
@@ -195,10 +175,8 @@ async def serve(config: WorkerConfig, app: Wardship, stop: asyncio.Event) -> Non
     if client is None:
         return
     worker = build_worker(
-        client, app, transports, config.task_queue, threads=config.activity_threads,
-        workflow_threads=config.workflow_threads, workflow_tasks=config.workflow_tasks,
-        activities=config.activities, local_activities=config.local_activities,
-        max_cached_workflows=config.cached_workflows, public_url=config.public_url,
+        client, app, transports, config.task_queue, caps=config.caps,
+        public_url=config.public_url,
     )
     relay = Relay(app, client, config.task_queue, wake_early=config.wake_early)
     replies = hotline_replies(app, config.hotline_reply_url, config.webhook_secret)

@@ -54,12 +54,7 @@ def run(args: argparse.Namespace) -> int:
         sms_gateway_token=secret(settings.sms_gateway_token), public_url=settings.public_url,
         hotline_reply_url=settings.hotline_reply_url,
         wake_early=settings.deadline_wake_early,
-        activity_threads=settings.worker_activity_threads,
-        workflow_threads=settings.worker_workflow_threads,
-        workflow_tasks=settings.worker_workflow_tasks,
-        activities=settings.worker_activities,
-        local_activities=settings.worker_local_activities,
-        cached_workflows=settings.worker_cached_workflows,
+        caps=settings.worker_caps(),
         heartbeat_file=settings.heartbeat_file, parent_pid=settings.worker_parent,
     )
     app = bootstrap(settings.model_copy(update={"save_timeout": settings.worker_save_timeout}))

@@ -37,6 +37,7 @@ from tests.workflows.support import (
     seconds_policy_toml,
     start_workers,
 )
+from workflows.caps import WorkerCaps
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.messages import DEFAULT_WAKE_EARLY
 from workflows.relay import Relay, create_tracking_table
@@ -53,13 +54,13 @@ LEAD = 60  # seconds from opening to due: time to open every case, relay it, sta
 # Worker settings of each variant measured (keyword arguments of `build_worker`).
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "threads64": {"threads": 64},
-    "threads32": {"threads": 32},
-    "threads512": {"threads": 512},
-    "slots200": {"workflow_tasks": 200, "threads": 64},
-    "sandboxed-cache1000": {"sandboxed": True, "max_cached_workflows": 1000,
-                            "workflow_tasks": 200, "threads": 64},
-    "pollers20": {"pollers": 20, "workflow_tasks": 200, "threads": 64},
+    "threads64": {"caps": WorkerCaps(activity_threads=64)},
+    "threads32": {"caps": WorkerCaps(activity_threads=32)},
+    "threads512": {"caps": WorkerCaps(activity_threads=512)},
+    "slots200": {"caps": WorkerCaps(workflow_tasks=200, activity_threads=64)},
+    "sandboxed-cache1000": {"sandboxed": True, "caps": WorkerCaps(
+        cached_workflows=1000, workflow_tasks=200, activity_threads=64)},
+    "pollers20": {"caps": WorkerCaps(pollers=20, workflow_tasks=200, activity_threads=64)},
 }
 
 

@@ -25,6 +25,7 @@ from tests.workflows.support import (
     open_red_report,
     skipped_clock,
 )
+from workflows.caps import WorkerCaps
 from workflows.case_workflow import CaseWorkflow, workflow_id
 from workflows.messages import CaseState, CaseWorkflowInput, DeadlineTimer
 from workflows.relay import Relay
@@ -129,7 +130,8 @@ async def test_worker_restarted_mid_wait_still_fires(
     relay = Relay(app, env.client, task_queue)
     # No workflow cache: the test server cannot move a dead worker's sticky tasks elsewhere,
     # which the real server does after a few seconds.
-    async with build_worker(env.client, app, {}, task_queue, max_cached_workflows=0):
+    async with build_worker(env.client, app, {}, task_queue,
+                            caps=WorkerCaps(cached_workflows=0)):
         case_id = open_red_report(app, await env.get_current_time())
         deadline_id, _ = intake_deadline(app, case_id)
         await relay.run_once()

@@ -34,13 +34,7 @@ async def test_activity_and_workflow_threads_are_capped(
                         worker_local_activities=50,
                         worker_cached_workflows=500)
     capped = build_worker(
-        dev_server.client, app, {}, f"{task_queue}-capped",
-        threads=settings.worker_activity_threads,
-        workflow_threads=settings.worker_workflow_threads,
-        workflow_tasks=settings.worker_workflow_tasks,
-        activities=settings.worker_activities,
-        local_activities=settings.worker_local_activities,
-        max_cached_workflows=settings.worker_cached_workflows,
+        dev_server.client, app, {}, f"{task_queue}-capped", caps=settings.worker_caps(),
     ).config()
     assert max_workers(capped["workflow_task_executor"]) == 4
     assert max_workers(capped["activity_executor"]) == 8
