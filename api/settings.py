@@ -248,6 +248,10 @@ class Settings(BaseSettings):
             ]
             if self.jwt_public_key is None and self.jwt_jwks_url is None:
                 missing.append("WARDSHIP_JWT_PUBLIC_KEY or WARDSHIP_JWT_JWKS_URL")
+            # A master key derived from the cipher key would fall with it, and could not be
+            # rotated or kept in an HSM apart from it.
+            if self.key_provider == "local" and self.master_keys is None:
+                missing.append("WARDSHIP_MASTER_KEYS or WARDSHIP_KEY_PROVIDER=pkcs11")
             # Without them, a token the provider issued for another service would be accepted.
             if not self.jwt_issuer:
                 missing.append("WARDSHIP_JWT_ISSUER")

@@ -9,7 +9,14 @@ import jsonschema_rs
 import psycopg
 
 from api.cli import main as wardship
-from tests.api.support import LESHAN_VILLAGE, Api, api, case_body, recently
+from tests.api.support import (
+    LESHAN_VILLAGE,
+    MASTER_KEYS,
+    Api,
+    api,
+    case_body,
+    recently,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -291,7 +298,8 @@ class TestTokens:
         for name, value in (("WARDSHIP_ENVIRONMENT", "production"),
                             ("WARDSHIP_CIPHER_KEY", "a" * 44), ("DATABASE_URL", "postgresql://x/y"),
                             ("TEMPORAL_ADDRESS", "x:7233"), ("WARDSHIP_JWT_PUBLIC_KEY", "k"),
-                            ("WARDSHIP_JWT_ISSUER", "i"), ("WARDSHIP_JWT_AUDIENCE", "a")):
+                            ("WARDSHIP_JWT_ISSUER", "i"), ("WARDSHIP_JWT_AUDIENCE", "a"),
+                            ("WARDSHIP_MASTER_KEYS", MASTER_KEYS["master_keys"])):
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,9 +13,10 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with uvicorn[standar
 from api.cli import COMMANDS, build_parser
 from api.cli import main as wardship
 from api.cli.dev import CHILDREN
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from deploy.ports import free_port
 from deploy.supervisor import Shutdown
+from tests.api.support import MASTER_KEYS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -115,6 +118,37 @@ class TestDeployments:
             assert wait["command"][:3] == ["wardship", "migrate", "--wait"]
             for container in [wait, *pod["containers"]]:
                 assert secret_of(container, "DATABASE_URL") == "app-database-url"
+
+    def test_every_wardship_process_deployed_meets_the_production_rules(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Secrets are invented stand-ins: only their shape matters to the settings.
+        invented = {"master-keys": MASTER_KEYS["master_keys"], "MASTER_KEYS":
+                    MASTER_KEYS["master_keys"]}
+        services = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))["services"]
+        environments = {f"compose {name}": {
+            key: re.sub(r"\$\{(\w+)\}", lambda m: invented.get(m[1], "x"), str(value))
+            for key, value in services[name]["environment"].items()}
+            for name in ("migrate", "api", "worker", "projections")}
+        documents = list(yaml.safe_load_all((DEPLOY / "k8s" / "wardship.yaml").read_text("utf-8")))
+        [config] = [d["data"] for d in documents if d["kind"] == "ConfigMap"]
+        for document in documents:
+            if document["kind"] in ("Deployment", "Job"):
+                pod = document["spec"]["template"]["spec"]
+                for container in [*pod.get("initContainers", []), *pod["containers"]]:
+                    environments[f"k8s {container['name']}"] = {**config, **{
+                        e["name"]: e.get("value") or invented.get(
+                            e["valueFrom"]["secretKeyRef"]["key"], "postgresql://x/y")
+                        for e in container.get("env", [])}}
+        for where, environment in environments.items():
+            for name in list(os.environ):
+                if name.startswith("WARDSHIP_") or name in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
+                    monkeypatch.delenv(name)
+            for name, value in environment.items():
+                monkeypatch.setenv(name, value)
+            settings = Settings()
+            assert settings.environment == "production", where
+            assert settings.master_keys is not None or settings.key_provider == "pkcs11", where
 
 
 class TestRestartsProbesAndLimits:
