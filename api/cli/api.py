@@ -24,10 +24,13 @@ def create_logged_app() -> FastAPI | PartitionedApi:
     from api.logs import configure_logging
     from api.partitioned import build_api
     from api.settings import get_settings
+    from deploy.collector import tune_collector
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return build_api(settings)
+    app = build_api(settings)
+    tune_collector()
+    return app
 
 
 def run(args: argparse.Namespace) -> int:

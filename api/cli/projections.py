@@ -34,6 +34,7 @@ def run_until_signal(names: list[str]) -> int:
     from api.bootstrap import bootstrap
     from api.logs import configure_logging
     from api.settings import get_settings
+    from deploy.collector import tune_collector
     from deploy.heartbeat import Heartbeat
     from projections.runner import run_models
 
@@ -51,6 +52,7 @@ def run_until_signal(names: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     app = bootstrap(settings, pool_size=RUNNER_POOL_SIZE)
+    tune_collector()
     try:
         heartbeat = Heartbeat(settings.heartbeat_file) if settings.heartbeat_file else None
         run_models(names, app, settings.database_url, stop, heartbeat)
@@ -79,6 +81,7 @@ def rebuild_some(names: list[str]) -> int:
 
     from api.bootstrap import bootstrap
     from api.settings import get_settings
+    from deploy.collector import tune_collector
     from projections.registry import MODELS
     from projections.runner import rebuild_models
 
@@ -87,6 +90,7 @@ def rebuild_some(names: list[str]) -> int:
         print("projections need DATABASE_URL")
         return 2
     app = bootstrap(settings, pool_size=RUNNER_POOL_SIZE)
+    tune_collector()
     started = time.monotonic()
     try:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:

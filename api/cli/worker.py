@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from api.bootstrap import bootstrap
     from api.logs import configure_logging
     from api.settings import get_settings
+    from deploy.collector import tune_collector
     from workflows.worker import WorkerConfig
     from workflows.worker import run as run_worker
 
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         heartbeat_file=settings.heartbeat_file, parent_pid=settings.worker_parent,
     )
     app = bootstrap(settings.model_copy(update={"save_timeout": settings.worker_save_timeout}))
+    tune_collector()
     try:
         return run_worker(config, app)
     finally:

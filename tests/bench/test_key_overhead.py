@@ -19,6 +19,7 @@ import pytest
 from eventsourcing.application import Application
 
 from api.cli.demo_data import caseworker
+from deploy.collector import collector_tuned
 from domain.actors import Context
 from domain.application import Wardship
 from domain.case import ProtectionCase
@@ -127,6 +128,12 @@ def one_round(app_class: type[Wardship], url: str, ids: list[UUID]) -> dict[str,
         rebuild(model, cold, conn)
         figures["rebuild cases model events/s"] = total / (time.perf_counter() - started)
         figures[CPU_REBUILD] = (time.process_time() - cpu) / total * 1e6
+        # Again as `wardship projections rebuild` runs it, with the collector tuned.
+        with collector_tuned():
+            started = time.perf_counter()
+            rebuild(model, cold, conn)
+            figures["the same, collector tuned events/s"] = (
+                total / (time.perf_counter() - started))
     cold.close()
     return figures
 
