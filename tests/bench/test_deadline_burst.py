@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eventsourcing.postgres import PostgresTrackingRecorder
 from temporalio.api.enums.v1 import EventType, TimeoutType
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from deploy.binaries import temporal_cli
@@ -149,9 +149,19 @@ async def task_record(client: Client, case_ids: list[UUID], measured: Round) -> 
 
     async def read(case_id: UUID) -> None:
         async with limit:
+            for attempt in range(10):
+                try:
+                    events = [event async for event in client.get_workflow_handle(
+                        workflow_id(str(case_id))).fetch_history_events()]
+                    break
+                except RPCError as error:
+                    # The dev server refuses while its history cache is pinned by the
+                    # workflows still running their next steps; read again shortly.
+                    if error.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == 9:
+                        raise
+                    await asyncio.sleep(1.0)
             started: dict[int, datetime] = {}
-            handle = client.get_workflow_handle(workflow_id(str(case_id)))
-            async for event in handle.fetch_history_events():
+            for event in events:
                 if event.event_type == WFT_STARTED:
                     started[event.event_id] = event.event_time.ToDatetime()
                 elif event.event_type == WFT_COMPLETED:
