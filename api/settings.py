@@ -248,10 +248,10 @@ class Settings(BaseSettings):
             ]
             if self.jwt_public_key is None and self.jwt_jwks_url is None:
                 missing.append("WARDSHIP_JWT_PUBLIC_KEY or WARDSHIP_JWT_JWKS_URL")
-            # A master key derived from the cipher key would fall with it, and could not be
-            # rotated or kept in an HSM apart from it.
-            if self.key_provider == "local" and self.master_keys is None:
-                missing.append("WARDSHIP_MASTER_KEYS or WARDSHIP_KEY_PROVIDER=pkcs11")
+            # Master keys from the environment are for development: in production they live
+            # in an HSM (or a key service reached through PKCS#11), whose keys never leave it.
+            if self.key_provider != "pkcs11":
+                missing.append("WARDSHIP_KEY_PROVIDER=pkcs11 (master keys in an HSM)")
             # Without them, a token the provider issued for another service would be accepted.
             if not self.jwt_issuer:
                 missing.append("WARDSHIP_JWT_ISSUER")

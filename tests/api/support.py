@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +23,10 @@ if TYPE_CHECKING:
 
 LESHAN_TOWNSHIP = "511102001"
 LESHAN_VILLAGE = "511102001001"
-# Invented master keys (`id:base64` of 32 bytes), as production must be given unless an HSM
-# holds them.
-MASTER_KEYS = {"master_keys": "m1:" + base64.b64encode(b"1" * 32).decode()}
+# Master keys in an HSM's token, as production must have them (invented token, PIN and label;
+# the settings are only read here, no module is loaded).
+HSM_KEYS = {"key_provider": "pkcs11", "pkcs11_token": "wardship", "pkcs11_pin": "1234",
+            "pkcs11_keys": "wardship-master-1"}
 
 
 def recently(minutes: int = 5) -> str:

@@ -10,8 +10,8 @@ import psycopg
 
 from api.cli import main as wardship
 from tests.api.support import (
+    HSM_KEYS,
     LESHAN_VILLAGE,
-    MASTER_KEYS,
     Api,
     api,
     case_body,
@@ -299,7 +299,8 @@ class TestTokens:
                             ("WARDSHIP_CIPHER_KEY", "a" * 44), ("DATABASE_URL", "postgresql://x/y"),
                             ("TEMPORAL_ADDRESS", "x:7233"), ("WARDSHIP_JWT_PUBLIC_KEY", "k"),
                             ("WARDSHIP_JWT_ISSUER", "i"), ("WARDSHIP_JWT_AUDIENCE", "a"),
-                            ("WARDSHIP_MASTER_KEYS", MASTER_KEYS["master_keys"])):
+                            *((f"WARDSHIP_{key.upper()}", value)
+                              for key, value in HSM_KEYS.items())):
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         try:

@@ -16,7 +16,7 @@ from api.cli.dev import CHILDREN
 from api.settings import Settings, get_settings
 from deploy.ports import free_port
 from deploy.supervisor import Shutdown
-from tests.api.support import MASTER_KEYS
+from tests.api.support import HSM_KEYS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -123,8 +123,7 @@ class TestDeployments:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # Secrets are invented stand-ins: only their shape matters to the settings.
-        invented = {"master-keys": MASTER_KEYS["master_keys"], "MASTER_KEYS":
-                    MASTER_KEYS["master_keys"]}
+        invented = {"PKCS11_KEYS": HSM_KEYS["pkcs11_keys"]}
         services = yaml.safe_load((DEPLOY / "compose.yaml").read_text("utf-8"))["services"]
         environments = {f"compose {name}": {
             key: re.sub(r"\$\{(\w+)\}", lambda m: invented.get(m[1], "x"), str(value))
@@ -148,7 +147,8 @@ class TestDeployments:
                 monkeypatch.setenv(name, value)
             settings = Settings()
             assert settings.environment == "production", where
-            assert settings.master_keys is not None or settings.key_provider == "pkcs11", where
+            assert settings.key_provider == "pkcs11", where
+            assert settings.pkcs11_key_labels(), where
 
 
 class TestRestartsProbesAndLimits:

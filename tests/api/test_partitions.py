@@ -25,7 +25,7 @@ from domain.actors import Actor
 from domain.codes import Role
 from domain.events import CaseHandedOver, ReceivedFromPartition
 from domain.handover import move_case
-from tests.api.support import MASTER_KEYS, case_body
+from tests.api.support import HSM_KEYS, case_body
 from tests.conftest import new_database
 from tests.projections.conftest import project_all
 
@@ -238,7 +238,7 @@ def test_production_takes_the_partitions_databases_in_place_of_one(
     monkeypatch.delenv("WARDSHIP_DATABASE_URL", raising=False)
     keys = {"environment": "production", "cipher_key": "k", "temporal_address": "t:7233",
             "jwt_public_key": "pem", "jwt_issuer": "https://idp", "jwt_audience": "wardship",
-            **MASTER_KEYS}
+            **HSM_KEYS}
     with pytest.raises(ValueError, match="DATABASE_URL"):
         Settings.model_validate(keys)
     settings = Settings.model_validate({**keys, "partitions": {

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.settings import Settings
-from tests.api.support import MASTER_KEYS
+from tests.api.support import HSM_KEYS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,28 +51,29 @@ class TestSettings:
 
     def test_production_requires_the_token_issuer_and_audience(self) -> None:
         keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
-                "temporal_address": "t:7233", "jwt_public_key": "pem", **MASTER_KEYS}
+                "temporal_address": "t:7233", "jwt_public_key": "pem", **HSM_KEYS}
         with pytest.raises(ValidationError, match="WARDSHIP_JWT_ISSUER, WARDSHIP_JWT_AUDIENCE"):
             Settings.model_validate(keys)
         Settings.model_validate({**keys, "jwt_issuer": "https://idp", "jwt_audience": "wardship"})
 
-    def test_production_refuses_a_master_key_derived_from_the_cipher_key(self) -> None:
+    def test_production_keeps_the_master_keys_in_an_hsm(self) -> None:
         keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
                 "temporal_address": "t:7233", "jwt_public_key": "pem",
                 "jwt_issuer": "https://idp", "jwt_audience": "wardship"}
-        with pytest.raises(ValidationError,
-                           match="WARDSHIP_MASTER_KEYS or WARDSHIP_KEY_PROVIDER=pkcs11"):
+        refused = "WARDSHIP_KEY_PROVIDER=pkcs11"
+        # Neither a master key derived from the cipher key nor one from the environment.
+        with pytest.raises(ValidationError, match=refused):
             Settings.model_validate(keys)
-        # Master keys of their own, or an HSM holding them, are both accepted.
-        Settings.model_validate({**keys, **MASTER_KEYS})
-        Settings.model_validate({**keys, "key_provider": "pkcs11", "pkcs11_token": "t",
-                                 "pkcs11_pin": "1234", "pkcs11_keys": "master-1"})
+        with pytest.raises(ValidationError, match=refused):
+            Settings.model_validate(
+                {**keys, "master_keys": "m1:" + base64.b64encode(b"1" * 32).decode()})
+        Settings.model_validate({**keys, **HSM_KEYS})
 
     def test_production_refuses_plain_smtp(self) -> None:
         keys = {"environment": "production", "cipher_key": "k", "database_url": "postgresql://db",
                 "temporal_address": "t:7233", "jwt_public_key": "pem",
                 "jwt_issuer": "https://idp", "jwt_audience": "wardship", "smtp_host": "mail",
-                **MASTER_KEYS}
+                **HSM_KEYS}
         with pytest.raises(ValidationError, match="WARDSHIP_SMTP_SECURITY=plain"):
             Settings.model_validate({**keys, "smtp_security": "plain"})
         assert Settings.model_validate(keys).smtp_security == "starttls"
