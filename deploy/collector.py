@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-# Youngest generation every 50,000 new containers; the middle every 20 of those rounds and a
-# full pass every 10 of these: cycles (an exception's traceback, a finished task) still go
-# within seconds of a busy process's work.
+# Youngest generation every 50,000 new containers, the middle every 20 of those rounds, a
+# full pass every 10 of these. A cycle dropped young (an exception's traceback, a finished
+# task) is freed at the next young round, a fraction of a second of a busy process's work.
 THRESHOLDS = (50_000, 20, 10)
 
 
