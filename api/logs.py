@@ -73,6 +73,25 @@ class _TokenScrubbing:
         return _TOKEN.sub(REDACTED, rendered) if isinstance(rendered, str) else rendered
 
 
+def _processors(*, logger_name: bool) -> list[structlog.typing.Processor]:
+    """What every line goes through before it is rendered: context, level, time and the
+    blanking of personal and secret keys (a stdlib logger also gives its name)."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        *([structlog.stdlib.add_logger_name] if logger_name else []),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_personal_data,
+        structlog.processors.StackInfoRenderer(),
+    ]
+
+
+def _console(**options: Any) -> structlog.dev.ConsoleRenderer:
+    """The readable renderer, its tracebacks without local variables."""
+    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback,
+                                         **options)
+
+
 def ensure_safe_logging() -> None:
     """Give structlog a safe configuration unless a process entry point gave it one.
 
@@ -83,26 +102,12 @@ def ensure_safe_logging() -> None:
     if structlog.is_configured():
         return
     structlog.configure(processors=[
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact_personal_data,
-        structlog.processors.StackInfoRenderer(),
-        _TokenScrubbing(structlog.dev.ConsoleRenderer(
-            colors=False, exception_formatter=structlog.dev.plain_traceback)),
-    ])
+        *_processors(logger_name=False), _TokenScrubbing(_console(colors=False))])
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Configure structlog and stdlib logging; call once at each process entry point."""
-    shared: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact_personal_data,
-        structlog.processors.StackInfoRenderer(),
-    ]
+    shared = _processors(logger_name=True)
     use_console = sys.stderr.isatty() if fmt == "auto" else fmt == "console"
     renderer: structlog.typing.Processor
     final: list[structlog.typing.Processor] = [
@@ -110,9 +115,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     ]
     # Never the frames' local variables: they hold request scopes, bodies and tokens.
     if use_console:
-        renderer = structlog.dev.ConsoleRenderer(
-            exception_formatter=structlog.dev.plain_traceback
-        )
+        renderer = _console()
     else:
         final.append(structlog.processors.ExceptionRenderer(
             ExceptionDictTransformer(show_locals=False)
