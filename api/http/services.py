@@ -41,9 +41,7 @@ EVENT_STORE_POOL_SIZE = 8
 RETRY_SECONDS = 5.0
 COMMAND_THREADS = 8
 # Each command checks a connection out twice (load, save): a pre-ping doubles the round
-# trips, and the library already retries on a broken connection. The library's database
-# functions stay off (its default): with them on, a tailing subscription was measured to miss
-# events under concurrent writers, and the relay and projections tail.
+# trips, and the library already retries on a broken connection.
 API_STORE_TUNING = {"POSTGRES_PRE_PING": "n"}
 # Seconds a request waits for the event store before answering 503: the API promises an
 # answer within 5 s while the database is unreachable. The library retries a failed call ten
