@@ -42,6 +42,8 @@ CONTACT_KEEPERS = frozenset({Role.ADMIN})
 HOTLINE_CLIENTS = frozenset({Role.HOTLINE})
 # Who imports other departments' lists (摸底排查、数据比对) for their area, and reads the jobs.
 IMPORTERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+# Who approves or rejects the erasure of a child's personal data, like a closure.
+ERASURE_APPROVERS = frozenset({Role.SUPERVISOR})
 # Who puts and lifts legal holds on a child's file or case.
 HOLD_KEEPERS = frozenset({Role.INSPECTOR, Role.SUPERVISOR})
 # Inspectors audit what was known; supervisors lead the case work in their area.
@@ -193,7 +195,7 @@ def may_request_erasure(actor: Actor, jurisdiction: str) -> bool:
 
 def may_approve_erasure(actor: Actor, jurisdiction: str) -> bool:
     """...and approved, like a closure, by a supervisor of the area."""
-    return Role.SUPERVISOR in actor.roles and covers(actor, jurisdiction)
+    return holds_any(actor, ERASURE_APPROVERS) and covers(actor, jurisdiction)
 
 
 def may_hold(actor: Actor, jurisdiction: str) -> bool:

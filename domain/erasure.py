@@ -19,8 +19,18 @@ from domain.errors import ActionNotAllowed, ApprovalRefused, InvalidCommand
 
 if TYPE_CHECKING:
     from domain.actors import Actor
+    from domain.codes import Role
 
 ERASE = "erase_personal_data"
+# The file's privacy actions (`POST /v1/children/{id}/actions`) and the roles that may send
+# them; each command also checks that the caller's area covers the file.
+PRIVACY_ROLES: dict[str, frozenset[Role]] = {
+    ERASE: access.WRITERS,
+    "approve": access.ERASURE_APPROVERS,
+    "reject": access.ERASURE_APPROVERS,
+    "place_legal_hold": access.HOLD_KEEPERS,
+    "lift_legal_hold": access.HOLD_KEEPERS,
+}
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,48 @@ class MergedFile(BaseModel):
     position: Position
 
 
+class ErasureAsked(BaseModel):
+    """An erasure request waiting for a supervisor's approval."""
+
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    command_id: str | None
+
+
+class Erasure(BaseModel):
+    """The approved erasure: whose keys went, when, asked and approved by whom."""
+
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    approved_by: str
+    erased_at: datetime
+    key_ids: list[str]
+    case_ids: list[str]
+
+
+class LegalHold(BaseModel):
+    """A standing legal hold on the file or one of its cases."""
+
+    hold_id: str
+    case_id: str | None
+    reason: str
+    reference: str
+    put_by: str
+    put_at: datetime
+
+
+class PrivacyRecord(BaseModel):
+    """The child file's erasure request, erasure and standing holds (no personal data)."""
+
+    id: str
+    jurisdiction: str
+    erasure_request: ErasureAsked | None
+    erased: Erasure | None
+    holds: list[LegalHold]
+
+
 # --- GET /v1/access ----------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command, store_call
 from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
-from api.routes.answers import ChildFile, MergedFile
+from api.routes.answers import ChildFile, MergedFile, PrivacyRecord
 from api.routes.case_models import Required  # noqa: TC001 (pydantic reads field types at run time)
 from api.routes.cases import HEADER_PARAMETERS, idempotency_key
 from api.routes.monitoring_models import (
@@ -50,9 +50,19 @@ from api.routes.monitoring_models import (
     StartMonitoring,
     StopMonitoring,
 )
+from api.routes.privacy import (
+    PRIVACY_ACTIONS,
+    ApproveErasure,
+    ErasePersonalData,
+    LiftLegalHold,
+    PlaceLegalHold,
+    RejectErasure,
+    privacy_action,
+)
 from domain import access
 from domain.child import newest_values
 from domain.codes import ChildCategory, RiskLevel  # noqa: TC001 (FastAPI reads query types)
+from domain.erasure import PRIVACY_ROLES
 from domain.errors import CaseNotFound, DomainError, StaleVersion
 from domain.monitoring_actions import MONITORING_RULES
 from domain.views import monitoring_view
@@ -167,12 +177,14 @@ class MergeChildFiles(BaseModel):
 
 ChildAction = Annotated[
     MergeChildFiles | StartMonitoring | RecordVisit | SetRiskLevel | RecordCareAgreement
-    | ReviewFile | RaiseConcern | StopMonitoring, Field(discriminator="action")]
+    | ReviewFile | RaiseConcern | StopMonitoring | ErasePersonalData | ApproveErasure
+    | RejectErasure | PlaceLegalHold | LiftLegalHold, Field(discriminator="action")]
 
 
 @router.post("/{child_id}/actions", response_class=OrjsonResponse,
-             responses={200: {"model": MergedFile | MonitoringView,
-                              "description": "the merged file, or the monitoring record"},
+             responses={200: {"model": MergedFile | MonitoringView | PrivacyRecord,
+                              "description": "the merged file, the monitoring record, or "
+                                             "the file's erasure request, erasure and holds"},
                         **problem_answers(400, 401, 403, 404, 409, 412, 413, 422, 503)},
              openapi_extra=HEADER_PARAMETERS)
 async def child_action(
@@ -181,15 +193,24 @@ async def child_action(
     """A child-file action: `merge_child_files` moves this file's cases and details into
     another file of the same child; the monitoring actions (`start_monitoring`,
     `record_visit`, `set_risk_level`, `record_care_agreement`, `review_file`,
-    `raise_concern`, `stop_monitoring`) keep the child's ledger record and answer it.
+    `raise_concern`, `stop_monitoring`) keep the child's ledger record and answer it; the
+    privacy actions (`erase_personal_data`, `approve` or `reject` with subject `erasure`,
+    `place_legal_hold`, `lift_legal_hold`) answer the file's privacy record.
     A retry with the same Idempotency-Key answers what it first recorded."""
     key = idempotency_key(request)
-    roles = (access.WRITERS if isinstance(body, MergeChildFiles)
-             else MONITORING_RULES[body.action].roles)
+    if isinstance(body, MergeChildFiles):
+        roles = access.WRITERS
+    elif isinstance(body, PRIVACY_ACTIONS):
+        roles = PRIVACY_ROLES[body.action]
+    else:
+        roles = MONITORING_RULES[body.action].roles
     if not access.holds_any(user, roles):
         raise Problem(403, "role_forbidden", "Your role may not do this",
                       f"'{body.action}' is not for the roles {sorted(user.roles)}")
-    if isinstance(body, MergeChildFiles):
+    if isinstance(body, PRIVACY_ACTIONS):
+        answer = functools.partial(privacy_action, app, request, user, child_id, body, key)
+        if_match = ""
+    elif isinstance(body, MergeChildFiles):
         answer = functools.partial(_merge, app, request, user, child_id, body, key)
         if_match = ""
     else:

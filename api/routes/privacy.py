@@ -2,12 +2,13 @@
 `POST /v1/children/{id}/erasure` asks, `.../erasure/approval` and `.../erasure/rejection`
 decide (a supervisor, not the requester), `.../holds` and `.../holds/{hold}/lift` put and lift
 legal holds, `GET .../privacy` shows the file's record, `GET /v1/erasures` the audit, and
-`POST .../subject-access` exports everything held about the child (查阅复制)."""
+`POST .../subject-access` exports everything held about the child (查阅复制). The same
+commands are child-file actions too (`PRIVACY_ACTIONS`, by `POST /v1/children/{id}/actions`)."""
 
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run time)
 
 from fastapi import APIRouter, Request, Response
@@ -56,6 +57,70 @@ class SubjectAccess(Body):
     """The guardian's lawful request the export answers (its reference)."""
 
     reference: Name
+
+
+class ErasePersonalData(EraseRequest):
+    """`erase_personal_data`: ask for erasure, as `POST .../erasure` does."""
+
+    action: Literal["erase_personal_data"]
+
+
+# What an approval of erasure names, like `closure` for a case: the subject or the action.
+ErasureSubject = Literal["erasure", "erase_personal_data"]
+
+
+class ApproveErasure(Body):
+    """`approve` of the waiting erasure request, as `POST .../erasure/approval` does."""
+
+    action: Literal["approve"]
+    subject: ErasureSubject
+
+
+class RejectErasure(Decision):
+    """`reject` of the waiting erasure request, with a reason."""
+
+    action: Literal["reject"]
+    subject: ErasureSubject
+
+
+class PlaceLegalHold(PutHold):
+    """`place_legal_hold`: as `POST .../holds`."""
+
+    action: Literal["place_legal_hold"]
+
+
+class LiftLegalHold(Decision):
+    """`lift_legal_hold`: as `POST .../holds/{hold}/lift`."""
+
+    action: Literal["lift_legal_hold"]
+    hold_id: Name
+
+
+PRIVACY_ACTIONS = (ErasePersonalData, ApproveErasure, RejectErasure, PlaceLegalHold,
+                   LiftLegalHold)
+PrivacyAction = (ErasePersonalData | ApproveErasure | RejectErasure | PlaceLegalHold
+                 | LiftLegalHold)
+
+
+async def privacy_action(app: Any, request: Request, user: Any, child_id: UUID,
+                         body: PrivacyAction, key: str | None) -> Response:
+    """One of `PRIVACY_ACTIONS` on the child's file, answered with the file's privacy record."""
+    call: functools.partial[Any]
+    match body:
+        case ErasePersonalData():
+            call = functools.partial(app.request_erasure, user, child_id, body.reason,
+                                     command_id(user.subject, key))
+        case ApproveErasure():
+            call = functools.partial(app.approve_erasure, user, child_id)
+        case RejectErasure():
+            call = functools.partial(app.reject_erasure, user, child_id, body.reason)
+        case PlaceLegalHold():
+            call = functools.partial(app.put_legal_hold, user, child_id, reason=body.reason,
+                                     reference=body.reference, case_id=body.case_id)
+        case LiftLegalHold():
+            call = functools.partial(app.lift_legal_hold, user, child_id, body.hold_id,
+                                     body.reason)
+    return await _command(request, child_id, call)
 
 
 ANSWERS: dict[int | str, dict[str, Any]] = {

@@ -96,3 +96,58 @@ def test_a_hold_reference_that_cannot_be_stored_is_refused_and_nothing_held(
     file = api.client.get(f"/v1/children/{child_id}/privacy", headers=inspector)
     assert file.status_code == 200, file.text
     assert file.json()["holds"] == []
+
+
+def test_the_child_file_actions_of_the_spec_hold_erase_and_approve(api: Api) -> None:  # noqa: F811
+    open_view = api.open_case()  # about Test Child A, open
+    child = f"/v1/children/{open_view['child_id']}/actions"
+    refused = api.client.post(child, json={"action": "erase_personal_data",
+                                           "reason": "guardian's lawful request (invented)"},
+                              headers=api.auth())
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "open cases" in refused.json()["detail"]
+
+    case_id, child_id = closed_case(api, "Test Child B")
+    child = f"/v1/children/{child_id}/actions"
+    inspector, supervisor = api.auth("in-1", ["inspector"]), api.auth("sv-1", ["supervisor"])
+    held = api.client.post(child, headers=inspector, json={
+        "action": "place_legal_hold", "reason": "inquiry", "reference": "INQ-2026-8",
+        "case_id": case_id})
+    assert held.status_code == 200, held.text
+    [hold] = held.json()["holds"]
+    erase = {"action": "erase_personal_data", "reason": "guardian's lawful request (invented)"}
+    assert api.client.post(child, json=erase, headers=api.auth()).status_code == 409
+    lifted = api.client.post(child, headers=inspector, json={
+        "action": "lift_legal_hold", "hold_id": hold["hold_id"], "reason": "inquiry closed"})
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["holds"] == []
+
+    asked = api.client.post(child, json=erase, headers=api.auth())
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["erasure_request"]["requested_by"] == "cw-1"
+    approve = {"action": "approve", "subject": "erasure"}
+    assert api.client.post(child, json=approve, headers=inspector).status_code == 403
+    approved = api.client.post(child, json=approve, headers=supervisor)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["erased"]["approved_by"] == "sv-1"
+    project(api)
+    file = api.client.get(f"/v1/children/{child_id}", headers=supervisor)
+    assert "Test Child B" not in file.text
+    assert "[已删除]" in file.text
+
+
+def test_a_role_that_may_not_erase_or_hold_is_refused_with_403(api: Api) -> None:  # noqa: F811
+    _, child_id = closed_case(api)
+    child = f"/v1/children/{child_id}/actions"
+    for body, roles in (
+            ({"action": "erase_personal_data", "reason": "x"}, ["reporter"]),
+            ({"action": "erase_personal_data", "reason": "x"}, ["inspector"]),
+            ({"action": "place_legal_hold", "reason": "x", "reference": "R-1"}, ["caseworker"]),
+            ({"action": "reject", "subject": "erasure", "reason": "x"}, ["caseworker"])):
+        answer = api.client.post(child, json=body, headers=api.auth("u-9", roles))
+        assert answer.status_code == 403, (body, roles, answer.text)
+        assert answer.json()["code"] == "role_forbidden"
+    privacy = api.client.get(f"/v1/children/{child_id}/privacy",
+                             headers=api.auth("in-1", ["inspector"]))
+    assert privacy.json() == {**privacy.json(), "erasure_request": None, "holds": []}
