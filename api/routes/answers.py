@@ -19,6 +19,7 @@ from domain.codes import (  # noqa: TC001 (pydantic reads annotations at run tim
     SourceChannel,
     Stage,
 )
+from domain.erasure import Hold  # noqa: TC001 (pydantic reads annotations at run time)
 
 Position = Annotated[int, Field(
     description="log position the answer includes (for X-Min-Position)")]
@@ -302,17 +303,6 @@ class Erasure(BaseModel):
     case_ids: list[str]
 
 
-class LegalHold(BaseModel):
-    """A standing legal hold on the file or one of its cases."""
-
-    hold_id: str
-    case_id: str | None
-    reason: str
-    reference: str
-    put_by: str
-    put_at: datetime
-
-
 class PrivacyRecord(BaseModel):
     """The child file's erasure request, erasure and standing holds (no personal data)."""
 
@@ -320,7 +310,7 @@ class PrivacyRecord(BaseModel):
     jurisdiction: str
     erasure_request: ErasureAsked | None
     erased: Erasure | None
-    holds: list[LegalHold]
+    holds: list[Hold]  # the domain's own record of a hold
 
 
 # --- GET /v1/access ----------------------------------------------------------------------
