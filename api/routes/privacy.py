@@ -22,6 +22,8 @@ from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
 from api.routes.case_models import Name, Required
 from api.routes.cases import HEADER_PARAMETERS, idempotency_key
+from domain import access
+from domain.erasure import PRIVACY_ROLES
 from domain.errors import CaseNotFound, DomainError
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
@@ -104,7 +106,11 @@ PrivacyAction = (ErasePersonalData | ApproveErasure | RejectErasure | PlaceLegal
 
 async def privacy_action(app: Any, request: Request, user: Any, child_id: UUID,
                          body: PrivacyAction, key: str | None) -> Response:
-    """One of `PRIVACY_ACTIONS` on the child's file, answered with the file's privacy record."""
+    """One of `PRIVACY_ACTIONS` on the child's file, answered with the file's privacy record;
+    403 for a role that may not send it (the command checks the caller's area)."""
+    if not access.holds_any(user, PRIVACY_ROLES[body.action]):
+        raise Problem(403, "role_forbidden", "Your role may not do this",
+                      f"'{body.action}' is not for the roles {sorted(user.roles)}")
     call: functools.partial[Any]
     match body:
         case ErasePersonalData():
@@ -148,9 +154,8 @@ async def request_erasure(child_id: UUID, body: EraseRequest, user: CurrentUser,
                           request: Request) -> Response:
     """Ask for erasure of the child's personal data (caseworker or supervisor of the area);
     refused (409) while a case of the child is open or a legal hold stands."""
-    key = command_id(user.subject, idempotency_key(request))
-    return await _command(request, child_id, functools.partial(
-        app.request_erasure, user, child_id, body.reason, key))
+    asked = ErasePersonalData(action="erase_personal_data", reason=body.reason)
+    return await privacy_action(app, request, user, child_id, asked, idempotency_key(request))
 
 
 @router.post("/children/{child_id}/erasure/approval", response_class=OrjsonResponse,
@@ -159,9 +164,8 @@ async def approve_erasure(child_id: UUID, user: CurrentUser, app: App,
                           request: Request) -> Response:
     """A supervisor of the area, not the requester, approves: the erasure is recorded and the
     child's keys destroyed; from now on personal fields read `[已删除]`."""
-    # The kept answers naming the erased records go with the keys (`Wardship.on_shred`).
-    view = await _run(request, child_id, functools.partial(app.approve_erasure, user, child_id))
-    return OrjsonResponse(view)
+    approval = ApproveErasure(action="approve", subject="erasure")
+    return await privacy_action(app, request, user, child_id, approval, None)
 
 
 @router.post("/children/{child_id}/erasure/rejection", response_class=OrjsonResponse,
@@ -169,17 +173,16 @@ async def approve_erasure(child_id: UUID, user: CurrentUser, app: App,
 async def reject_erasure(child_id: UUID, body: Decision, user: CurrentUser, app: App,
                          request: Request) -> Response:
     """A supervisor of the area rejects the waiting request, with a reason."""
-    return await _command(request, child_id, functools.partial(
-        app.reject_erasure, user, child_id, body.reason))
+    rejection = RejectErasure(action="reject", subject="erasure", reason=body.reason)
+    return await privacy_action(app, request, user, child_id, rejection, None)
 
 
 @router.post("/children/{child_id}/holds", response_class=OrjsonResponse, responses=ANSWERS)
 async def put_legal_hold(child_id: UUID, body: PutHold, user: CurrentUser, app: App,
                          request: Request) -> Response:
     """An inspector or supervisor of the area puts the file, or one case, under legal hold."""
-    return await _command(request, child_id, functools.partial(
-        app.put_legal_hold, user, child_id, reason=body.reason, reference=body.reference,
-        case_id=body.case_id))
+    hold = PlaceLegalHold(action="place_legal_hold", **body.model_dump())
+    return await privacy_action(app, request, user, child_id, hold, None)
 
 
 @router.post("/children/{child_id}/holds/{hold_id}/lift", response_class=OrjsonResponse,
@@ -187,8 +190,8 @@ async def put_legal_hold(child_id: UUID, body: PutHold, user: CurrentUser, app: 
 async def lift_legal_hold(child_id: UUID, hold_id: str, body: Decision, user: CurrentUser,
                           app: App, request: Request) -> Response:
     """An inspector or supervisor of the area lifts a hold, with a reason."""
-    return await _command(request, child_id, functools.partial(
-        app.lift_legal_hold, user, child_id, hold_id, body.reason))
+    lift = LiftLegalHold(action="lift_legal_hold", hold_id=hold_id, reason=body.reason)
+    return await privacy_action(app, request, user, child_id, lift, None)
 
 
 @router.post("/children/{child_id}/subject-access", response_class=OrjsonResponse,

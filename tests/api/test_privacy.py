@@ -25,9 +25,10 @@ def test_a_supervisor_approves_an_erasure_and_the_file_reads_erased(api: Api) ->
                             headers=api.auth())
     assert asked.status_code == 200, asked.text
     assert asked.json()["erasure_request"]["requested_by"] == "cw-1"
-    own = api.client.post(f"/v1/children/{child_id}/erasure/approval", headers=api.auth())
-    assert own.status_code == 409
-    assert own.json()["code"] == "approval_refused"
+    caseworker = api.client.post(f"/v1/children/{child_id}/erasure/approval",
+                                 headers=api.auth())
+    assert caseworker.status_code == 403
+    assert caseworker.json()["code"] == "role_forbidden"
     approved = api.client.post(f"/v1/children/{child_id}/erasure/approval", headers=supervisor)
     assert approved.status_code == 200, approved.text
     assert approved.json()["erased"]["approved_by"] == "sv-1"
@@ -137,7 +138,9 @@ def test_the_child_file_actions_of_the_spec_hold_erase_and_approve(api: Api) -> 
     assert "[已删除]" in file.text
 
 
-def test_a_role_that_may_not_erase_or_hold_is_refused_with_403(api: Api) -> None:  # noqa: F811
+def test_a_role_that_may_not_erase_or_hold_gets_403_and_nobody_approves_their_own(
+    api: Api,  # noqa: F811
+) -> None:
     _, child_id = closed_case(api)
     child = f"/v1/children/{child_id}/actions"
     for body, roles in (
@@ -151,3 +154,10 @@ def test_a_role_that_may_not_erase_or_hold_is_refused_with_403(api: Api) -> None
     privacy = api.client.get(f"/v1/children/{child_id}/privacy",
                              headers=api.auth("in-1", ["inspector"]))
     assert privacy.json() == {**privacy.json(), "erasure_request": None, "holds": []}
+    supervisor = api.auth("sv-1", ["supervisor"])
+    asked = api.client.post(child, json={"action": "erase_personal_data", "reason": "retention"},
+                            headers=supervisor)
+    assert asked.status_code == 200, asked.text
+    own = api.client.post(child, json={"action": "approve", "subject": "erasure"},
+                          headers=supervisor)
+    assert (own.status_code, own.json()["code"]) == (409, "approval_refused")
