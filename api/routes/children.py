@@ -57,7 +57,7 @@ from api.routes.privacy import (
     LiftLegalHold,
     PlaceLegalHold,
     RejectErasure,
-    privacy_action,
+    answer_privacy_action,
 )
 from domain import access
 from domain.child import newest_values
@@ -196,17 +196,15 @@ async def child_action(
     privacy actions (`erase_personal_data`, `approve` or `reject` with subject `erasure`,
     `place_legal_hold`, `lift_legal_hold`) answer the file's privacy record.
     A retry with the same Idempotency-Key answers what it first recorded."""
+    if isinstance(body, PRIVACY_ACTIONS):  # as their own routes (`api.routes.privacy`)
+        return await answer_privacy_action(app, request, user, child_id, body)
     key = idempotency_key(request)
-    if not isinstance(body, PRIVACY_ACTIONS):  # those check their roles, as their own routes
-        roles = (access.WRITERS if isinstance(body, MergeChildFiles)
-                 else MONITORING_RULES[body.action].roles)
-        if not access.holds_any(user, roles):
-            raise Problem(403, "role_forbidden", "Your role may not do this",
-                          f"'{body.action}' is not for the roles {sorted(user.roles)}")
-    if isinstance(body, PRIVACY_ACTIONS):
-        answer = functools.partial(privacy_action, app, request, user, child_id, body, key)
-        if_match = ""
-    elif isinstance(body, MergeChildFiles):
+    roles = (access.WRITERS if isinstance(body, MergeChildFiles)
+             else MONITORING_RULES[body.action].roles)
+    if not access.holds_any(user, roles):
+        raise Problem(403, "role_forbidden", "Your role may not do this",
+                      f"'{body.action}' is not for the roles {sorted(user.roles)}")
+    if isinstance(body, MergeChildFiles):
         answer = functools.partial(_merge, app, request, user, child_id, body, key)
         if_match = ""
     else:

@@ -14,9 +14,9 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types at run 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.deps import AccessLogDep, App, CurrentUser
+from api.deps import AccessLogDep, App, CurrentUser, idempotency_store
 from api.http.domain_problems import domain_problem
-from api.http.idempotency import command_id
+from api.http.idempotency import answer_once, command_id, request_hash
 from api.http.problems import Problem, problem_answers
 from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
@@ -104,6 +104,16 @@ PrivacyAction = (ErasePersonalData | ApproveErasure | RejectErasure | PlaceLegal
                  | LiftLegalHold)
 
 
+async def answer_privacy_action(app: Any, request: Request, user: Any, child_id: UUID,
+                                body: PrivacyAction) -> Response:
+    """`privacy_action` once per Idempotency-Key: a retry gets what it first answered."""
+    key = idempotency_key(request)
+    digest = request_hash("child_action", str(child_id), "", body.model_dump_json())
+    return await answer_once(idempotency_store(request), user.subject, key, digest,
+                             functools.partial(privacy_action, app, request, user, child_id,
+                                               body, key))
+
+
 async def privacy_action(app: Any, request: Request, user: Any, child_id: UUID,
                          body: PrivacyAction, key: str | None) -> Response:
     """One of `PRIVACY_ACTIONS` on the child's file, answered with the file's privacy record;
@@ -155,43 +165,44 @@ async def request_erasure(child_id: UUID, body: EraseRequest, user: CurrentUser,
     """Ask for erasure of the child's personal data (caseworker or supervisor of the area);
     refused (409) while a case of the child is open or a legal hold stands."""
     asked = ErasePersonalData(action="erase_personal_data", reason=body.reason)
-    return await privacy_action(app, request, user, child_id, asked, idempotency_key(request))
+    return await answer_privacy_action(app, request, user, child_id, asked)
 
 
 @router.post("/children/{child_id}/erasure/approval", response_class=OrjsonResponse,
-             responses=ANSWERS)
+             responses=ANSWERS, openapi_extra=HEADER_PARAMETERS)
 async def approve_erasure(child_id: UUID, user: CurrentUser, app: App,
                           request: Request) -> Response:
     """A supervisor of the area, not the requester, approves: the erasure is recorded and the
     child's keys destroyed; from now on personal fields read `[已删除]`."""
     approval = ApproveErasure(action="approve", subject="erasure")
-    return await privacy_action(app, request, user, child_id, approval, None)
+    return await answer_privacy_action(app, request, user, child_id, approval)
 
 
 @router.post("/children/{child_id}/erasure/rejection", response_class=OrjsonResponse,
-             responses=ANSWERS)
+             responses=ANSWERS, openapi_extra=HEADER_PARAMETERS)
 async def reject_erasure(child_id: UUID, body: Decision, user: CurrentUser, app: App,
                          request: Request) -> Response:
     """A supervisor of the area rejects the waiting request, with a reason."""
     rejection = RejectErasure(action="reject", subject="erasure", reason=body.reason)
-    return await privacy_action(app, request, user, child_id, rejection, None)
+    return await answer_privacy_action(app, request, user, child_id, rejection)
 
 
-@router.post("/children/{child_id}/holds", response_class=OrjsonResponse, responses=ANSWERS)
+@router.post("/children/{child_id}/holds", response_class=OrjsonResponse, responses=ANSWERS,
+             openapi_extra=HEADER_PARAMETERS)
 async def put_legal_hold(child_id: UUID, body: PutHold, user: CurrentUser, app: App,
                          request: Request) -> Response:
     """An inspector or supervisor of the area puts the file, or one case, under legal hold."""
     hold = PlaceLegalHold(action="place_legal_hold", **body.model_dump())
-    return await privacy_action(app, request, user, child_id, hold, None)
+    return await answer_privacy_action(app, request, user, child_id, hold)
 
 
 @router.post("/children/{child_id}/holds/{hold_id}/lift", response_class=OrjsonResponse,
-             responses=ANSWERS)
+             responses=ANSWERS, openapi_extra=HEADER_PARAMETERS)
 async def lift_legal_hold(child_id: UUID, hold_id: str, body: Decision, user: CurrentUser,
                           app: App, request: Request) -> Response:
     """An inspector or supervisor of the area lifts a hold, with a reason."""
     lift = LiftLegalHold(action="lift_legal_hold", hold_id=hold_id, reason=body.reason)
-    return await privacy_action(app, request, user, child_id, lift, None)
+    return await answer_privacy_action(app, request, user, child_id, lift)
 
 
 @router.post("/children/{child_id}/subject-access", response_class=OrjsonResponse,

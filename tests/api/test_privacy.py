@@ -161,3 +161,16 @@ def test_a_role_that_may_not_erase_or_hold_gets_403_and_nobody_approves_their_ow
     own = api.client.post(child, json={"action": "approve", "subject": "erasure"},
                           headers=supervisor)
     assert (own.status_code, own.json()["code"]) == (409, "approval_refused")
+
+
+def test_a_retried_hold_with_the_same_idempotency_key_puts_one_hold(api: Api) -> None:  # noqa: F811
+    _, child_id = closed_case(api)
+    inspector = {**api.auth("in-1", ["inspector"]), "Idempotency-Key": "hold-retry-1"}
+    body = {"reason": "inquiry", "reference": "INQ-2026-9"}
+    first = api.client.post(f"/v1/children/{child_id}/holds", json=body, headers=inspector)
+    again = api.client.post(f"/v1/children/{child_id}/holds", json=body, headers=inspector)
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json()
+    privacy = api.client.get(f"/v1/children/{child_id}/privacy", headers=inspector)
+    assert len(privacy.json()["holds"]) == 1
