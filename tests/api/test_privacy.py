@@ -174,3 +174,13 @@ def test_a_retried_hold_with_the_same_idempotency_key_puts_one_hold(api: Api) ->
     assert again.json() == first.json()
     privacy = api.client.get(f"/v1/children/{child_id}/privacy", headers=inspector)
     assert len(privacy.json()["holds"]) == 1
+
+
+def test_lifting_a_hold_the_file_does_not_have_is_a_422_whatever_its_id(api: Api) -> None:  # noqa: F811
+    _, child_id = closed_case(api)
+    inspector = api.auth("in-1", ["inspector"])
+    for hold_id in ("hold-9-1", "%20", "x" * 300):
+        lifted = api.client.post(f"/v1/children/{child_id}/holds/{hold_id}/lift",
+                                 json={"reason": "inquiry closed"}, headers=inspector)
+        assert lifted.status_code == 422, (hold_id, lifted.text)
+        assert lifted.headers["content-type"].startswith("application/problem+json")
