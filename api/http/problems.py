@@ -18,7 +18,7 @@ from deploy.outages import DATABASE_UNREACHABLE
 from domain.errors import StoreUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from fastapi import FastAPI, Request
 
@@ -61,6 +61,13 @@ def problem_answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {status: {"description": _MEANINGS[status], "content": content}
             for status in statuses}
+
+
+def role_forbidden(action: str, roles: Iterable[str], allowed: Iterable[str]) -> Problem:
+    """403 for an action none of the caller's roles may send, naming the roles that may."""
+    return Problem(403, "role_forbidden", "Your role may not do this",
+                   f"'{action}' is sent by: {', '.join(sorted(allowed))}; your roles: "
+                   f"{', '.join(sorted(roles)) or 'none'}")
 
 
 def problem_schemas() -> dict[str, Any]:

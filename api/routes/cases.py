@@ -25,7 +25,7 @@ from api.deps import (
 )
 from api.http.domain_problems import case_not_found, domain_problem
 from api.http.idempotency import answer_once, command_id, request_hash
-from api.http.problems import Problem, problem_answers
+from api.http.problems import Problem, problem_answers, role_forbidden
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command, store_call
 from api.routes.case_models import ActionBody, CaseView, OpenCase
@@ -151,8 +151,7 @@ async def perform_action(
     # Plain accessors, not dependencies: each dependency costs on the hot path.
     store, metrics = idempotency_store(request), metrics_of(request)
     if not access.holds_any(user, RULES[body.action].roles):
-        raise Problem(403, "role_forbidden", "Your role may not do this",
-                      f"'{body.action}' is not for the roles {sorted(user.roles)}")
+        raise role_forbidden(body.action, user.roles, RULES[body.action].roles)
     expected = _expected_version(if_match)
 
     async def answer() -> Response:

@@ -31,7 +31,7 @@ from api.deps import (
 from api.http.access_log import Shown
 from api.http.domain_problems import domain_problem
 from api.http.idempotency import answer_once, command_id, request_hash
-from api.http.problems import Problem, problem_answers
+from api.http.problems import Problem, problem_answers, role_forbidden
 from api.http.responses import OrjsonResponse, etag
 from api.http.services import run_command, store_call
 from api.readmodels import decode_cursor, encode_cursor, jurisdiction_prefix, wait_for
@@ -202,8 +202,7 @@ async def child_action(
     roles = (access.WRITERS if isinstance(body, MergeChildFiles)
              else MONITORING_RULES[body.action].roles)
     if not access.holds_any(user, roles):
-        raise Problem(403, "role_forbidden", "Your role may not do this",
-                      f"'{body.action}' is not for the roles {sorted(user.roles)}")
+        raise role_forbidden(body.action, user.roles, roles)
     if isinstance(body, MergeChildFiles):
         answer = functools.partial(_merge, app, request, user, child_id, body, key)
         if_match = ""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from api.deps import AccessLogDep, App, CurrentUser, idempotency_store
 from api.http.domain_problems import domain_problem
 from api.http.idempotency import answer_once, command_id, request_hash
-from api.http.problems import Problem, problem_answers
+from api.http.problems import Problem, problem_answers, role_forbidden
 from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
 from api.routes.case_models import Name, Required
@@ -119,8 +119,7 @@ async def privacy_action(app: Any, request: Request, user: Any, child_id: UUID,
     """One of `PRIVACY_ACTIONS` on the child's file, answered with the file's privacy record;
     403 for a role that may not send it (the command checks the caller's area)."""
     if not access.holds_any(user, PRIVACY_ROLES[body.action]):
-        raise Problem(403, "role_forbidden", "Your role may not do this",
-                      f"'{body.action}' is not for the roles {sorted(user.roles)}")
+        raise role_forbidden(body.action, user.roles, PRIVACY_ROLES[body.action])
     call: functools.partial[Any]
     match body:
         case ErasePersonalData():

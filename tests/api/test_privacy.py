@@ -151,6 +151,9 @@ def test_a_role_that_may_not_erase_or_hold_gets_403_and_nobody_approves_their_ow
         answer = api.client.post(child, json=body, headers=api.auth("u-9", roles))
         assert answer.status_code == 403, (body, roles, answer.text)
         assert answer.json()["code"] == "role_forbidden"
+        # What to do: which roles may send it, in the codes tokens carry.
+        assert answer.json()["detail"].endswith(f"your roles: {roles[0]}")
+        assert "supervisor" in answer.json()["detail"]
     privacy = api.client.get(f"/v1/children/{child_id}/privacy",
                              headers=api.auth("in-1", ["inspector"]))
     assert privacy.json() == {**privacy.json(), "erasure_request": None, "holds": []}
