@@ -15,7 +15,7 @@ from domain.actors import SYSTEM
 from domain.canonical import plain
 from domain.child import ChildFile
 from domain.codes import Stage
-from domain.erasure import ERASE, PersonalDataErased
+from domain.erasure import ERASE, ErasureRequested, PersonalDataErased
 from domain.errors import ActionNotAllowed, CaseNotFound, DomainError, OutsideJurisdiction
 from domain.importing import child_file_ids
 from domain.log_pages import notifications_of
@@ -178,6 +178,26 @@ class PrivacyCommands:
                               "key_ids": list(event.key_ids),
                               "position": notification.id})
         return found
+
+    def erasure_requests(self, actor: Actor) -> list[dict[str, Any]]:
+        """The erasure requests waiting for a supervisor in the actor's area, oldest first:
+        which file, asked when, by whom (`wardship`: retention ran out) and why."""
+        if not access.may_read_erasures(actor):
+            raise OutsideJurisdiction("erasure requests are read by inspectors, admins and "
+                                      "supervisors")
+        asked = {UUID(str(n.originator_id)): n.id
+                 for n in notifications_of(self.recorder, [get_topic(ErasureRequested)])}
+        waiting = []
+        for file_id, position in asked.items():
+            file = self._child_file(file_id)
+            request = file.erasure_request
+            if request is not None and access.covers(actor, file.jurisdiction):
+                waiting.append({"child_id": str(file_id), "jurisdiction": file.jurisdiction,
+                                "reason": request["reason"],
+                                "requested_by": request["requested_by"],
+                                "requested_at": request["requested_at"],
+                                "position": position})
+        return sorted(waiting, key=lambda request: request["requested_at"])
 
     def reapply_erasures(self) -> int:
         """Destroy again every key an erasure in the log destroyed: after a restore from a

@@ -1,7 +1,8 @@
 """Erasure of a child's personal data and legal holds (docs/privacy.md):
 `POST /v1/children/{id}/erasure` asks, `.../erasure/approval` and `.../erasure/rejection`
 decide (a supervisor, not the requester), `.../holds` and `.../holds/{hold}/lift` put and lift
-legal holds, `GET .../privacy` shows the file's record, `GET /v1/erasures` the audit, and
+legal holds, `GET .../privacy` shows the file's record, `GET /v1/erasure-requests` the
+requests waiting for approval, `GET /v1/erasures` the audit, and
 `POST .../subject-access` exports everything held about the child (查阅复制). The same
 commands are child-file actions too (`PRIVACY_ACTIONS`, by `POST /v1/children/{id}/actions`)."""
 
@@ -229,6 +230,16 @@ async def privacy(child_id: UUID, user: CurrentUser, app: App) -> Response:
     except CaseNotFound:
         raise Problem(404, "child_not_found", "No such child file",
                       f"no child file {child_id}") from None
+    except DomainError as error:
+        raise domain_problem(error) from None
+
+
+@router.get("/erasure-requests", response_class=OrjsonResponse, responses=ANSWERS)
+async def erasure_requests(user: CurrentUser, app: App) -> Response:
+    """The erasure requests of the reader's area waiting for a supervisor's approval, oldest
+    first (retention's proposals among them): which child, asked when, by whom, why."""
+    try:
+        return OrjsonResponse({"items": await store_call(app.erasure_requests, user)})
     except DomainError as error:
         raise domain_problem(error) from None
 

@@ -187,3 +187,27 @@ def test_lifting_a_hold_the_file_does_not_have_is_a_422_whatever_its_id(api: Api
                                  json={"reason": "inquiry closed"}, headers=inspector)
         assert lifted.status_code == 422, (hold_id, lifted.text)
         assert lifted.headers["content-type"].startswith("application/problem+json")
+
+
+def test_supervisors_find_the_erasure_requests_waiting_for_them(api: Api) -> None:  # noqa: F811
+    supervisor = api.auth("sv-1", ["supervisor"])
+    waiting, rejected, erased = (closed_case(api, name)[1]
+                                 for name in ("Test Child A", "Test Child B", "Test Child C"))
+    for child_id in (waiting, rejected, erased):
+        asked = api.client.post(f"/v1/children/{child_id}/erasure", headers=api.auth(),
+                                json={"reason": "guardian's lawful request (invented)"})
+        assert asked.status_code == 200, asked.text
+    api.client.post(f"/v1/children/{rejected}/erasure/rejection", headers=supervisor,
+                    json={"reason": "the case file is still needed"}).raise_for_status()
+    api.client.post(f"/v1/children/{erased}/erasure/approval",
+                    headers=supervisor).raise_for_status()
+
+    listed = api.client.get("/v1/erasure-requests", headers=supervisor)
+    assert listed.status_code == 200, listed.text
+    assert [(r["child_id"], r["requested_by"]) for r in listed.json()["items"]] == [
+        (waiting, "cw-1")]
+    elsewhere = api.auth("sv-2", ["supervisor"], jurisdiction="5113")
+    assert api.client.get("/v1/erasure-requests", headers=elsewhere).json()["items"] == []
+    refused = api.client.get("/v1/erasure-requests", headers=api.auth())
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("application/problem+json")

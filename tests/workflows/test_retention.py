@@ -59,6 +59,9 @@ async def test_due_erasures_are_proposed_daily_and_wait_for_approval(
             assert "retention ran out" in request["reason"]
             for other in (young, recent, still_open):
                 assert app.privacy(SUPERVISOR, other)["erasure_request"] is None
+            # The supervisors of the area find it among the requests waiting for them.
+            assert [(r["child_id"], r["requested_by"])
+                    for r in app.erasure_requests(SUPERVISOR)] == [(str(due), "wardship")]
             # Nothing is erased until a supervisor approves.
             assert app._child_file(due).personal["name"] == "Invented Adult"
             first_run = (await handle.describe()).run_id
