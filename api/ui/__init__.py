@@ -12,6 +12,7 @@ from api.ui import (
     approvals,
     board,
     cases,
+    erasure_requests,
     inbox,
     login,
     oidc,
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 def install_ui(app: FastAPI) -> None:
     """Add the pages, their static files and their security headers to `app`."""
-    for pages in (login, oidc, board, inbox, approvals, stats_page, cases, timeline, access_page):
+    for pages in (login, oidc, board, inbox, approvals, erasure_requests, stats_page, cases,
+                  timeline, access_page):
         app.include_router(pages.router, include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.add_middleware(SecurityHeadersMiddleware)

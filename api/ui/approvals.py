@@ -1,5 +1,6 @@
-"""审批: the open approval requests in the supervisor's area; approve or reject (with a
-reason) after a confirmation page. The domain decides, as for the API: no self-approval."""
+"""审批: the open approval requests in the supervisor's area, and its waiting erasure requests
+(`api.ui.erasure_requests`); approve or reject (with a reason) after a confirmation page. The
+domain decides, as for the API: no self-approval."""
 
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ async def approvals_page(
         request_of = case.approvals.get(row["ref"] or "")
         row["requested_by"] = request_of.requested_by if request_of else "-"
     await access_log.record_shown(user, shown_cases(rows), purpose="approvals")
-    return render(request, "approvals.html", items=rows, done=done)
+    # Erasure requests name a child file, its area and who asked why: no personal data.
+    erasures = await store_call(app.erasure_requests, user)
+    return render(request, "approvals.html", items=rows, erasures=erasures, done=done)
 
 
 @router.get("/approvals/{case_id}/{subject}")
