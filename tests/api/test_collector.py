@@ -48,3 +48,24 @@ def test_the_served_app_is_built_with_the_collector_tuned(
         gc.unfreeze()
         gc.set_threshold(*before)
         get_settings.cache_clear()
+
+
+def test_a_read_model_rebuild_runs_with_the_collector_tuned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
+) -> None:
+    from api.cli.migrate import migrate_database
+    from api.cli.projections import rebuild_some
+    from api.settings import Settings, get_settings
+
+    migrate_database(Settings.model_validate({"state_dir": tmp_path, "database_url": db_url}))
+    monkeypatch.setenv("WARDSHIP_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    before = gc.get_threshold()
+    try:
+        assert rebuild_some(["cases"]) == 0
+        assert gc.get_threshold() == THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+        get_settings.cache_clear()
