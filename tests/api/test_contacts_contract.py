@@ -49,7 +49,7 @@ def test_the_contact_routes_keep_to_their_document(
     with served(create_app(settings), free_port()) as base_url:
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json").include(
             path_regex="^/v1/contacts")
-        schema.config.update(headers={"Authorization": f"Bearer {token}"}, request_timeout=5)
+        schema.config.update(headers={"Authorization": f"Bearer {token}"}, request_timeout=30)
         schema.hook("map_headers")(_fresh_idempotency_key)
         schema.config.seed = 20261201
         schema.config.generation.update(max_examples=EXAMPLES)

@@ -158,7 +158,7 @@ class TestEveryCallerGetsAnAnswerInTime:
         kind, error = answer(lambda: commit.save([one_pending()]))
         took = time.monotonic() - started
         assert (kind, type(error)) == ("error", StoreUnavailable)
-        assert took < 1.0
+        assert took < 5.0  # the timeout's 0.3 s with room for a loaded machine, not the 30 s
         # The writer had taken that save, so it cannot say whether it will commit.
         assert "may or may not" in str(error)
         # A save queued behind the stuck one is given up before the writer takes it:

@@ -97,7 +97,7 @@ async def test_while_temporal_is_down_actions_are_accepted_and_deadlines_relayed
         # The event store is the truth: a report is accepted at once with Temporal down.
         accepted_at = time.monotonic()
         during = open_red_report(app, child="Second Child")
-        assert time.monotonic() - accepted_at < 1.0
+        assert time.monotonic() - accepted_at < 3.0  # no wait on Temporal, even when loaded
         _, due_at = intake_deadline(app, during)
         await asyncio.sleep(max((due_at - datetime.now(UTC)).total_seconds(), 0) + 2)
         assert worker.poll() is None, "the worker died while Temporal was down"
