@@ -63,7 +63,7 @@ class PrivacyCommands:
             self._no_open_case(file)
             file.request_erasure(actor, reason, now, command_id)
 
-        self._all_sealed(self._child_file(file_id))
+        self._all_sealed(self._file_in_area(actor, file_id))
 
         return self._on_file(file_id, request)
 
@@ -96,7 +96,7 @@ class PrivacyCommands:
         """A supervisor (not the requester) approves: the erasure is recorded, then the keys
         of the file, of the files merged into it and of their cases are destroyed. Approving
         an erasure already recorded destroys its keys again (a failed destroy is retried)."""
-        file = self._child_file(file_id)
+        file = self._file_in_area(actor, file_id)
         if file.erased is not None:
             self._shred(file.erased["key_ids"], file.erased["case_ids"])
             return self._privacy(file)
@@ -113,18 +113,21 @@ class PrivacyCommands:
         return answer
 
     def reject_erasure(self, actor: Actor, file_id: UUID, reason: str) -> dict[str, Any]:
+        self._file_in_area(actor, file_id)
         now = datetime.now(UTC)
         return self._on_file(file_id, lambda file: file.reject_erasure(actor, reason, now))
 
     def put_legal_hold(self, actor: Actor, file_id: UUID, *, reason: str, reference: str,
                        case_id: str | None = None) -> dict[str, Any]:
         """Put the child's file, or one case of it, under legal hold (blocks erasure)."""
+        self._file_in_area(actor, file_id)
         now = datetime.now(UTC)
         return self._on_file(file_id, lambda file: file.put_legal_hold(
             actor, reason=reason, reference=reference, case_id=case_id, now=now))
 
     def lift_legal_hold(self, actor: Actor, file_id: UUID, hold_id: str, reason: str
                         ) -> dict[str, Any]:
+        self._file_in_area(actor, file_id)
         now = datetime.now(UTC)
         return self._on_file(file_id, lambda file: file.lift_legal_hold(
             actor, hold_id, reason, now))
@@ -133,6 +136,7 @@ class PrivacyCommands:
         """Everything held about the child (PIPL 查阅复制), for a guardian's lawful request:
         the file's details with their sources, every case's events and the monitoring
         record's events. The export itself is recorded on the file first."""
+        self._file_in_area(actor, file_id)
         now = datetime.now(UTC)
         self._on_file(file_id, lambda file: file.record_subject_access(actor, reference, now))
         file = self._child_file(file_id)
@@ -219,6 +223,14 @@ class PrivacyCommands:
         """Every erasure the log records, oldest first."""
         for notification in notifications_of(self.recorder, [get_topic(PersonalDataErased)]):
             yield cast("PersonalDataErased", self.mapper.to_domain_event(notification))
+
+    def _file_in_area(self, actor: Actor, file_id: UUID) -> ChildFile:
+        """The file, when the actor's area covers it: another area's file is refused before
+        anything about it (its cases, holds, request) is judged or told."""
+        file = self._child_file(file_id)
+        if not access.covers(actor, file.jurisdiction):
+            raise OutsideJurisdiction(f"no child file {file_id} in your area")
+        return file
 
     def _on_file(self, file_id: UUID, command: Callable[[ChildFile], Any]) -> dict[str, Any]:
         def on_file(aggregate: Any) -> Any:

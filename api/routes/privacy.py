@@ -25,7 +25,7 @@ from api.routes.case_models import Name, Required
 from api.routes.cases import HEADER_PARAMETERS, idempotency_key
 from domain import access
 from domain.erasure import PRIVACY_ROLES
-from domain.errors import CaseNotFound, DomainError
+from domain.errors import CaseNotFound, DomainError, OutsideJurisdiction
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
@@ -151,7 +151,7 @@ async def _command(request: Request, child_id: UUID, call: functools.partial[Any
 async def _run(request: Request, child_id: UUID, call: functools.partial[Any]) -> Any:
     try:
         return await run_command(request.app, call)
-    except CaseNotFound:
+    except (CaseNotFound, OutsideJurisdiction):  # another area's file is as one not there
         raise Problem(404, "child_not_found", "No such child file",
                       f"no child file {child_id}") from None
     except DomainError as error:

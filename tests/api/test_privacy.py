@@ -211,3 +211,21 @@ def test_supervisors_find_the_erasure_requests_waiting_for_them(api: Api) -> Non
     refused = api.client.get("/v1/erasure-requests", headers=api.auth())
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_another_areas_file_is_as_one_that_is_not_there(api: Api) -> None:  # noqa: F811
+    open_view = api.open_case()  # open: a refusal here would name its cases
+    missing = "00000000-0000-4000-8000-000000000000"
+    elsewhere = api.auth("sv-2", ["supervisor"], jurisdiction="5113")
+    for body in ({"action": "erase_personal_data", "reason": "x"},
+                 {"action": "approve", "subject": "erasure"},
+                 {"action": "reject", "subject": "erasure", "reason": "x"},
+                 {"action": "place_legal_hold", "reason": "x", "reference": "R-1"},
+                 {"action": "lift_legal_hold", "hold_id": "hold-1-1", "reason": "x"}):
+        answers = [api.client.post(f"/v1/children/{child}/actions", json=body, headers=elsewhere)
+                   for child in (open_view["child_id"], missing)]
+        assert [(a.status_code, a.json()["code"]) for a in answers] == [
+            (404, "child_not_found")] * 2, (body, answers[0].text)
+    export = api.client.post(f"/v1/children/{open_view['child_id']}/subject-access",
+                             json={"reference": "x"}, headers=elsewhere)
+    assert (export.status_code, export.json()["code"]) == (404, "child_not_found")
