@@ -60,7 +60,7 @@ class PrivacyCommands:
         now = datetime.now(UTC)
 
         def request(file: ChildFile) -> None:
-            self._no_open_case(file)
+            self._no_open_case(actor, file)
             file.request_erasure(actor, reason, now, command_id)
 
         self._all_sealed(self._file_in_area(actor, file_id))
@@ -103,7 +103,7 @@ class PrivacyCommands:
         now = datetime.now(UTC)
 
         def approve(file: ChildFile) -> None:
-            self._no_open_case(file)
+            self._no_open_case(actor, file)
             file.approve_erasure(actor, now, self._key_ids(file))
 
         answer = self._on_file(file_id, approve)
@@ -245,12 +245,18 @@ class PrivacyCommands:
     def _privacy(self, file: ChildFile) -> dict[str, Any]:
         return {"id": str(file.id), "jurisdiction": file.jurisdiction, **file.privacy_view()}
 
-    def _no_open_case(self, file: ChildFile) -> None:
-        """Refuse while any case of the child is open (a case under hold refuses by its hold)."""
-        open_cases = [c for c in file.case_ids if self._case(UUID(c)).stage != Stage.CLOSED]
+    def _no_open_case(self, actor: Actor, file: ChildFile) -> None:
+        """Refuse while any case of the child is open (a case under hold refuses by its hold).
+        The refusal names the open cases in the actor's area and counts the others."""
+        cases = [self._case(UUID(c)) for c in file.case_ids]
+        open_cases = [case for case in cases if case.stage != Stage.CLOSED]
         if open_cases:
-            raise ActionNotAllowed(ERASE, "-", [], "the child has open cases ("
-                                   f"{', '.join(open_cases)}); close them first")
+            shown = [str(case.id) for case in open_cases
+                     if access.covers(actor, case.jurisdiction)]
+            hidden = len(open_cases) - len(shown)
+            named = ", ".join(shown + ([f"{hidden} outside your area"] if hidden else []))
+            raise ActionNotAllowed(ERASE, "-", [], f"the child has open cases ({named}); "
+                                   "close them first")
         try:
             monitored = self.monitoring(file.id).is_monitored
         except CaseNotFound:

@@ -229,3 +229,19 @@ def test_another_areas_file_is_as_one_that_is_not_there(api: Api) -> None:  # no
     export = api.client.post(f"/v1/children/{open_view['child_id']}/subject-access",
                              json={"reference": "x"}, headers=elsewhere)
     assert (export.status_code, export.json()["code"]) == (404, "child_not_found")
+
+
+def test_a_refused_erasure_names_only_the_open_cases_in_the_callers_area(
+    api: Api,  # noqa: F811
+) -> None:
+    child = {**case_body()["child"], "id_number": "511102201403020023"}
+    mine = api.open_case(child=child)  # in the caller's township
+    theirs = api.open_case("511123001001", child=child)  # the same child, another county
+    assert mine["child_id"] == theirs["child_id"]
+    refused = api.client.post(f"/v1/children/{mine['child_id']}/actions", headers=api.auth(),
+                              json={"action": "erase_personal_data", "reason": "x"})
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert mine["id"] in detail
+    assert theirs["id"] not in detail
+    assert "1 outside your area" in detail
