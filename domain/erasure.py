@@ -154,7 +154,7 @@ class FilePrivacy:
         if self.erasure_request is not None and command_id is not None \
                 and self.erasure_request.get("command_id") == command_id:
             return False
-        self._erasable()
+        self._erasable(actor)
         if self.erasure_request is not None:
             raise InvalidCommand("an erasure request is already waiting for approval")
         if not reason.strip():
@@ -169,7 +169,7 @@ class FilePrivacy:
         request = self._waiting(actor)
         if request["requested_by"] == actor.subject:
             raise ApprovalRefused("you requested this erasure; another supervisor approves it")
-        self._erasable()
+        self._erasable(actor)
         self.trigger_event(PersonalDataErased, reason=request["reason"],
                            requested_by=request["requested_by"],
                            requested_at=request["requested_at"], approved_by=actor.subject,
@@ -234,12 +234,14 @@ class FilePrivacy:
             raise ApprovalRefused("no erasure request is waiting on this file")
         return self.erasure_request
 
-    def _erasable(self) -> None:
+    def _erasable(self, actor: Actor) -> None:
         if self.erased is not None:
             raise InvalidCommand("this child's personal data is already erased")
         if self.merged_into is not None:
             raise InvalidCommand(f"this file was merged into {self.merged_into}; erase that "
                                  "file (its erasure covers this one)")
         if self.holds:
-            refs = ", ".join(f"{h.reference} ({h.hold_id})" for h in self.holds.values())
-            raise ActionNotAllowed(ERASE, "-", [], f"the file is under legal hold: {refs}")
+            # The references (court cases, inquiries) only for those who read the holds.
+            refs = (": " + ", ".join(f"{h.reference} ({h.hold_id})" for h in self.holds.values())
+                    if access.may_read_erasures(actor) else "; ask a supervisor of the area")
+            raise ActionNotAllowed(ERASE, "-", [], f"the file is under legal hold{refs}")

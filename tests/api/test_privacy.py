@@ -58,8 +58,15 @@ def test_erasure_is_refused_while_a_case_is_open_or_held(api: Api) -> None:  # n
     assert held.status_code == 200, held.text
     [hold] = held.json()["holds"]
     assert hold["reference"] == "INQ-2026-7"
-    assert api.client.post(f"/v1/children/{child_id}/erasure", json={"reason": "retention"},
-                           headers=api.auth()).status_code == 409
+    by_caseworker = api.client.post(f"/v1/children/{child_id}/erasure",
+                                    json={"reason": "retention"}, headers=api.auth())
+    assert by_caseworker.status_code == 409
+    # The inquiry's reference is for those who read the holds, not for every requester.
+    assert "INQ-2026-7" not in by_caseworker.text
+    by_supervisor = api.client.post(f"/v1/children/{child_id}/erasure", json={"reason": "x"},
+                                    headers=api.auth("sv-1", ["supervisor"]))
+    assert by_supervisor.status_code == 409
+    assert "INQ-2026-7" in by_supervisor.json()["detail"]
     lifted = api.client.post(f"/v1/children/{child_id}/holds/{hold['hold_id']}/lift",
                              json={"reason": "inquiry closed"}, headers=inspector)
     assert lifted.status_code == 200, lifted.text
