@@ -13,7 +13,7 @@ from eventsourcing.utils import get_topic
 from domain import access
 from domain.actors import SYSTEM
 from domain.canonical import plain
-from domain.child import ChildFile
+from domain.child import ChildFile, newest_values
 from domain.codes import Stage
 from domain.erasure import ERASE, ErasureRequested, PersonalDataErased
 from domain.errors import ActionNotAllowed, CaseNotFound, DomainError, OutsideJurisdiction
@@ -140,8 +140,14 @@ class PrivacyCommands:
         now = datetime.now(UTC)
         self._on_file(file_id, lambda file: file.record_subject_access(actor, reference, now))
         file = self._child_file(file_id)
+        # Each area answers for its own records: cases outside the supervisor's area, and the
+        # details they recorded, are counted, not shown (as on the child file). A supervisor
+        # whose code covers them all exports them all.
+        in_area = [case_id for case_id in file.case_ids
+                   if access.covers(actor, self._case(UUID(case_id)).jurisdiction)]
+        details = [d for d in file.details if d.case_id in {*in_area, ""}]  # "": imported
         cases = {case_id: [_event(e) for e in self.events.get(UUID(case_id))]
-                 for case_id in file.case_ids}
+                 for case_id in in_area}
         try:
             record = self.monitoring(file_id)
             monitoring = [_event(e) for e in self.events.get(record.id)]
@@ -150,8 +156,9 @@ class PrivacyCommands:
         return {"format": "wardship-subject-access/1", "child_id": str(file_id),
                 "reference": reference, "exported_at": now, "exported_by": actor.subject,
                 "jurisdiction": file.jurisdiction, "category": file.category,
-                "personal": file.personal, "details": [d.as_plain() for d in file.details],
-                "cases": cases, "monitoring": monitoring}
+                "personal": newest_values(d.values for d in details),
+                "details": [d.as_plain() for d in details], "cases": cases,
+                "cases_elsewhere": len(file.case_ids) - len(in_area), "monitoring": monitoring}
 
     def privacy(self, actor: Actor, file_id: UUID) -> dict[str, Any]:
         """The file's erasure request, erasure and holds, for those who may see them."""

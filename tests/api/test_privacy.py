@@ -252,3 +252,27 @@ def test_a_refused_erasure_names_only_the_open_cases_in_the_callers_area(
     assert mine["id"] in detail
     assert theirs["id"] not in detail
     assert "1 outside your area" in detail
+
+
+def test_a_subject_access_export_holds_the_cases_of_the_supervisors_area_and_counts_others(
+    api: Api,  # noqa: F811
+) -> None:
+    child = {**case_body()["child"], "id_number": "511102201403020023"}
+    mine = api.open_case(child=child)
+    theirs = api.open_case("511123001001", child={**child, "address": "Invented Lane 9"})
+    for case in (mine, theirs):
+        api.act(case["id"], {"action": "screen_out", "reason": "handled by the school"},
+                api.auth(jurisdiction="5111")).raise_for_status()
+    body = {"reference": "guardian request 8 (invented)"}
+    township = api.client.post(f"/v1/children/{mine['child_id']}/subject-access", json=body,
+                               headers=api.auth("sv-1", ["supervisor"]))
+    assert township.status_code == 200, township.text
+    export = township.json()
+    assert list(export["cases"]) == [mine["id"]]
+    assert export["cases_elsewhere"] == 1
+    assert "Invented Lane 9" not in township.text  # recorded by the other county's case
+    city = api.client.post(f"/v1/children/{mine['child_id']}/subject-access", json=body,
+                           headers=api.auth("sv-5", ["supervisor"], jurisdiction="5111"))
+    assert sorted(city.json()["cases"]) == sorted([mine["id"], theirs["id"]])
+    assert city.json()["cases_elsewhere"] == 0
+    assert "Invented Lane 9" in city.text
