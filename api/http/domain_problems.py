@@ -42,6 +42,11 @@ def case_not_found(case_id: object) -> Problem:
     return Problem(404, "case_not_found", TITLES["case_not_found"], f"no case {case_id}")
 
 
+def child_not_found(child_id: object) -> Problem:
+    """The same 404 for a missing child file and for one outside the caller's area."""
+    return Problem(404, "child_not_found", "No such child file", f"no child file {child_id}")
+
+
 def domain_problem(error: DomainError) -> Problem:
     """The problem details answering a domain refusal."""
     status = STATUS.get(error.code, 409)

@@ -29,7 +29,7 @@ from api.deps import (
     own_writes,
 )
 from api.http.access_log import Shown
-from api.http.domain_problems import domain_problem
+from api.http.domain_problems import child_not_found, domain_problem
 from api.http.idempotency import answer_once, command_id, request_hash
 from api.http.problems import Problem, problem_answers, role_forbidden
 from api.http.responses import OrjsonResponse, etag
@@ -69,10 +69,6 @@ from projections.children import child_cases, find_child
 from projections.ledger import ledger, ledger_entry
 
 router = APIRouter(prefix="/v1/children", tags=["children"])
-
-
-def _not_found(child_id: UUID) -> Problem:
-    return Problem(404, "child_not_found", "No such child file", f"no child file {child_id}")
 
 
 @router.get("", response_class=OrjsonResponse, response_model=LedgerPage,
@@ -127,11 +123,11 @@ async def child_file(
     monitored_in = entry["jurisdiction"] if entry else None
     if child is None or not access.may_read_child_file(user, child["jurisdiction"], codes,
                                                        monitored_in):
-        raise _not_found(child_id)  # same answer whether missing or outside the caller's area
+        raise child_not_found(child_id)  # same answer whether missing or outside the caller's area
     try:
         file = await store_call(app.child_file, child_id)
     except CaseNotFound:
-        raise _not_found(child_id) from None
+        raise child_not_found(child_id) from None
     visible = [c for c, seen in zip(cases, access.visible_jurisdictions(user, codes),
                                     strict=True) if seen]
     # Only details recorded by cases the reader may see, or by imported lists when the file
@@ -221,7 +217,7 @@ async def _merge(app: Any, request: Request, user: Any, child_id: UUID, body: Me
             app.merge_child_files, user, child_id, body.into, body.reason,
             command_id(user.subject, key)))
     except CaseNotFound:
-        raise _not_found(child_id) from None
+        raise child_not_found(child_id) from None
     except DomainError as error:
         raise domain_problem(error) from None
     return OrjsonResponse({"id": merged["id"], "merged_from": str(child_id),
@@ -238,7 +234,7 @@ async def _monitor(app: Any, request: Request, user: Any, child_id: UUID,
             occurred_at=body.occurred_at, expected_version=expected,
             command_id=command_id(user.subject, key)))
     except CaseNotFound:
-        raise _not_found(child_id) from None
+        raise child_not_found(child_id) from None
     except StaleVersion as error:
         raise Problem(412, "precondition_failed", "The record changed since you read it",
                       error.message) from None

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import AccessLogDep, App, CurrentUser, idempotency_store
-from api.http.domain_problems import domain_problem
+from api.http.domain_problems import child_not_found, domain_problem
 from api.http.idempotency import answer_once, command_id, request_hash
-from api.http.problems import Problem, problem_answers, role_forbidden
+from api.http.problems import problem_answers, role_forbidden
 from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
 from api.routes.case_models import Name, Required
@@ -152,8 +152,7 @@ async def _run(request: Request, child_id: UUID, call: functools.partial[Any]) -
     try:
         return await run_command(request.app, call)
     except (CaseNotFound, OutsideJurisdiction):  # another area's file is as one not there
-        raise Problem(404, "child_not_found", "No such child file",
-                      f"no child file {child_id}") from None
+        raise child_not_found(child_id) from None
     except DomainError as error:
         raise domain_problem(error) from None
 
@@ -228,8 +227,7 @@ async def privacy(child_id: UUID, user: CurrentUser, app: App) -> Response:
     try:
         return OrjsonResponse(await store_call(app.privacy, user, child_id))
     except CaseNotFound:
-        raise Problem(404, "child_not_found", "No such child file",
-                      f"no child file {child_id}") from None
+        raise child_not_found(child_id) from None
     except DomainError as error:
         raise domain_problem(error) from None
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import App
-from api.http.problems import Problem
+from api.http.domain_problems import child_not_found
 from api.http.services import run_command, store_call
 from api.ui.csrf import check_csrf
 from api.ui.i18n import language
@@ -37,8 +37,7 @@ async def _record(app: Wardship, user: Actor, child_id: UUID) -> dict[str, Any]:
     try:
         return await store_call(app.privacy, user, child_id)
     except (CaseNotFound, OutsideJurisdiction):
-        raise Problem(404, "child_not_found", "No such child file",
-                      f"no child file {child_id}") from None
+        raise child_not_found(child_id) from None
 
 
 @router.get("/erasures/{child_id}")
