@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from api.deps import AccessLogDep, App, CurrentUser, idempotency_store
 from api.http.domain_problems import child_not_found, domain_problem
 from api.http.idempotency import answer_once, command_id, request_hash
-from api.http.problems import problem_answers, role_forbidden
+from api.http.problems import Problem, problem_answers, role_forbidden
 from api.http.responses import OrjsonResponse
 from api.http.services import run_command, store_call
 from api.routes.case_models import Name, Required
@@ -223,13 +223,16 @@ async def subject_access(child_id: UUID, body: SubjectAccess, user: CurrentUser,
 
 @router.get("/children/{child_id}/privacy", response_class=OrjsonResponse, responses=ANSWERS)
 async def privacy(child_id: UUID, user: CurrentUser, app: App) -> Response:
-    """The file's erasure request, erasure and standing holds (inspectors, supervisors)."""
+    """The file's erasure request, erasure and standing holds (inspectors, supervisors); a
+    file outside the reader's area is a 404, as a missing one."""
+    if not access.may_read_erasures(user):
+        raise Problem(403, "role_forbidden", "Your role may not do this",
+                      "the privacy record of a child file is read by inspectors, admins and "
+                      "supervisors of its area")
     try:
         return OrjsonResponse(await store_call(app.privacy, user, child_id))
-    except CaseNotFound:
+    except (CaseNotFound, OutsideJurisdiction):
         raise child_not_found(child_id) from None
-    except DomainError as error:
-        raise domain_problem(error) from None
 
 
 @router.get("/erasure-requests", response_class=OrjsonResponse, responses=ANSWERS)

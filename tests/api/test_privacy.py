@@ -236,6 +236,12 @@ def test_another_areas_file_is_as_one_that_is_not_there(api: Api) -> None:  # no
     export = api.client.post(f"/v1/children/{open_view['child_id']}/subject-access",
                              json={"reference": "x"}, headers=elsewhere)
     assert (export.status_code, export.json()["code"]) == (404, "child_not_found")
+    for child in (open_view["child_id"], missing):
+        record = api.client.get(f"/v1/children/{child}/privacy", headers=elsewhere)
+        assert (record.status_code, record.json()["code"]) == (404, "child_not_found")
+    # A role that reads no privacy record is told so, wherever the file is.
+    mine = api.client.get(f"/v1/children/{open_view['child_id']}/privacy", headers=api.auth())
+    assert (mine.status_code, mine.json()["code"]) == (403, "role_forbidden")
 
 
 def test_a_refused_erasure_names_only_the_open_cases_in_the_callers_area(
