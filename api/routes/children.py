@@ -50,15 +50,7 @@ from api.routes.monitoring_models import (
     StartMonitoring,
     StopMonitoring,
 )
-from api.routes.privacy import (
-    PRIVACY_ACTIONS,
-    ApproveErasure,
-    ErasePersonalData,
-    LiftLegalHold,
-    PlaceLegalHold,
-    RejectErasure,
-    answer_privacy_action,
-)
+from api.routes.privacy import PRIVACY_ACTIONS, PrivacyAction, answer_privacy_action
 from domain import access
 from domain.child import newest_values
 from domain.codes import ChildCategory, RiskLevel  # noqa: TC001 (FastAPI reads query types)
@@ -172,8 +164,7 @@ class MergeChildFiles(BaseModel):
 
 ChildAction = Annotated[
     MergeChildFiles | StartMonitoring | RecordVisit | SetRiskLevel | RecordCareAgreement
-    | ReviewFile | RaiseConcern | StopMonitoring | ErasePersonalData | ApproveErasure
-    | RejectErasure | PlaceLegalHold | LiftLegalHold, Field(discriminator="action")]
+    | ReviewFile | RaiseConcern | StopMonitoring | PrivacyAction, Field(discriminator="action")]
 
 
 @router.post("/{child_id}/actions", response_class=OrjsonResponse,

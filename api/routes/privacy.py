@@ -99,10 +99,11 @@ class LiftLegalHold(Decision):
     hold_id: Name
 
 
-PRIVACY_ACTIONS = (ErasePersonalData, ApproveErasure, RejectErasure, PlaceLegalHold,
-                   LiftLegalHold)
 PrivacyAction = (ErasePersonalData | ApproveErasure | RejectErasure | PlaceLegalHold
                  | LiftLegalHold)
+# The same classes, for isinstance (which narrows only on a literal tuple of them).
+PRIVACY_ACTIONS = (ErasePersonalData, ApproveErasure, RejectErasure, PlaceLegalHold,
+                   LiftLegalHold)
 
 
 async def answer_privacy_action(app: Any, request: Request, user: Any, child_id: UUID,
