@@ -10,10 +10,12 @@ from uuid import UUID  # noqa: TC003 (FastAPI reads path parameter types)
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from api.deps import App
 from api.http.domain_problems import child_not_found
 from api.http.services import run_command, store_call
+from api.routes.privacy import RejectErasure
 from api.ui.csrf import check_csrf
 from api.ui.i18n import language
 from api.ui.render import PageRoute, render
@@ -65,12 +67,17 @@ async def decide(request: Request, child_id: UUID, user: Supervisor, app: App) -
     if not access.holds_any(user, PRIVACY_ROLES[decision]):
         raise role_forbidden()
     record = await _record(app, user, child_id)
-    reason = form.get("reason", "").strip()
     lang = language(request)
-    if decision == "reject" and not reason:
-        return _confirmation(request, record, decision, translate("Give a reason.", lang), 422)
-    call = (functools.partial(app.approve_erasure, user, child_id) if decision == "approve"
-            else functools.partial(app.reject_erasure, user, child_id, reason))
+    call = functools.partial(app.approve_erasure, user, child_id)
+    if decision == "reject":
+        # The API's request model: the same checks of the reason as `reject` there.
+        try:
+            body = RejectErasure.model_validate({"action": "reject", "subject": "erasure",
+                                                 "reason": form.get("reason", "")})
+        except ValidationError:
+            return _confirmation(request, record, decision, translate("Give a reason.", lang),
+                                 422)
+        call = functools.partial(app.reject_erasure, user, child_id, body.reason)
     try:
         await run_command(request.app, call)
     except DomainError as error:

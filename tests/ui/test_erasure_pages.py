@@ -63,3 +63,16 @@ def test_another_areas_file_is_404_and_a_caseworker_gets_the_403_page(api: Api) 
     assert f"/ui/erasures/{child_id}" not in elsewhere.get("/ui/approvals").text
     caseworker = sign_in(api, "cw-1", ["caseworker"], LESHAN_TOWNSHIP)
     assert caseworker.get(f"/ui/erasures/{child_id}?decision=approve").status_code == 403
+
+
+def test_a_rejection_reason_the_api_would_refuse_is_refused_on_the_page_too(api: Api) -> None:
+    child_id = erasure_asked(api, "Test Child D", api.auth())
+    client = sign_in(api, "sv-1", ["supervisor"], LESHAN_TOWNSHIP)
+    page = client.get(f"/ui/erasures/{child_id}?decision=reject")
+    for reason in ("", "  ", "no\x00"):
+        answer = client.post(f"/ui/erasures/{child_id}", data={
+            "csrf": csrf_of(page.text), "decision": "reject", "reason": reason})
+        assert answer.status_code == 422, (reason, answer.text)
+    record = api.client.get(f"/v1/children/{child_id}/privacy",
+                            headers=api.auth("in-1", ["inspector"])).json()
+    assert record["erasure_request"]["requested_by"] == "cw-1"  # still waiting
