@@ -15,7 +15,7 @@ from domain.actors import SYSTEM
 from domain.canonical import plain
 from domain.child import ChildFile, newest_values
 from domain.codes import Stage
-from domain.erasure import ERASE, ErasureRequested, PersonalDataErased
+from domain.erasure import ERASE, ErasureRejected, ErasureRequested, PersonalDataErased
 from domain.errors import ActionNotAllowed, CaseNotFound, DomainError, OutsideJurisdiction
 from domain.importing import child_file_ids
 from domain.log_pages import notifications_of
@@ -195,10 +195,14 @@ class PrivacyCommands:
         if not access.may_read_erasures(actor):
             raise OutsideJurisdiction("erasure requests are read by inspectors, admins and "
                                       "supervisors")
-        asked = {UUID(str(n.originator_id)): n.id
-                 for n in notifications_of(self.recorder, [get_topic(ErasureRequested)])}
+        # A file's last request, rejection or erasure says whether a request waits: only the
+        # files still asked for are loaded, not every file ever asked for.
+        asked, decided = get_topic(ErasureRequested), [get_topic(ErasureRejected),
+                                                       get_topic(PersonalDataErased)]
+        last = {UUID(str(n.originator_id)): n
+                for n in notifications_of(self.recorder, [asked, *decided])}
         waiting = []
-        for file_id, position in asked.items():
+        for file_id, position in ((f, n.id) for f, n in last.items() if n.topic == asked):
             file = self._child_file(file_id)
             request = file.erasure_request
             if request is not None and access.covers(actor, file.jurisdiction):
